@@ -1,0 +1,55 @@
+# SPDX-License-Identifier: GPL-2.0
+#
+# make            build tcpflow.ko and the tools
+# make demo       watch one connection's handshake and teardown
+# make check      every test: host unit tests, then the guest suite
+#
+# The module builds against the running kernel's headers when they exist,
+# else against the newest installed Debian linux-headers-*-amd64.
+# KDIR=/path/to/kernel/build overrides.
+
+KVER ?= $(shell test -d /lib/modules/$$(uname -r)/build && uname -r || scripts/kver 2>/dev/null)
+KDIR ?= /lib/modules/$(KVER)/build
+export KVER
+
+.PHONY: all module tools deps demo check check-host check-guest clean \
+	lint sparse
+
+all: module tools
+
+module:
+	@test -d "$(KDIR)" || { echo "no kernel headers at '$(KDIR)': run 'scripts/deps' (as root)"; exit 1; }
+	$(MAKE) -C $(KDIR) M=$(CURDIR) modules
+
+tools:
+	$(MAKE) -C tools
+
+deps:
+	scripts/deps
+
+demo: deps
+	$(MAKE) all
+	scripts/demo handshake
+
+check: deps
+	$(MAKE) all
+	tests/run
+
+check-host: deps
+	$(MAKE) all
+	tests/run --host-only
+
+check-guest: deps
+	$(MAKE) all
+	tests/run --guest-only
+
+# Kernel style: checkpatch from linux-source-6.1, sparse through kbuild.
+lint:
+	scripts/checkpatch
+
+sparse:
+	$(MAKE) -C $(KDIR) M=$(CURDIR) C=2 modules
+
+clean:
+	$(MAKE) -C $(KDIR) M=$(CURDIR) clean 2>/dev/null || true
+	$(MAKE) -C tools clean

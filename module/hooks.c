@@ -1,0 +1,703 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * hooks.c - where tcpflow listens, and why there.
+ *
+ * Every hook is a kprobe at a function's entry (ftrace-based on x86, so
+ * handlers run in the probed function's own context) or a kretprobe
+ * where the interesting value is the return value.  Handlers copy a
+ * fixed-size record into the ring and return: no allocation, no sleeping,
+ * no loop that depends on the traffic.
+ *
+ * State changes
+ *   tcp_set_state               every full-socket transition
+ *   inet_csk_reqsk_queue_hash_add  a SYN made a request sock (NEW_SYN_RECV)
+ *   inet_csk_reqsk_queue_drop   the request sock went away without a child
+ *   inet_csk_clone_lock (ret)   passive child born in SYN_RECV; sets state
+ *                               directly, tcp_set_state never sees it
+ *   inet_twsk_hashdance         TIME_WAIT begins on the timewait sock
+ *   __inet_twsk_schedule        TIME_WAIT timer rearmed, or FIN_WAIT2
+ *                               substate turned into TIME_WAIT
+ *   tw_timer_handler            TIME_WAIT over: timer expired
+ *   inet_twsk_deschedule_put    TIME_WAIT over early: 4-tuple reused, ...
+ * Segments received (TCP_SKB_CB is filled in by then)
+ *   tcp_v4_do_rcv, tcp_v6_do_rcv  full sockets, listener included, both
+ *                               the softirq path and the socket backlog
+ *   tcp_check_req               segments to a request sock
+ *   tcp_timewait_state_process  segments to a timewait sock
+ * Segments sent
+ *   __ip_queue_xmit, inet6_csk_xmit  everything a full socket sends; the
+ *                               TCP header is built by then
+ *   tcp_v4_send_synack, tcp_v6_send_synack  SYN-ACK of a request sock
+ *   tcp_v4_send_reset, tcp_v4_send_ack, tcp_v6_send_response
+ *                               replies sent without a full socket: RST
+ *                               for a segment nobody owns, the ACK of a
+ *                               timewait sock or a request sock
+ * Owner
+ *   inet_csk_accept (ret)       the accepting process owns the child
+ */
+#include <linux/in6.h>
+#include <linux/ipv6.h>
+#include <linux/kprobes.h>
+#include <linux/percpu.h>
+#include <linux/ptrace.h>
+#include <linux/sched.h>
+#include <linux/sock_diag.h>
+#include <linux/tcp.h>
+#include <linux/timekeeping.h>
+#include <net/inet_connection_sock.h>
+#include <net/inet_timewait_sock.h>
+#include <net/ip.h>
+#include <net/ipv6.h>
+#include <net/net_namespace.h>
+#include <net/request_sock.h>
+#include <net/route.h>
+#include <net/tcp.h>
+#include "tcpflow.h"
+
+#define arg(regs, i)	regs_get_kernel_argument(regs, i)
+
+/*
+ * Same-CPU hand-over between two hooks of one code path.  Only ids are
+ * kept here, never a pointer: the socket may be gone by the next event.
+ */
+struct tcpflow_pcpu {
+	u64 clone_conn;		/* request sock that just got a child */
+	u64 tw_rx_conn;		/* timewait sock that just got a segment */
+	u8 tw_rx_substate;	/* its substate before that segment */
+};
+
+static DEFINE_PER_CPU(struct tcpflow_pcpu, tcpflow_pcpu);
+
+static bool is_process_context(void)
+{
+	return !in_nmi() && !in_hardirq() && !in_serving_softirq();
+}
+
+static u64 conn_of(const struct sock_common *skc)
+{
+	u32 c[2];
+
+	/* The kernel's socket cookie: what ss -e shows as "sk:". */
+	sock_diag_save_cookie((struct sock *)skc, c);
+	return ((u64)c[1] << 32) | c[0];
+}
+
+static u32 netns_of(const struct sock_common *skc)
+{
+	return read_pnet(&skc->skc_net)->ns.inum;
+}
+
+/* Fill the 4-tuple, family, netns and id from any kind of socket. */
+static void rec_sock(struct tcpflow_record *r, const struct sock_common *skc,
+		     u8 kind)
+{
+	r->sock = kind;
+	r->netns = netns_of(skc);
+	r->conn = conn_of(skc);
+	r->lport = skc->skc_num;
+	r->rport = ntohs(skc->skc_dport);
+#if IS_ENABLED(CONFIG_IPV6)
+	if (skc->skc_family == AF_INET6 &&
+	    !ipv6_addr_v4mapped(&skc->skc_v6_daddr)) {
+		r->af = 6;
+		memcpy(r->laddr, &skc->skc_v6_rcv_saddr, 16);
+		memcpy(r->raddr, &skc->skc_v6_daddr, 16);
+		return;
+	}
+#endif
+	r->af = 4;
+	memcpy(r->laddr, &skc->skc_rcv_saddr, 4);
+	memcpy(r->raddr, &skc->skc_daddr, 4);
+}
+
+/* Fill the 4-tuple from a received packet, seen from the receiver. */
+static void rec_skb_tuple(struct tcpflow_record *r, const struct sk_buff *skb)
+{
+	const struct tcphdr *th = tcp_hdr(skb);
+
+	r->lport = ntohs(th->dest);
+	r->rport = ntohs(th->source);
+	if (skb->protocol == htons(ETH_P_IPV6)) {
+		r->af = 6;
+		memcpy(r->laddr, &ipv6_hdr(skb)->daddr, 16);
+		memcpy(r->raddr, &ipv6_hdr(skb)->saddr, 16);
+	} else {
+		r->af = 4;
+		memcpy(r->laddr, &ip_hdr(skb)->daddr, 4);
+		memcpy(r->raddr, &ip_hdr(skb)->saddr, 4);
+	}
+}
+
+static u8 kind_of(const struct sock_common *skc)
+{
+	switch (skc->skc_state) {
+	case TCP_TIME_WAIT:
+		return TCPFLOW_SK_TW;
+	case TCP_NEW_SYN_RECV:
+		return TCPFLOW_SK_REQ;
+	default:
+		return TCPFLOW_SK_FULL;
+	}
+}
+
+/* The socket's state as users know it: a timewait sock has a substate. */
+static u8 state_of(const struct sock_common *skc)
+{
+	if (skc->skc_state == TCP_TIME_WAIT)
+		return ((const struct inet_timewait_sock *)skc)->tw_substate;
+	return skc->skc_state;
+}
+
+static bool filter_addr_is(const struct tcpflow_cfg *cfg, const u8 *a, u8 af)
+{
+	return cfg->addr_af == af && !memcmp(cfg->addr, a, af == 4 ? 4 : 16);
+}
+
+static bool filtered_out(const struct tcpflow_cfg *cfg,
+			 const struct tcpflow_record *r)
+{
+	if (cfg->has_netns && r->netns != cfg->netns)
+		return true;
+	if (cfg->has_port && r->lport != cfg->port && r->rport != cfg->port)
+		return true;
+	if (cfg->has_addr && !filter_addr_is(cfg, r->laddr, r->af) &&
+	    !filter_addr_is(cfg, r->raddr, r->af))
+		return true;
+	return false;
+}
+
+/*
+ * Finish @r and put it in the ring.  @owner_conn names the connection
+ * whose owner a softirq event is charged to (a request sock has none yet:
+ * its listener's owner is the best answer).
+ */
+static void emit(struct tcpflow_record *r, u64 owner_conn)
+{
+	const struct tcpflow_cfg *cfg;
+	struct tcpflow_record *slot;
+	unsigned long flags;
+	u64 n;
+
+	rcu_read_lock();
+	cfg = rcu_dereference(tcpflow_cfg);
+	if (!cfg || filtered_out(cfg, r)) {
+		rcu_read_unlock();
+		return;
+	}
+	rcu_read_unlock();
+
+	if (is_process_context()) {
+		r->who = TCPFLOW_WHO_CUR;
+		r->pid = task_tgid_nr(current);
+		memcpy(r->comm, current->comm, TCPFLOW_COMM_LEN);
+		if (r->event == TCPFLOW_EV_STATE)
+			tcpflow_owner_learn(r->conn);
+	} else if (tcpflow_owner_get(r->conn, &r->pid, r->comm) ||
+		   (owner_conn &&
+		    tcpflow_owner_get(owner_conn, &r->pid, r->comm))) {
+		r->who = TCPFLOW_WHO_OWNER;
+	}
+	r->cpu = raw_smp_processor_id();
+	r->ts_ns = ktime_get_mono_fast_ns();
+
+	/* Off while we own the slot, so that no writer can lap us. */
+	local_irq_save(flags);
+	slot = tcpflow_reserve(&n);
+	r->n = n | BIT_ULL(63);
+	memcpy(slot, r, sizeof(*slot));
+	tcpflow_commit(slot, n);
+	local_irq_restore(flags);
+}
+
+static u8 segmode(void)
+{
+	const struct tcpflow_cfg *cfg;
+	u8 mode = TCPFLOW_SEG_NONE;
+
+	rcu_read_lock();
+	cfg = rcu_dereference(tcpflow_cfg);
+	if (cfg)
+		mode = cfg->segmode;
+	rcu_read_unlock();
+	return mode;
+}
+
+/*
+ * The default segment mode keeps what the handshake and teardown are made
+ * of: SYN, FIN, RST, anything on a socket that is not ESTABLISHED, and
+ * the one pure ACK of an ESTABLISHED socket that belongs to the handshake:
+ * the active opener's third ACK, sent just after it became ESTABLISHED,
+ * before any byte came in.
+ */
+static bool want_segment(u8 mode, u8 kind, u8 state, u8 flags, u32 len,
+			 bool third_ack)
+{
+	if (mode == TCPFLOW_SEG_ALL)
+		return true;
+	if (mode == TCPFLOW_SEG_NONE)
+		return false;
+	if (flags & (TCPFLOW_F_SYN | TCPFLOW_F_FIN | TCPFLOW_F_RST))
+		return true;
+	if (kind != TCPFLOW_SK_FULL || state != TCP_ESTABLISHED)
+		return true;
+	return third_ack && !len;
+}
+
+static void rec_seg(struct tcpflow_record *r, u8 ev, u8 flags, u32 seq,
+		    u32 ack, u16 win, u32 len)
+{
+	r->event = ev;
+	r->flags = flags;
+	r->seq = seq;
+	r->ack = ack;
+	r->win = win;
+	r->len = len;
+}
+
+/* ---- state changes ---------------------------------------------------- */
+
+static int tcp_set_state_pre(struct kprobe *p, struct pt_regs *regs)
+{
+	struct sock *sk = (struct sock *)arg(regs, 0);
+	struct tcpflow_record r = { .event = TCPFLOW_EV_STATE };
+
+	rec_sock(&r, &sk->__sk_common, TCPFLOW_SK_FULL);
+	r.old_state = sk->sk_state;
+	r.new_state = (u8)arg(regs, 1);
+	emit(&r, 0);
+	return 0;
+}
+
+static int reqsk_hash_add_pre(struct kprobe *p, struct pt_regs *regs)
+{
+	const struct sock *lsk = (const struct sock *)arg(regs, 0);
+	struct request_sock *req = (struct request_sock *)arg(regs, 1);
+	struct tcpflow_record r = { .event = TCPFLOW_EV_STATE };
+
+	rec_sock(&r, &req->__req_common, TCPFLOW_SK_REQ);
+	r.old_state = TCP_LISTEN;
+	r.new_state = TCP_NEW_SYN_RECV;
+	emit(&r, conn_of(&lsk->__sk_common));
+	return 0;
+}
+
+static int reqsk_drop_pre(struct kprobe *p, struct pt_regs *regs)
+{
+	const struct sock *lsk = (const struct sock *)arg(regs, 0);
+	struct request_sock *req = (struct request_sock *)arg(regs, 1);
+	struct tcpflow_record r = { .event = TCPFLOW_EV_STATE };
+
+	rec_sock(&r, &req->__req_common, TCPFLOW_SK_REQ);
+	/* A request that just became a child is not a drop. */
+	if (r.conn == this_cpu_read(tcpflow_pcpu.clone_conn))
+		return 0;
+	r.old_state = TCP_NEW_SYN_RECV;
+	r.new_state = TCP_CLOSE;
+	emit(&r, conn_of(&lsk->__sk_common));
+	return 0;
+}
+
+/* The child's record is built from the request sock: same 4-tuple, and
+ * the child's own addresses are only filled in after clone returns.
+ */
+static int clone_entry(struct kretprobe_instance *ri, struct pt_regs *regs)
+{
+	struct request_sock *req = (struct request_sock *)arg(regs, 1);
+	struct tcpflow_record *r = (struct tcpflow_record *)ri->data;
+
+	memset(r, 0, sizeof(*r));
+	r->event = TCPFLOW_EV_STATE;
+	rec_sock(r, &req->__req_common, TCPFLOW_SK_FULL);
+	r->old_state = TCP_NEW_SYN_RECV;
+	r->new_state = TCP_SYN_RECV;
+	return 0;
+}
+
+static int clone_ret(struct kretprobe_instance *ri, struct pt_regs *regs)
+{
+	struct sock *child = (struct sock *)regs_return_value(regs);
+	struct tcpflow_record *r = (struct tcpflow_record *)ri->data;
+
+	if (!child)
+		return 0;
+	/*
+	 * Give the child its request sock's cookie, so one id follows the
+	 * connection from request to full to timewait sock.  The child is
+	 * fresh from sk_clone_lock(), which zeroed its cookie, and is not
+	 * hashed yet: nobody else can have read or set it.
+	 */
+	atomic64_cmpxchg(&child->sk_cookie, 0, r->conn);
+	this_cpu_write(tcpflow_pcpu.clone_conn, r->conn);
+	emit(r, 0);
+	return 0;
+}
+
+static int twsk_hashdance_pre(struct kprobe *p, struct pt_regs *regs)
+{
+	struct inet_timewait_sock *tw = (struct inet_timewait_sock *)arg(regs, 0);
+	const struct sock *sk = (const struct sock *)arg(regs, 1);
+	struct tcpflow_record r = { .event = TCPFLOW_EV_STATE };
+
+	rec_sock(&r, &tw->__tw_common, TCPFLOW_SK_TW);
+	r.old_state = sk->sk_state;
+	r.new_state = tw->tw_substate;
+	emit(&r, 0);
+	return 0;
+}
+
+static int twsk_schedule_pre(struct kprobe *p, struct pt_regs *regs)
+{
+	struct inet_timewait_sock *tw = (struct inet_timewait_sock *)arg(regs, 0);
+	struct tcpflow_pcpu *pc = this_cpu_ptr(&tcpflow_pcpu);
+	struct tcpflow_record r = { .event = TCPFLOW_EV_STATE };
+
+	if (!arg(regs, 2))	/* first arming, told by hashdance */
+		return 0;
+	rec_sock(&r, &tw->__tw_common, TCPFLOW_SK_TW);
+	r.new_state = tw->tw_substate;
+	if (pc->tw_rx_conn == r.conn && pc->tw_rx_substate != r.new_state) {
+		r.old_state = pc->tw_rx_substate;	/* FIN_WAIT2 got its FIN */
+	} else {
+		r.old_state = r.new_state;
+		r.why = TCPFLOW_WHY_REARM;
+	}
+	emit(&r, 0);
+	return 0;
+}
+
+static void twsk_end(struct inet_timewait_sock *tw, u8 why)
+{
+	struct tcpflow_record r = { .event = TCPFLOW_EV_STATE, .why = why };
+
+	rec_sock(&r, &tw->__tw_common, TCPFLOW_SK_TW);
+	r.old_state = tw->tw_substate;
+	r.new_state = TCP_CLOSE;
+	/* TIME_WAIT is always (re)armed for exactly TCP_TIMEWAIT_LEN. */
+	if (r.old_state == TCP_TIME_WAIT) {
+		unsigned long armed = tw->tw_timer.expires - TCP_TIMEWAIT_LEN;
+
+		r.dur_ns = jiffies_to_nsecs(jiffies - armed);
+	}
+	emit(&r, 0);
+}
+
+static int tw_timer_pre(struct kprobe *p, struct pt_regs *regs)
+{
+	struct timer_list *t = (struct timer_list *)arg(regs, 0);
+
+	twsk_end(container_of(t, struct inet_timewait_sock, tw_timer),
+		 TCPFLOW_WHY_EXPIRE);
+	return 0;
+}
+
+static int twsk_deschedule_pre(struct kprobe *p, struct pt_regs *regs)
+{
+	struct inet_timewait_sock *tw = (struct inet_timewait_sock *)arg(regs, 0);
+
+	/* Not pending: the timer already ran and told its own story. */
+	if (timer_pending(&tw->tw_timer))
+		twsk_end(tw, TCPFLOW_WHY_KILL);
+	return 0;
+}
+
+/* ---- segments received ------------------------------------------------- */
+
+static void rx_skb(const struct sock_common *skc, u8 kind, u8 state,
+		   const struct sk_buff *skb, u64 owner_conn)
+{
+	const struct tcp_skb_cb *cb = TCP_SKB_CB(skb);
+	struct tcpflow_record r = { };
+	u8 flags = cb->tcp_flags;
+	u32 len = cb->end_seq - cb->seq - !!(flags & TCPFLOW_F_SYN) -
+		  !!(flags & TCPFLOW_F_FIN);
+
+	if (!want_segment(segmode(), kind, state, flags, len, false))
+		return;
+	rec_sock(&r, skc, kind);
+	/*
+	 * The backlog may have merged segments into this skb: the control
+	 * block holds the merged flags and end, the header only the first.
+	 */
+	rec_seg(&r, TCPFLOW_EV_RX, flags, cb->seq, cb->ack_seq,
+		ntohs(tcp_hdr(skb)->window), len);
+	r.new_state = state;
+	emit(&r, owner_conn);
+}
+
+static int do_rcv_pre(struct kprobe *p, struct pt_regs *regs)
+{
+	struct sock *sk = (struct sock *)arg(regs, 0);
+	const struct sk_buff *skb = (const struct sk_buff *)arg(regs, 1);
+
+	rx_skb(&sk->__sk_common, TCPFLOW_SK_FULL, sk->sk_state, skb, 0);
+	return 0;
+}
+
+static int v6_do_rcv_pre(struct kprobe *p, struct pt_regs *regs)
+{
+	const struct sk_buff *skb = (const struct sk_buff *)arg(regs, 1);
+
+	/* An IPv4 packet to a v6 socket is passed on to tcp_v4_do_rcv(). */
+	if (skb->protocol == htons(ETH_P_IP))
+		return 0;
+	return do_rcv_pre(p, regs);
+}
+
+static int check_req_pre(struct kprobe *p, struct pt_regs *regs)
+{
+	const struct sock *lsk = (const struct sock *)arg(regs, 0);
+	const struct sk_buff *skb = (const struct sk_buff *)arg(regs, 1);
+	struct request_sock *req = (struct request_sock *)arg(regs, 2);
+
+	/* Fast Open: called on the child, already seen by do_rcv. */
+	if (arg(regs, 3))
+		return 0;
+	rx_skb(&req->__req_common, TCPFLOW_SK_REQ, TCP_NEW_SYN_RECV, skb,
+	       conn_of(&lsk->__sk_common));
+	return 0;
+}
+
+static int tw_rcv_pre(struct kprobe *p, struct pt_regs *regs)
+{
+	struct inet_timewait_sock *tw = (struct inet_timewait_sock *)arg(regs, 0);
+	const struct sk_buff *skb = (const struct sk_buff *)arg(regs, 1);
+	struct tcpflow_pcpu *pc = this_cpu_ptr(&tcpflow_pcpu);
+
+	pc->tw_rx_conn = conn_of(&tw->__tw_common);
+	pc->tw_rx_substate = tw->tw_substate;
+	rx_skb(&tw->__tw_common, TCPFLOW_SK_TW, tw->tw_substate, skb, 0);
+	return 0;
+}
+
+/* ---- segments sent ----------------------------------------------------- */
+
+static int queue_xmit_pre(struct kprobe *p, struct pt_regs *regs)
+{
+	struct sock *sk = (struct sock *)arg(regs, 0);
+	const struct sk_buff *skb = (const struct sk_buff *)arg(regs, 1);
+	const struct tcphdr *th;
+	struct tcpflow_record r = { };
+	bool third_ack;
+	u8 flags;
+	u32 len;
+
+	if (sk->sk_protocol != IPPROTO_TCP || sk->sk_type != SOCK_STREAM)
+		return 0;
+	th = tcp_hdr(skb);
+	flags = tcp_flag_byte(th);
+	len = skb->len - th->doff * 4;
+	third_ack = !tcp_sk(sk)->bytes_received;
+	if (!want_segment(segmode(), TCPFLOW_SK_FULL, sk->sk_state, flags, len,
+			  third_ack))
+		return 0;
+	rec_sock(&r, &sk->__sk_common, TCPFLOW_SK_FULL);
+	rec_seg(&r, TCPFLOW_EV_TX, flags, ntohl(th->seq), ntohl(th->ack_seq),
+		ntohs(th->window), len);
+	r.new_state = sk->sk_state;
+	emit(&r, 0);
+	return 0;
+}
+
+/* What tcp_make_synack() will put in the header, from the request sock. */
+static int send_synack_pre(struct kprobe *p, struct pt_regs *regs)
+{
+	const struct sock *lsk = (const struct sock *)arg(regs, 0);
+	struct request_sock *req = (struct request_sock *)arg(regs, 3);
+	struct tcpflow_record r = { };
+	u8 flags = TCPFLOW_F_SYN | TCPFLOW_F_ACK;
+
+	if (segmode() == TCPFLOW_SEG_NONE)
+		return 0;
+	if (inet_rsk(req)->ecn_ok)
+		flags |= TCPFLOW_F_ECE;
+	rec_sock(&r, &req->__req_common, TCPFLOW_SK_REQ);
+	rec_seg(&r, TCPFLOW_EV_TX, flags, tcp_rsk(req)->snt_isn,
+		tcp_rsk(req)->rcv_nxt, min(req->rsk_rcv_wnd, 65535U), 0);
+	r.new_state = TCP_NEW_SYN_RECV;
+	emit(&r, conn_of(&lsk->__sk_common));
+	return 0;
+}
+
+/*
+ * A reply built from a received segment (@skb) on behalf of @sk, which
+ * may be NULL (no socket: the reset for a closed port), a timewait sock,
+ * or a listener answering for one of its request socks.
+ */
+static void tx_reply(const struct sock *sk, const struct sk_buff *skb,
+		     u8 flags, u32 seq, u32 ack, u16 win)
+{
+	struct tcpflow_record r = { };
+	u8 state = TCP_CLOSE;
+
+	if (segmode() == TCPFLOW_SEG_NONE)
+		return;
+	if (sk) {
+		rec_sock(&r, &sk->__sk_common, kind_of(&sk->__sk_common));
+		state = state_of(&sk->__sk_common);
+	} else {
+		struct net_device *dev = skb_dst(skb) ? skb_dst(skb)->dev :
+							skb->dev;
+
+		rec_skb_tuple(&r, skb);
+		r.sock = TCPFLOW_SK_NONE;
+		r.netns = dev ? dev_net(dev)->ns.inum : init_net.ns.inum;
+	}
+	rec_seg(&r, TCPFLOW_EV_TX, flags, seq, ack, win, 0);
+	r.new_state = state;
+	emit(&r, 0);
+}
+
+/* tcp_v4_send_reset() builds its reset from the offending segment. */
+static int v4_send_reset_pre(struct kprobe *p, struct pt_regs *regs)
+{
+	const struct sock *sk = (const struct sock *)arg(regs, 0);
+	const struct sk_buff *skb = (const struct sk_buff *)arg(regs, 1);
+	const struct tcphdr *th = tcp_hdr(skb);
+	const struct rtable *rt = skb_rtable(skb);
+	u32 ack;
+
+	/* The same early returns as tcp_v4_send_reset(). */
+	if (th->rst || (!sk && (!rt || rt->rt_type != RTN_LOCAL)))
+		return 0;
+	if (th->ack) {
+		tx_reply(sk, skb, TCPFLOW_F_RST, ntohl(th->ack_seq), 0, 0);
+		return 0;
+	}
+	ack = ntohl(th->seq) + th->syn + th->fin + skb->len - th->doff * 4;
+	tx_reply(sk, skb, TCPFLOW_F_RST | TCPFLOW_F_ACK, 0, ack, 0);
+	return 0;
+}
+
+static int v4_send_ack_pre(struct kprobe *p, struct pt_regs *regs)
+{
+	tx_reply((const struct sock *)arg(regs, 0),
+		 (const struct sk_buff *)arg(regs, 1), TCPFLOW_F_ACK,
+		 arg(regs, 2), arg(regs, 3), arg(regs, 4));
+	return 0;
+}
+
+/* IPv6 resets and replies both come here, with rst as the 10th argument. */
+static int v6_send_response_pre(struct kprobe *p, struct pt_regs *regs)
+{
+	const struct sk_buff *skb = (const struct sk_buff *)arg(regs, 1);
+	bool rst = arg(regs, 9) & 1;
+	u8 flags = 0;
+
+	if (rst)
+		flags |= TCPFLOW_F_RST;
+	if (!rst || !tcp_hdr(skb)->ack)
+		flags |= TCPFLOW_F_ACK;
+	tx_reply((const struct sock *)arg(regs, 0), skb, flags, arg(regs, 2),
+		 arg(regs, 3), arg(regs, 4));
+	return 0;
+}
+
+/* ---- owner ------------------------------------------------------------- */
+
+static int accept_ret(struct kretprobe_instance *ri, struct pt_regs *regs)
+{
+	struct sock *child = (struct sock *)regs_return_value(regs);
+
+	if (child)
+		tcpflow_owner_learn(conn_of(&child->__sk_common));
+	return 0;
+}
+
+/* ---- registration ------------------------------------------------------ */
+
+#define KP(sym, fn) { .symbol_name = sym, .pre_handler = fn }
+
+static struct kprobe tcpflow_kprobes[] = {
+	KP("tcp_set_state", tcp_set_state_pre),
+	KP("inet_csk_reqsk_queue_hash_add", reqsk_hash_add_pre),
+	KP("inet_csk_reqsk_queue_drop", reqsk_drop_pre),
+	KP("inet_twsk_hashdance", twsk_hashdance_pre),
+	KP("__inet_twsk_schedule", twsk_schedule_pre),
+	KP("tw_timer_handler", tw_timer_pre),
+	KP("inet_twsk_deschedule_put", twsk_deschedule_pre),
+	KP("tcp_v4_do_rcv", do_rcv_pre),
+	KP("tcp_v6_do_rcv", v6_do_rcv_pre),
+	KP("tcp_check_req", check_req_pre),
+	KP("tcp_timewait_state_process", tw_rcv_pre),
+	KP("__ip_queue_xmit", queue_xmit_pre),
+	KP("inet6_csk_xmit", queue_xmit_pre),
+	KP("tcp_v4_send_synack", send_synack_pre),
+	KP("tcp_v6_send_synack", send_synack_pre),
+	KP("tcp_v4_send_reset", v4_send_reset_pre),
+	KP("tcp_v4_send_ack", v4_send_ack_pre),
+	KP("tcp_v6_send_response", v6_send_response_pre),
+};
+
+static struct kretprobe tcpflow_kretprobes[] = {
+	{
+		.kp.symbol_name = "inet_csk_clone_lock",
+		.entry_handler = clone_entry,
+		.handler = clone_ret,
+		.data_size = sizeof(struct tcpflow_record),
+		.maxactive = 64,
+	},
+	{
+		.kp.symbol_name = "inet_csk_accept",
+		.handler = accept_ret,
+		.maxactive = 64,
+	},
+};
+
+unsigned long tcpflow_hooks_missed(void)
+{
+	unsigned long missed = 0;
+	int i;
+
+	for (i = 0; i < ARRAY_SIZE(tcpflow_kprobes); i++)
+		missed += tcpflow_kprobes[i].nmissed;
+	for (i = 0; i < ARRAY_SIZE(tcpflow_kretprobes); i++)
+		missed += tcpflow_kretprobes[i].nmissed +
+			  tcpflow_kretprobes[i].kp.nmissed;
+	return missed;
+}
+
+int tcpflow_hooks_init(void)
+{
+	int i, j, err;
+
+	for (i = 0; i < ARRAY_SIZE(tcpflow_kretprobes); i++) {
+		err = register_kretprobe(&tcpflow_kretprobes[i]);
+		if (err) {
+			pr_err("cannot attach to %s: error %d\n",
+			       tcpflow_kretprobes[i].kp.symbol_name, err);
+			goto out_unregister_kretprobes;
+		}
+	}
+	for (j = 0; j < ARRAY_SIZE(tcpflow_kprobes); j++) {
+		err = register_kprobe(&tcpflow_kprobes[j]);
+		if (err) {
+			pr_err("cannot attach to %s: error %d\n",
+			       tcpflow_kprobes[j].symbol_name, err);
+			goto out_unregister_kprobes;
+		}
+	}
+	return 0;
+
+out_unregister_kprobes:
+	while (j--)
+		unregister_kprobe(&tcpflow_kprobes[j]);
+out_unregister_kretprobes:
+	while (i--)
+		unregister_kretprobe(&tcpflow_kretprobes[i]);
+	return err;
+}
+
+void tcpflow_hooks_exit(void)
+{
+	struct kprobe *kps[ARRAY_SIZE(tcpflow_kprobes)];
+	struct kretprobe *rps[ARRAY_SIZE(tcpflow_kretprobes)];
+	int i;
+
+	/* Batched: one synchronize_rcu() for all of them. */
+	for (i = 0; i < ARRAY_SIZE(kps); i++)
+		kps[i] = &tcpflow_kprobes[ARRAY_SIZE(kps) - 1 - i];
+	unregister_kprobes(kps, ARRAY_SIZE(kps));
+	for (i = 0; i < ARRAY_SIZE(rps); i++)
+		rps[i] = &tcpflow_kretprobes[ARRAY_SIZE(rps) - 1 - i];
+	unregister_kretprobes(rps, ARRAY_SIZE(rps));
+}

@@ -1,0 +1,466 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * procfs.c - /proc/tcpflow, the module's face.
+ *
+ * Records become text only here, at read time.  The file offset is a
+ * record number, not a byte count, so a reader that remembers where it
+ * stopped resumes there (lseek/pread), and nothing is consumed: every
+ * reader sees every record still in the ring.  Offset 0 starts with the
+ * header.  The format is described in README.md and docs/format.md.
+ */
+#define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
+
+#include <linux/capability.h>
+#include <linux/ctype.h>
+#include <linux/inet.h>
+#include <linux/kernel.h>
+#include <linux/mutex.h>
+#include <linux/nsproxy.h>
+#include <linux/poll.h>
+#include <linux/proc_fs.h>
+#include <linux/sched.h>
+#include <linux/slab.h>
+#include <linux/string.h>
+#include <linux/uaccess.h>
+#include <net/ipv6.h>
+#include <net/net_namespace.h>
+#include "tcpflow.h"
+
+#define TCPFLOW_LINE_MAX	512
+#define TCPFLOW_WRITE_MAX	4096
+
+static const char *const event_names[] = TCPFLOW_EVENT_NAMES;
+static const char *const sock_names[] = TCPFLOW_SOCK_NAMES;
+static const char *const who_names[] = TCPFLOW_WHO_NAMES;
+static const char *const why_names[] = TCPFLOW_WHY_NAMES;
+static const char *const state_names[] = TCPFLOW_STATE_NAMES;
+const char *const tcpflow_segmode_names[TCPFLOW_SEG_MAX] =
+	TCPFLOW_SEGMODE_NAMES;
+
+static struct proc_dir_entry *tcpflow_pde;
+static DEFINE_MUTEX(tcpflow_cfg_lock);	/* serialises writers of the cfg */
+
+struct tcpflow_reader {
+	struct mutex lock;
+	u32 netns;		/* the opener's network namespace */
+	bool all_netns;		/* opener in the initial namespace */
+	loff_t expect;		/* offset the buffered bytes belong to */
+	unsigned int len;	/* bytes in line[] */
+	unsigned int off;	/* bytes of line[] already returned */
+	char line[TCPFLOW_LINE_MAX];
+	struct tcpflow_record rec;
+};
+
+static const char *name_of(const char *const *names, size_t n, unsigned int i)
+{
+	return i < n ? names[i] : "?";
+}
+
+#define NAME(tbl, i) name_of(tbl, ARRAY_SIZE(tbl), i)
+
+static void print_addr(char *buf, size_t size, const u8 *a, u8 af)
+{
+	if (af == 6)
+		snprintf(buf, size, "%pI6c", a);
+	else
+		snprintf(buf, size, "%pI4", a);
+}
+
+static void print_flags(char *buf, const struct tcpflow_record *r)
+{
+	static const u8 bits[] = TCPFLOW_FLAG_BITS;
+	static const char letters[] = TCPFLOW_FLAG_LETTERS;
+	int i, n = 0;
+
+	for (i = 0; i < ARRAY_SIZE(bits); i++)
+		if (r->flags & bits[i])
+			buf[n++] = letters[i];
+	if (!n)
+		n = strscpy(buf, "none", 5);
+	buf[n] = '\0';
+}
+
+/* comm is any 15 bytes: keep the line splittable on spaces and '='. */
+static void print_comm(char *buf, const char *comm)
+{
+	int i, n = 0;
+
+	for (i = 0; i < TCPFLOW_COMM_LEN && comm[i]; i++) {
+		unsigned char c = comm[i];
+
+		if (c > ' ' && c <= '~' && c != '=' && c != '\\')
+			buf[n++] = c;
+		else
+			n += sprintf(buf + n, "\\x%02x", c);
+	}
+	if (!n)
+		buf[n++] = '-';
+	buf[n] = '\0';
+}
+
+static void print_u(char *buf, size_t size, bool present, u64 v)
+{
+	if (present)
+		snprintf(buf, size, "%llu", v);
+	else
+		strscpy(buf, "-", size);
+}
+
+static unsigned int format_record(char *out, size_t size,
+				  const struct tcpflow_record *r)
+{
+	char la[48], ra[48], flags[9], seq[12], ack[12], win[8], len[12];
+	char pid[12], comm[TCPFLOW_COMM_LEN * 4 + 1], dur[24];
+	bool seg = r->event != TCPFLOW_EV_STATE;
+	bool tw_end = !seg && r->sock == TCPFLOW_SK_TW &&
+		      r->old_state == TCP_TIME_WAIT && r->new_state == TCP_CLOSE;
+
+	print_addr(la, sizeof(la), r->laddr, r->af);
+	print_addr(ra, sizeof(ra), r->raddr, r->af);
+	if (seg)
+		print_flags(flags, r);
+	else
+		strscpy(flags, "-", sizeof(flags));
+	print_u(seq, sizeof(seq), seg, r->seq);
+	print_u(ack, sizeof(ack), seg, r->ack);
+	print_u(win, sizeof(win), seg, r->win);
+	print_u(len, sizeof(len), seg, r->len);
+	print_u(pid, sizeof(pid), r->who != TCPFLOW_WHO_NONE, r->pid);
+	if (r->who != TCPFLOW_WHO_NONE)
+		print_comm(comm, r->comm);
+	else
+		strscpy(comm, "-", sizeof(comm));
+	print_u(dur, sizeof(dur), tw_end, r->dur_ns);
+
+	return scnprintf(out, size,
+			 "n=%llu ts=%llu cpu=%u netns=%u conn=%llu ev=%s sock=%s af=%u laddr=%s lport=%u raddr=%s rport=%u old=%s new=%s state=%s flags=%s seq=%s ack=%s win=%s len=%s pid=%s comm=%s who=%s why=%s dur=%s\n",
+			 r->n, r->ts_ns, r->cpu, r->netns, r->conn,
+			 NAME(event_names, r->event), NAME(sock_names, r->sock),
+			 r->af, la, r->lport, ra, r->rport,
+			 seg ? "-" : NAME(state_names, r->old_state),
+			 seg ? "-" : NAME(state_names, r->new_state),
+			 seg ? NAME(state_names, r->new_state) : "-",
+			 flags, seq, ack, win, len, pid, comm,
+			 NAME(who_names, r->who), NAME(why_names, r->why), dur);
+}
+
+static unsigned int format_header(char *out, size_t size)
+{
+	const struct tcpflow_cfg *cfg;
+	struct tcpflow_ring_stats st;
+	char port[8] = "-", addr[48] = "-", netns[12] = "-";
+	u8 mode;
+
+	tcpflow_ring_stats(&st);
+	rcu_read_lock();
+	cfg = rcu_dereference(tcpflow_cfg);
+	mode = cfg->segmode;
+	if (cfg->has_port)
+		snprintf(port, sizeof(port), "%u", cfg->port);
+	if (cfg->has_addr)
+		print_addr(addr, sizeof(addr), cfg->addr, cfg->addr_af);
+	if (cfg->has_netns)
+		snprintf(netns, sizeof(netns), "%u", cfg->netns);
+	rcu_read_unlock();
+
+	return scnprintf(out, size,
+			 "# tcpflow %d.%d capacity=%llu first=%llu next=%llu overwritten=%llu missed=%lu segments=%s port=%s addr=%s netns=%s\n",
+			 TCPFLOW_FMT_MAJOR, TCPFLOW_FMT_MINOR, st.capacity,
+			 st.first, st.next, st.overwritten,
+			 tcpflow_hooks_missed(), tcpflow_segmode_names[mode],
+			 port, addr, netns);
+}
+
+/*
+ * Put the next line for offset *pos into rd->line and advance *pos.
+ * Returns false when there is nothing (yet) to read.
+ */
+static bool fill_line(struct tcpflow_reader *rd, loff_t *pos)
+{
+	struct tcpflow_ring_stats st;
+	unsigned int skipped = 0;
+
+	for (;;) {
+		tcpflow_ring_stats(&st);
+		if (*pos == 0) {
+			rd->len = format_header(rd->line, sizeof(rd->line));
+			*pos = st.first;
+			return true;
+		}
+		if (*pos < st.first) {
+			rd->len = scnprintf(rd->line, sizeof(rd->line),
+					    "# gap from=%llu to=%llu\n",
+					    (u64)*pos, st.first);
+			*pos = st.first;
+			return true;
+		}
+		if (*pos >= st.next)
+			return false;
+		switch (tcpflow_fetch(*pos, &rd->rec)) {
+		case TCPFLOW_FETCH_NOTYET:
+			return false;
+		case TCPFLOW_FETCH_GONE:
+			continue;	/* the stats now say where to go on */
+		case TCPFLOW_FETCH_OK:
+			break;
+		}
+		(*pos)++;
+		if (rd->all_netns || rd->rec.netns == rd->netns) {
+			rd->len = format_record(rd->line, sizeof(rd->line),
+						&rd->rec);
+			return true;
+		}
+		if (!(++skipped % 1024))
+			cond_resched();
+	}
+}
+
+static ssize_t tcpflow_read(struct file *file, char __user *buf,
+			    size_t count, loff_t *ppos)
+{
+	struct tcpflow_reader *rd = file->private_data;
+	size_t copied = 0;
+	ssize_t ret = 0;
+
+	if (*ppos < 0)
+		return -EINVAL;
+	if (mutex_lock_interruptible(&rd->lock))
+		return -ERESTARTSYS;
+	/* Bytes left from a line belong to the offset they were read at. */
+	if (*ppos != rd->expect)
+		rd->len = rd->off = 0;
+	while (copied < count) {
+		size_t n;
+
+		if (rd->off == rd->len) {
+			rd->off = rd->len = 0;
+			if (!fill_line(rd, ppos))
+				break;
+		}
+		n = min_t(size_t, count - copied, rd->len - rd->off);
+		if (copy_to_user(buf + copied, rd->line + rd->off, n)) {
+			ret = -EFAULT;
+			break;
+		}
+		rd->off += n;
+		copied += n;
+	}
+	rd->expect = *ppos;
+	mutex_unlock(&rd->lock);
+	return copied ? copied : ret;
+}
+
+static loff_t tcpflow_lseek(struct file *file, loff_t off, int whence)
+{
+	struct tcpflow_reader *rd = file->private_data;
+	struct tcpflow_ring_stats st;
+
+	switch (whence) {
+	case SEEK_SET:
+		break;
+	case SEEK_CUR:
+		off += file->f_pos;
+		break;
+	case SEEK_END:
+		tcpflow_ring_stats(&st);
+		off += st.next;
+		break;
+	default:
+		return -EINVAL;
+	}
+	if (off < 0)
+		return -EINVAL;
+	mutex_lock(&rd->lock);
+	if (off != file->f_pos)
+		rd->len = rd->off = 0;
+	file->f_pos = off;
+	rd->expect = off;
+	mutex_unlock(&rd->lock);
+	return off;
+}
+
+static __poll_t tcpflow_poll(struct file *file, poll_table *wait)
+{
+	struct tcpflow_reader *rd = file->private_data;
+	struct tcpflow_ring_stats st;
+
+	poll_wait(file, &tcpflow_wait, wait);
+	tcpflow_ring_stats(&st);
+	if (READ_ONCE(rd->off) < READ_ONCE(rd->len) ||
+	    READ_ONCE(file->f_pos) < st.next)
+		return EPOLLIN | EPOLLRDNORM;
+	return 0;
+}
+
+static int tcpflow_open(struct inode *inode, struct file *file)
+{
+	struct net *net = current->nsproxy->net_ns;
+	struct tcpflow_reader *rd;
+
+	rd = kzalloc(sizeof(*rd), GFP_KERNEL);
+	if (!rd)
+		return -ENOMEM;
+	mutex_init(&rd->lock);
+	rd->netns = net->ns.inum;
+	rd->all_netns = net_eq(net, &init_net);
+	file->private_data = rd;
+	return 0;
+}
+
+static int tcpflow_release(struct inode *inode, struct file *file)
+{
+	kfree(file->private_data);
+	return 0;
+}
+
+int tcpflow_parse_segmode(const char *s, u8 *mode)
+{
+	int i = match_string(tcpflow_segmode_names, TCPFLOW_SEG_MAX, s);
+
+	if (i < 0)
+		return -EINVAL;
+	*mode = i;
+	return 0;
+}
+
+static int parse_addr(const char *s, struct tcpflow_cfg *cfg)
+{
+	struct in6_addr a6;
+
+	if (in4_pton(s, -1, cfg->addr, '\0', NULL)) {
+		cfg->addr_af = 4;
+		return 0;
+	}
+	if (!in6_pton(s, -1, (u8 *)&a6, '\0', NULL))
+		return -EINVAL;
+	if (ipv6_addr_v4mapped(&a6)) {
+		memcpy(cfg->addr, &a6.s6_addr32[3], 4);
+		cfg->addr_af = 4;
+	} else {
+		memcpy(cfg->addr, &a6, 16);
+		cfg->addr_af = 6;
+	}
+	return 0;
+}
+
+/* Apply one command line to @cfg; *clear is set for "clear". */
+static int apply_command(char *cmd, struct tcpflow_cfg *cfg, bool *clear)
+{
+	char *val = strchr(cmd, '=');
+	bool off;
+	u32 v;
+
+	if (!strcmp(cmd, "clear")) {
+		*clear = true;
+		return 0;
+	}
+	if (!val)
+		return -EINVAL;
+	*val++ = '\0';
+	off = !strcmp(val, "-");
+	if (!strcmp(cmd, "segments"))
+		return tcpflow_parse_segmode(val, &cfg->segmode);
+	if (!strcmp(cmd, "filter")) {
+		if (!off)
+			return -EINVAL;
+		cfg->has_port = cfg->has_addr = cfg->has_netns = false;
+		return 0;
+	}
+	if (!strcmp(cmd, "port")) {
+		cfg->has_port = !off;
+		if (off)
+			return 0;
+		if (kstrtou32(val, 10, &v) || !v || v > 65535)
+			return -EINVAL;
+		cfg->port = v;
+		return 0;
+	}
+	if (!strcmp(cmd, "netns")) {
+		cfg->has_netns = !off;
+		if (off)
+			return 0;
+		if (kstrtou32(val, 10, &v) || !v)
+			return -EINVAL;
+		cfg->netns = v;
+		return 0;
+	}
+	if (!strcmp(cmd, "addr")) {
+		cfg->has_addr = !off;
+		return off ? 0 : parse_addr(val, cfg);
+	}
+	return -EINVAL;
+}
+
+/*
+ * Every line of a write must be a valid command, or nothing is applied:
+ * a typo never leaves half a configuration behind.
+ */
+static ssize_t tcpflow_write(struct file *file, const char __user *ubuf,
+			     size_t count, loff_t *ppos)
+{
+	struct tcpflow_cfg *cfg, *old;
+	char *buf, *p, *line;
+	bool clear = false;
+	int err = 0;
+
+	if (!capable(CAP_NET_ADMIN))
+		return -EPERM;
+	if (!count || count > TCPFLOW_WRITE_MAX)
+		return -EINVAL;
+	buf = memdup_user_nul(ubuf, count);
+	if (IS_ERR(buf))
+		return PTR_ERR(buf);
+	cfg = kmalloc(sizeof(*cfg), GFP_KERNEL);
+	if (!cfg) {
+		kfree(buf);
+		return -ENOMEM;
+	}
+
+	mutex_lock(&tcpflow_cfg_lock);
+	old = rcu_dereference_protected(tcpflow_cfg,
+					lockdep_is_held(&tcpflow_cfg_lock));
+	*cfg = *old;
+	p = buf;
+	while ((line = strsep(&p, "\n")) != NULL) {
+		line = strim(line);
+		if (!*line)
+			continue;
+		err = apply_command(line, cfg, &clear);
+		if (err)
+			break;
+	}
+	if (!err && clear)
+		tcpflow_ring_clear();
+	if (!err) {
+		rcu_assign_pointer(tcpflow_cfg, cfg);
+		kfree_rcu(old, rcu);
+	}
+	mutex_unlock(&tcpflow_cfg_lock);
+
+	if (err)
+		kfree(cfg);
+	kfree(buf);
+	return err ? err : count;
+}
+
+static const struct proc_ops tcpflow_proc_ops = {
+	.proc_open	= tcpflow_open,
+	.proc_read	= tcpflow_read,
+	.proc_write	= tcpflow_write,
+	.proc_lseek	= tcpflow_lseek,
+	.proc_poll	= tcpflow_poll,
+	.proc_release	= tcpflow_release,
+};
+
+int tcpflow_proc_init(void)
+{
+	/* 0400: sequence numbers of other users' connections are secrets. */
+	tcpflow_pde = proc_create("tcpflow", 0400, NULL, &tcpflow_proc_ops);
+	return tcpflow_pde ? 0 : -ENOMEM;
+}
+
+/* Waits for running reads and writes; open files get -EIO afterwards. */
+void tcpflow_proc_exit(void)
+{
+	proc_remove(tcpflow_pde);
+}

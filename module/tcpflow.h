@@ -1,0 +1,79 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * tcpflow.h - internal interfaces between the module's files.
+ *
+ * main.c    parameters, init and exit
+ * ring.c    the lock-free record ring (hot path: tcpflow_commit())
+ * owner.c   which process owns a connection, learned in process context
+ * hooks.c   the kprobes on the TCP paths; build records
+ * procfs.c  /proc/tcpflow: text at read time, commands on write
+ */
+#ifndef TCPFLOW_H
+#define TCPFLOW_H
+
+#include <linux/types.h>
+#include <linux/rcupdate.h>
+#include <linux/wait.h>
+#include "tcpflow_abi.h"
+
+struct in6_addr;
+
+/* Runtime configuration, replaced as a whole under RCU by writes. */
+struct tcpflow_cfg {
+	u8 segmode;		/* enum tcpflow_segmode */
+	bool has_port;
+	bool has_addr;
+	bool has_netns;
+	u8 addr_af;		/* 4 or 6 */
+	u16 port;
+	u32 netns;
+	u8 addr[16];
+	struct rcu_head rcu;
+};
+
+extern struct tcpflow_cfg __rcu *tcpflow_cfg;
+extern wait_queue_head_t tcpflow_wait;
+
+/* ring.c */
+int tcpflow_ring_init(unsigned int capacity);
+void tcpflow_ring_exit(void);
+struct tcpflow_record *tcpflow_reserve(u64 *n);
+void tcpflow_commit(struct tcpflow_record *rec, u64 n);
+
+enum tcpflow_fetch {
+	TCPFLOW_FETCH_OK,	/* record copied */
+	TCPFLOW_FETCH_NOTYET,	/* not written yet (or being written) */
+	TCPFLOW_FETCH_GONE,	/* overwritten before we got it */
+};
+
+enum tcpflow_fetch tcpflow_fetch(u64 n, struct tcpflow_record *out);
+
+struct tcpflow_ring_stats {
+	u64 capacity;
+	u64 first;		/* oldest readable record number */
+	u64 next;		/* number the next record will get */
+	u64 overwritten;
+};
+
+void tcpflow_ring_stats(struct tcpflow_ring_stats *st);
+void tcpflow_ring_clear(void);
+
+/* owner.c */
+int tcpflow_owner_init(unsigned int slots);
+void tcpflow_owner_exit(void);
+void tcpflow_owner_learn(u64 conn);
+bool tcpflow_owner_get(u64 conn, u32 *pid, char *comm);
+
+/* hooks.c */
+int tcpflow_hooks_init(void);
+void tcpflow_hooks_exit(void);
+unsigned long tcpflow_hooks_missed(void);
+
+/* procfs.c */
+int tcpflow_proc_init(void);
+void tcpflow_proc_exit(void);
+int tcpflow_parse_segmode(const char *s, u8 *mode);
+
+extern const char *const tcpflow_segmode_names[TCPFLOW_SEG_MAX];
+
+#endif /* TCPFLOW_H */
