@@ -75,6 +75,7 @@ struct tcpflow_record *tcpflow_reserve(u64 *n)
 
 void tcpflow_commit(struct tcpflow_record *rec, u64 n)
 {
+	/* Pairs with the acquire in tcpflow_fetch(): contents, then number. */
 	smp_store_release(&rec->n, n);
 	if (wq_has_sleeper(&tcpflow_wait))
 		irq_work_queue(&ring_wake_work);
@@ -85,6 +86,7 @@ enum tcpflow_fetch tcpflow_fetch(u64 n, struct tcpflow_record *out)
 	const struct tcpflow_record *rec = &ring[(n - 1) & ring_mask];
 	u64 before, after;
 
+	/* Pairs with the release in tcpflow_commit(). */
 	before = smp_load_acquire(&rec->n);
 	if (before != n)
 		return (before & ~TCPFLOW_WRITING) > n ? TCPFLOW_FETCH_GONE :
