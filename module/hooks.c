@@ -10,6 +10,8 @@
  *
  * State changes
  *   tcp_set_state               every full-socket transition
+ *   inet_csk_listen_start (ret) CLOSE -> LISTEN; listen() stores the state
+ *                               directly, tcp_set_state never sees it
  *   inet_csk_reqsk_queue_hash_add  a SYN made a request sock (NEW_SYN_RECV)
  *   inet_csk_reqsk_queue_drop   the request sock went away without a child
  *   inet_csk_clone_lock (ret)   passive child born in SYN_RECV; sets state
@@ -414,6 +416,9 @@ static void rx_skb(const struct sock_common *skc, u8 kind, u8 state,
 	if (!want_segment(segmode(), kind, state, flags, len, false))
 		return;
 	rec_sock(&r, skc, kind);
+	/* A listener has no remote end: the segment says who is calling. */
+	if (state == TCP_LISTEN)
+		rec_skb_tuple(&r, skb);
 	/*
 	 * The backlog may have merged segments into this skb: the control
 	 * block holds the merged flags and end, the header only the first.
@@ -491,6 +496,9 @@ static int queue_xmit_pre(struct kprobe *p, struct pt_regs *regs)
 			  third_ack))
 		return 0;
 	rec_sock(&r, &sk->__sk_common, TCPFLOW_SK_FULL);
+	/* After CLOSE the socket has let go of its port; the header has not. */
+	r.lport = ntohs(th->source);
+	r.rport = ntohs(th->dest);
 	rec_seg(&r, TCPFLOW_EV_TX, flags, ntohl(th->seq), ntohl(th->ack_seq),
 		ntohs(th->window), len);
 	r.new_state = sk->sk_state;
@@ -592,6 +600,27 @@ static int v6_send_response_pre(struct kprobe *p, struct pt_regs *regs)
 	return 0;
 }
 
+/* listen() is a state change that tcp_set_state() never sees. */
+static int listen_entry(struct kretprobe_instance *ri, struct pt_regs *regs)
+{
+	*(struct sock **)ri->data = (struct sock *)arg(regs, 0);
+	return 0;
+}
+
+static int listen_ret(struct kretprobe_instance *ri, struct pt_regs *regs)
+{
+	struct sock *sk = *(struct sock **)ri->data;
+	struct tcpflow_record r = { .event = TCPFLOW_EV_STATE };
+
+	if (regs_return_value(regs))
+		return 0;
+	rec_sock(&r, &sk->__sk_common, TCPFLOW_SK_FULL);
+	r.old_state = TCP_CLOSE;
+	r.new_state = TCP_LISTEN;
+	emit(&r, 0);
+	return 0;
+}
+
 /* ---- owner ------------------------------------------------------------- */
 
 static int accept_ret(struct kretprobe_instance *ri, struct pt_regs *regs)
@@ -635,6 +664,13 @@ static struct kretprobe tcpflow_kretprobes[] = {
 		.handler = clone_ret,
 		.data_size = sizeof(struct tcpflow_record),
 		.maxactive = 64,
+	},
+	{
+		.kp.symbol_name = "inet_csk_listen_start",
+		.entry_handler = listen_entry,
+		.handler = listen_ret,
+		.data_size = sizeof(struct sock *),
+		.maxactive = 16,
 	},
 	{
 		.kp.symbol_name = "inet_csk_accept",
