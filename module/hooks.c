@@ -54,6 +54,7 @@
 #include <net/request_sock.h>
 #include <net/route.h>
 #include <net/tcp.h>
+#include "compat.h"
 #include "tcpflow.h"
 
 #define arg(regs, i)	regs_get_kernel_argument(regs, i)
