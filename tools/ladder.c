@@ -1,0 +1,678 @@
+// SPDX-License-Identifier: GPL-2.0 OR MIT
+/*
+ * ladder.c - the default view: one sequence diagram per conversation.
+ *
+ *        ms        client |                                  | server
+ *     0.000      SYN_SENT |                                  |
+ *     0.011               |------------ [S] seq=0 ---------->|
+ *
+ * The client (who sent the first SYN) is on the left, the server on the
+ * right, as in Wireshark's flow graph and every textbook.  Each side's
+ * state changes sit next to its own rail; the comment column on the
+ * right holds Wireshark-like tags and, with --explain, the teaching
+ * notes.  Rows are collected first so that column widths fit the
+ * conversation, then printed.
+ */
+#include <stdlib.h>
+#include <string.h>
+#include "show.h"
+
+enum note {
+	N_NONE, N_SYN, N_REL, N_SYNACK, N_ACK3, N_ESTAB, N_DATA, N_FIN1,
+	N_FINACK, N_HALF, N_FIN2, N_LASTACK, N_CLOSE_WAIT, N_LAST_ACK,
+	N_FIN_WAIT2, N_TIME_WAIT, N_TW_END, N_RST, N_RST_SYN, N_RETRANS,
+	N_TW_ACK, N_NOTRECV, N_REARM, N_NEWSYN,
+	N_MAX
+};
+
+/* Short lines, a slide's worth each; shown once per conversation. */
+static const char *const notes[N_MAX][4] = {
+	[N_SYN] = { "SYN: the client picks its initial",
+		    "sequence number x (ISN)" },
+	[N_REL] = { "(numbers are relative: x shows as 0;",
+		    " -S prints them as on the wire)" },
+	[N_SYNACK] = { "SYN-ACK: the server's ISN y, ack = x+1:",
+		       "a SYN takes one sequence number" },
+	[N_ACK3] = { "ACK: seq = x+1, ack = y+1. This third",
+		     "step lets the server tell a live SYN",
+		     "from a stale, delayed one" },
+	[N_ESTAB] = { "ESTABLISHED: data may flow both ways" },
+	[N_DATA] = { "data: the next seq is seq + len" },
+	[N_FIN1] = { "FIN: no more data from this side;",
+		     "a FIN takes one sequence number too" },
+	[N_FINACK] = { "ACK of the FIN (its seq + 1): half-",
+		       "closed; the other side may still send" },
+	[N_HALF] = { "half-close: data still flows from",
+		     "the side that has not sent a FIN" },
+	[N_FIN2] = { "the other side's FIN: it is done too" },
+	[N_LASTACK] = { "last ACK: acknowledges the second FIN" },
+	[N_CLOSE_WAIT] = { "CLOSE_WAIT: the peer has closed; this",
+			   "application has not called close() yet" },
+	[N_LAST_ACK] = { "LAST_ACK: waits for the ACK of its FIN" },
+	[N_FIN_WAIT2] = { "FIN_WAIT2: our FIN is acked; now wait",
+			  "for the peer's FIN" },
+	[N_TIME_WAIT] = { "TIME_WAIT lasts 2MSL (60 s on Linux):",
+			  "a lost last ACK can be sent again,",
+			  "old segments of this 4-tuple die out" },
+	[N_TW_END] = { "2MSL over: the 4-tuple is free again" },
+	[N_RST] = { "RST: aborts the connection at once" },
+	[N_RST_SYN] = { "RST to a SYN: nothing listens on this",
+			"port; connect() gets ECONNREFUSED" },
+	[N_RETRANS] = { "no ACK came in time: sent again" },
+	[N_TW_ACK] = { "answered from TIME_WAIT: this is why",
+		       "TIME_WAIT waits (the last ACK was lost)" },
+	[N_NOTRECV] = { "lost: the other end never got it" },
+	[N_REARM] = { "the FIN came again: 2MSL starts over" },
+	[N_NEWSYN] = { "a request sock: SYN_RECV in textbooks;",
+		       "the full socket is born with the ACK" },
+};
+
+enum row_kind { ROW_STATE, ROW_ARROW };
+
+#define ROW_TEXT 72
+#define ROW_TAG 64
+#define ROW_NOTES 3
+
+struct row {
+	uint64_t ts;
+	uint8_t kind, side, color, lost;
+	char text[ROW_TEXT];	/* state text or arrow label */
+	char tag[ROW_TAG];	/* comment column */
+	uint8_t note[ROW_NOTES];
+};
+
+struct rows {
+	struct row *r;
+	size_t n, cap;
+};
+
+static struct row *row_add(struct rows *rs)
+{
+	if (rs->n == rs->cap) {
+		size_t cap = rs->cap ? rs->cap * 2 : 256;
+		struct row *r = realloc(rs->r, cap * sizeof(*r));
+
+		if (!r)
+			return NULL;
+		rs->r = r;
+		rs->cap = cap;
+	}
+	memset(&rs->r[rs->n], 0, sizeof(rs->r[0]));
+	return &rs->r[rs->n++];
+}
+
+static void tag_add(struct row *w, const char *tag)
+{
+	size_t n = strlen(w->tag);
+
+	snprintf(w->tag + n, sizeof(w->tag) - n, "%s%s", n ? " " : "", tag);
+}
+
+/* Each note once per conversation. */
+struct noter {
+	int on;
+	uint32_t given;
+};
+
+static void note_add(struct noter *nt, struct row *w, enum note id)
+{
+	if (!nt->on || (nt->given & (1u << id)))
+		return;
+	nt->given |= 1u << id;
+	for (int i = 0; i < ROW_NOTES; i++)
+		if (!w->note[i]) {
+			w->note[i] = (uint8_t)id;
+			return;
+		}
+}
+
+/* A line being built: visible width kept apart from colour bytes. */
+struct lb {
+	char buf[2048];
+	size_t n, col;
+	int color;
+};
+
+static void lb_mem(struct lb *l, const char *s, size_t n)
+{
+	if (n > sizeof(l->buf) - 1 - l->n)
+		n = sizeof(l->buf) - 1 - l->n;
+	memcpy(l->buf + l->n, s, n);
+	l->n += n;
+	l->col += n;
+}
+
+static void lb_str(struct lb *l, const char *s)
+{
+	lb_mem(l, s, strlen(s));
+}
+
+static void lb_pad(struct lb *l, char c, size_t n)
+{
+	while (n-- && l->n < sizeof(l->buf) - 1) {
+		l->buf[l->n++] = c;
+		l->col++;
+	}
+}
+
+static void lb_to(struct lb *l, size_t col)
+{
+	if (l->col < col)
+		lb_pad(l, ' ', col - l->col);
+}
+
+
+static void lb_color(struct lb *l, enum tf_color c)
+{
+	size_t n = strlen(tf_ansi(c));
+
+	if (!l->color || n > sizeof(l->buf) - 1 - l->n)
+		return;
+	memcpy(l->buf + l->n, tf_ansi(c), n);
+	l->n += n;
+}
+
+static void lb_emit(struct lb *l, struct obuf *ob)
+{
+	while (l->n && l->buf[l->n - 1] == ' ')
+		l->n--;
+	ob_mem(ob, l->buf, l->n);
+	ob_ch(ob, '\n');
+	l->n = l->col = 0;
+}
+
+static void ms_str(char *buf, size_t size, uint64_t ns)
+{
+	snprintf(buf, size, "%llu.%03llu", (unsigned long long)(ns / 1000000),
+		 (unsigned long long)(ns / 1000 % 1000));
+}
+
+static enum tf_color seg_color(const struct tcpflow_record *x)
+{
+	if (x->flags & TCPFLOW_F_RST)
+		return TF_C_RST;
+	if (x->flags & TCPFLOW_F_SYN)
+		return TF_C_SYN;
+	if (x->flags & TCPFLOW_F_FIN)
+		return TF_C_FIN;
+	if (x->len)
+		return TF_C_DATA;
+	return TF_C_RESET;
+}
+
+static void seg_label(char *buf, size_t size, const struct tcpflow_record *x,
+		      uint32_t seq, uint32_t ack)
+{
+	char fl[12];
+	int n;
+
+	tf_flags_str(fl, x->flags);
+	n = snprintf(buf, size, "[%s] seq=%u", fl, seq);
+	if (n > 0 && (size_t)n < size && (x->flags & TCPFLOW_F_ACK))
+		n += snprintf(buf + n, size - (size_t)n, " ack=%u", ack);
+	if (n > 0 && (size_t)n < size && x->len)
+		snprintf(buf + n, size - (size_t)n, " len=%u", x->len);
+}
+
+struct ctx {
+	const struct tf_trace *t;
+	const struct tf_opts *o;
+	struct rows rows;
+};
+
+/* Per conversation, what the notes need to know. */
+struct convstate {
+	uint8_t last[2];	/* state last shown on each side */
+	uint8_t shown[2];
+	uint8_t fin[2];		/* side sent a FIN: 1 first, 2 second */
+	uint32_t fin_seq[2];
+	int nfin, estab, synack, ack3, syn[2];
+	uint32_t synack_seq;
+};
+
+static void state_row(struct ctx *c, struct convstate *cs, struct noter *nt,
+		      const struct tf_rec *r)
+{
+	const struct tcpflow_record *x = &r->r;
+	unsigned int s = r->side;
+	struct row *w = row_add(&c->rows);
+	const char *o = tf_state_name(x->old_state);
+	const char *n = tf_state_name(x->new_state);
+
+	if (!w)
+		return;
+	w->ts = x->ts_ns;
+	w->kind = ROW_STATE;
+	w->side = (uint8_t)s;
+	if (x->why == TCPFLOW_WHY_REARM) {
+		snprintf(w->text, sizeof(w->text), "%s (restarted)", n);
+		note_add(nt, w, N_REARM);
+	} else if ((cs->shown[s] && cs->last[s] == x->old_state) ||
+		   (!cs->shown[s] && x->old_state == TF_ST_CLOSE)) {
+		snprintf(w->text, sizeof(w->text), "%s", n);
+	} else {
+		snprintf(w->text, sizeof(w->text), "%s -> %s", o, n);
+	}
+	if (x->old_state == TF_ST_TIME_WAIT && x->new_state == TF_ST_CLOSE &&
+	    !(r->dash & TF_DASH(TF_K_DUR))) {
+		char tag[ROW_TAG];
+
+		snprintf(tag, sizeof(tag), "[TIME_WAIT %llu.%03llu s]",
+			 (unsigned long long)(x->dur_ns / 1000000000),
+			 (unsigned long long)(x->dur_ns / 1000000 % 1000));
+		tag_add(w, tag);
+	}
+	if (x->why == TCPFLOW_WHY_EXPIRE && x->old_state == TF_ST_FIN_WAIT2)
+		tag_add(w, "[FIN_WAIT2 timeout]");
+	if (x->why == TCPFLOW_WHY_KILL)
+		tag_add(w, "[timewait sock killed]");
+
+	switch (x->new_state) {
+	case TF_ST_ESTABLISHED:
+		if (!cs->estab)
+			note_add(nt, w, N_ESTAB);
+		cs->estab = 1;
+		break;
+	case TF_ST_FIN_WAIT2:
+		if (x->sock == TCPFLOW_SK_FULL)
+			note_add(nt, w, N_FIN_WAIT2);
+		break;
+	case TF_ST_TIME_WAIT:
+		if (x->why != TCPFLOW_WHY_REARM)
+			note_add(nt, w, N_TIME_WAIT);
+		break;
+	case TF_ST_CLOSE:
+		if (x->old_state == TF_ST_TIME_WAIT)
+			note_add(nt, w, N_TW_END);
+		break;
+	case TF_ST_CLOSE_WAIT:
+		note_add(nt, w, N_CLOSE_WAIT);
+		break;
+	case TF_ST_LAST_ACK:
+		note_add(nt, w, N_LAST_ACK);
+		break;
+	case TF_ST_NEW_SYN_RECV:
+		note_add(nt, w, N_NEWSYN);
+		break;
+	}
+	cs->last[s] = x->new_state;
+	cs->shown[s] = 1;
+}
+
+static void arrow_row(struct ctx *c, const struct tf_group *g,
+		      struct convstate *cs, struct noter *nt,
+		      const struct tf_rec *r)
+{
+	const struct tcpflow_record *x = &r->r;
+	unsigned int s = tf_sender(r);
+	uint32_t seq = x->seq, ack = x->ack;
+	uint8_t f = x->flags;
+	struct row *w = row_add(&c->rows);
+
+	if (!w)
+		return;
+	if (!c->o->absolute) {
+		seq -= g->base[s];
+		ack -= g->base[!s];
+	}
+	w->ts = x->ts_ns;
+	w->kind = ROW_ARROW;
+	w->side = (uint8_t)s;
+	w->color = (uint8_t)seg_color(x);
+	w->lost = !!(r->mark & TF_MK_NOTRECV);
+	seg_label(w->text, sizeof(w->text), x, seq, ack);
+	if (r->mark & TF_MK_RETRANS)
+		tag_add(w, "[retransmission]");
+	if (r->mark & TF_MK_DUPACK)
+		tag_add(w, "[dup ack]");
+	if (r->mark & TF_MK_NOTRECV)
+		tag_add(w, "[not received]");
+
+	if (f & TCPFLOW_F_RST) {
+		note_add(nt, w, !cs->estab && cs->syn[!s] ? N_RST_SYN : N_RST);
+	} else if (r->mark & TF_MK_RETRANS) {
+		note_add(nt, w, N_RETRANS);
+	} else if ((f & TCPFLOW_F_SYN) && !(f & TCPFLOW_F_ACK)) {
+		note_add(nt, w, N_SYN);
+		if (!c->o->absolute)
+			note_add(nt, w, N_REL);
+	} else if (f & TCPFLOW_F_SYN) {
+		note_add(nt, w, N_SYNACK);
+		cs->synack = 1;
+		cs->synack_seq = x->seq;
+	} else if (f & TCPFLOW_F_FIN) {
+		if (!cs->fin[s]) {
+			cs->fin[s] = (uint8_t)++cs->nfin;
+			cs->fin_seq[s] = x->seq + x->len;
+			note_add(nt, w, cs->nfin == 1 ? N_FIN1 : N_FIN2);
+		}
+	} else if (x->len) {
+		note_add(nt, w, cs->fin[!s] ? N_HALF : N_DATA);
+	} else if ((r->mark & TF_MK_DUPACK) && cs->last[s] == TF_ST_TIME_WAIT) {
+		note_add(nt, w, N_TW_ACK);
+	} else if (cs->synack && !cs->ack3 && (f & TCPFLOW_F_ACK) &&
+		   x->ack == cs->synack_seq + 1) {
+		cs->ack3 = 1;
+		note_add(nt, w, N_ACK3);
+	} else if ((f & TCPFLOW_F_ACK) && cs->fin[!s] &&
+		   x->ack == cs->fin_seq[!s] + 1) {
+		note_add(nt, w, cs->fin[!s] == 1 ? N_FINACK : N_LASTACK);
+	}
+	if (x->len && cs->fin[!s])
+		note_add(nt, w, N_HALF);
+	if (r->mark & TF_MK_NOTRECV)
+		note_add(nt, w, N_NOTRECV);
+	if (f & TCPFLOW_F_SYN)
+		cs->syn[s] = 1;
+}
+
+/* The header: who is on each side. */
+static void side_line(struct ctx *c, const struct tf_group *g, unsigned int s,
+		      size_t epw, struct obuf *ob)
+{
+	const struct tf_trace *t = c->t;
+	char ep[TF_EP_MAX];
+	size_t n = tf_endpoint_str(ep, g->af, g->addr[s], g->port[s]);
+
+	ob_str(ob, s ? "  server " : "  client ");
+	ob_mem(ob, ep, n);
+	ob_pad(ob, ' ', epw > n ? epw - n : 0);
+	if (g->conn[s] >= 0) {
+		const struct tf_conn *cn = &t->conn[g->conn[s]];
+		const struct tcpflow_record *x = &t->rec[cn->first].r;
+
+		ob_printf(ob, "  conn %llu  netns %u",
+			  (unsigned long long)cn->id, x->netns);
+		if (cn->owner >= 0) {
+			x = &t->rec[cn->owner].r;
+			ob_printf(ob, "  %s[%u]", x->comm, x->pid);
+		}
+	} else if (g->traced[s]) {
+		const uint32_t *idx = t->order + g->off;
+		int nosock = 0;
+
+		for (uint32_t k = 0; k < g->nrec; k++)
+			if (t->rec[idx[k]].side == s &&
+			    t->rec[idx[k]].r.sock == TCPFLOW_SK_NONE)
+				nosock = 1;
+		ob_str(ob, nosock ? "  (no socket: the kernel answered for it)" :
+		       "  (only its listener's records)");
+	} else {
+		ob_str(ob, "  (not traced)");
+	}
+	ob_ch(ob, '\n');
+}
+
+static void print_rows(struct ctx *c, const struct tf_group *g,
+		       uint64_t base, struct obuf *ob)
+{
+	size_t lw = 6, rw = 6, aw = 30, tw = 9;
+	struct lb l = { .color = ob->color };
+	char ep[2][TF_EP_MAX];
+
+	for (size_t i = 0; i < c->rows.n; i++) {
+		const struct row *w = &c->rows.r[i];
+		size_t len = strlen(w->text);
+
+		if (w->kind == ROW_ARROW) {
+			if (len + 10 > aw)
+				aw = len + 10;
+		} else if (w->side) {
+			if (len > rw)
+				rw = len;
+		} else if (len > lw) {
+			lw = len;
+		}
+	}
+
+	tf_endpoint_str(ep[0], g->af, g->addr[0], g->port[0]);
+	tf_endpoint_str(ep[1], g->af, g->addr[1], g->port[1]);
+	lb_color(&l, TF_C_HEAD);
+	lb_str(&l, "conversation ");
+	{
+		char num[24];
+
+		tf_u64_str(num, g->number);
+		lb_str(&l, num);
+	}
+	lb_str(&l, ": ");
+	lb_str(&l, ep[0]);
+	lb_str(&l, " > ");
+	lb_str(&l, ep[1]);
+	lb_str(&l, g->af == 6 ? " (IPv6" : " (IPv4");
+	lb_str(&l, g->conn[0] >= 0 && g->conn[1] >= 0 ?
+	       ", both ends traced)" : ", one end traced)");
+	lb_color(&l, TF_C_RESET);
+	lb_emit(&l, ob);
+	{
+		size_t epw = strlen(ep[0]) > strlen(ep[1]) ?
+			     strlen(ep[0]) : strlen(ep[1]);
+
+		side_line(c, g, 0, epw, ob);
+		side_line(c, g, 1, epw, ob);
+	}
+	ob_ch(ob, '\n');
+
+	/* column heading */
+	lb_pad(&l, ' ', tw - 2);
+	lb_str(&l, "ms");
+	lb_to(&l, tw + 2 + lw - 6);
+	lb_str(&l, "client");
+	lb_to(&l, tw + 2 + lw + 2 + aw + 2);
+	lb_str(&l, "server");
+	lb_emit(&l, ob);
+
+	for (size_t i = 0; i < c->rows.n; i++) {
+		const struct row *w = &c->rows.r[i];
+		const char *nl[ROW_NOTES * 4 + 1], *cl[ROW_NOTES * 4 + 2];
+		size_t nn = 0, nc = 0, len = strlen(w->text);
+		char ms[32];
+
+		for (int k = 0; k < ROW_NOTES && w->note[k]; k++)
+			for (int j = 0; j < 4 && notes[w->note[k]][j]; j++)
+				nl[nn++] = notes[w->note[k]][j];
+
+		ms_str(ms, sizeof(ms), w->ts - base);
+		lb_pad(&l, ' ', tw > strlen(ms) ? tw - strlen(ms) : 0);
+		lb_str(&l, ms);
+		lb_str(&l, "  ");
+		if (w->kind == ROW_STATE && !w->side && len) {
+			lb_pad(&l, ' ', lw - len);
+			lb_color(&l, TF_C_STATE);
+			lb_str(&l, w->text);
+			lb_color(&l, TF_C_RESET);
+		} else {
+			lb_pad(&l, ' ', lw);
+		}
+		lb_str(&l, " |");
+		if (w->kind == ROW_ARROW) {
+			size_t left = (aw - len - 2) / 2;
+			size_t right = aw - len - 2 - left;
+			int rtl = w->side == 1;
+
+			lb_color(&l, (enum tf_color)w->color);
+			if (rtl) {
+				if (w->lost) {
+					lb_pad(&l, ' ', 3);
+					lb_str(&l, "x");
+					lb_pad(&l, '-', left - 4);
+				} else {
+					lb_str(&l, "<");
+					lb_pad(&l, '-', left - 1);
+				}
+			} else {
+				lb_pad(&l, '-', left);
+			}
+			lb_str(&l, " ");
+			lb_str(&l, w->text);
+			lb_str(&l, " ");
+			if (rtl) {
+				lb_pad(&l, '-', right);
+			} else if (w->lost) {
+				lb_pad(&l, '-', right - 4);
+				lb_str(&l, "x");
+				lb_pad(&l, ' ', 3);
+			} else {
+				lb_pad(&l, '-', right - 1);
+				lb_str(&l, ">");
+			}
+			lb_color(&l, TF_C_RESET);
+		} else {
+			lb_pad(&l, ' ', aw);
+		}
+		lb_str(&l, "| ");
+		if (w->kind == ROW_STATE && w->side && len) {
+			lb_color(&l, TF_C_STATE);
+			lb_str(&l, w->text);
+			lb_color(&l, TF_C_RESET);
+		}
+		/*
+		 * The comment column: tags first (like Wireshark's), then
+		 * the notes, one per line, each line next to the rails.
+		 */
+		if (w->tag[0])
+			cl[nc++] = w->tag;
+		for (size_t k = 0; k < nn; k++)
+			cl[nc++] = nl[k];
+		for (size_t k = 0; k < nc; k++) {
+			if (k) {
+				lb_emit(&l, ob);
+				lb_pad(&l, ' ', tw + 2 + lw);
+				lb_str(&l, " |");
+				lb_pad(&l, ' ', aw);
+				lb_str(&l, "|");
+			}
+			lb_to(&l, tw + 2 + lw + 2 + aw + 2 + rw + 2);
+			lb_color(&l, k == 0 && w->tag[0] ? TF_C_TAG : TF_C_NOTE);
+			lb_str(&l, cl[k]);
+			lb_color(&l, TF_C_RESET);
+		}
+		lb_emit(&l, ob);
+	}
+}
+
+static void ladder_conv(struct ctx *c, const struct tf_group *g,
+			struct obuf *ob)
+{
+	const struct tf_trace *t = c->t;
+	const uint32_t *idx = t->order + g->off;
+	struct convstate cs;
+	struct noter nt = { .on = c->o->explain };
+	uint64_t base = UINT64_MAX;
+
+	memset(&cs, 0, sizeof(cs));
+	c->rows.n = 0;
+	for (uint32_t k = 0; k < g->nrec; k++)
+		if (t->rec[idx[k]].r.ts_ns < base)
+			base = t->rec[idx[k]].r.ts_ns;
+	for (uint32_t k = 0; k < g->nrec; k++) {
+		const struct tf_rec *r = &t->rec[idx[k]];
+		int shown = tf_rec_in_window(t, r, c->o);
+		size_t before = c->rows.n;
+
+		if (r->mark & (TF_MK_SKIP | TF_MK_HIDDEN))
+			continue;
+		if (r->r.event == TCPFLOW_EV_STATE)
+			state_row(c, &cs, &nt, r);
+		else
+			arrow_row(c, g, &cs, &nt, r);
+		if (!shown)
+			c->rows.n = before; /* outside --since/--until */
+	}
+	for (unsigned int s = 0; s < 2; s++) {
+		struct row *w;
+
+		if (!cs.shown[s] || cs.last[s] != TF_ST_TIME_WAIT)
+			continue;
+		w = row_add(&c->rows);
+		if (!w)
+			break;
+		w->ts = t->tend;
+		w->kind = ROW_STATE;
+		w->side = (uint8_t)s;
+		snprintf(w->tag, sizeof(w->tag),
+			 "(TIME_WAIT, still waiting at end of trace)");
+	}
+	print_rows(c, g, base, ob);
+}
+
+/* Listener and no-socket groups: a plain list, no ladder to draw. */
+static void list_group(struct ctx *c, const struct tf_group *g,
+		       struct obuf *ob)
+{
+	const struct tf_trace *t = c->t;
+	const uint32_t *idx = t->order + g->off;
+	uint64_t base = t->rec[idx[0]].r.ts_ns;
+	char ep[TF_EP_MAX], ep2[TF_EP_MAX];
+	const struct tcpflow_record *x0 = &t->rec[idx[0]].r;
+
+	ob_color(ob, TF_C_HEAD);
+	if (g->kind == TF_G_LISTENER) {
+		const struct tf_conn *cn = &t->conn[g->conn[1]];
+
+		tf_endpoint_str(ep, g->af, g->addr[1], g->port[1]);
+		ob_printf(ob, "listener %s  conn %llu  netns %u", ep,
+			  (unsigned long long)cn->id, x0->netns);
+		if (cn->owner >= 0)
+			ob_printf(ob, "  %s[%u]", t->rec[cn->owner].r.comm,
+				  t->rec[cn->owner].r.pid);
+	} else {
+		tf_endpoint_str(ep, x0->af, x0->laddr, x0->lport);
+		ob_printf(ob, "no socket at %s: a reset for a segment "
+			  "nobody owned  netns %u", ep, x0->netns);
+	}
+	ob_color(ob, TF_C_RESET);
+	ob_str(ob, "\n\n       ms\n");
+	for (uint32_t k = 0; k < g->nrec; k++) {
+		const struct tf_rec *r = &t->rec[idx[k]];
+		const struct tcpflow_record *x = &r->r;
+		char ms[32], lab[ROW_TEXT];
+
+		if (!tf_rec_in_window(t, r, c->o))
+			continue;
+		ms_str(ms, sizeof(ms), x->ts_ns - base);
+		ob_printf(ob, "%9s  ", ms);
+		if (x->event == TCPFLOW_EV_STATE) {
+			ob_color(ob, TF_C_STATE);
+			ob_printf(ob, "%s -> %s", tf_state_name(x->old_state),
+				  tf_state_name(x->new_state));
+			ob_color(ob, TF_C_RESET);
+			ob_ch(ob, '\n');
+			continue;
+		}
+		seg_label(lab, sizeof(lab), x, x->seq, x->ack);
+		tf_endpoint_str(ep2, x->af, x->raddr, x->rport);
+		ob_color(ob, seg_color(x));
+		ob_printf(ob, "%s %s %s %s", tf_event_name(x->event), lab,
+			  x->event == TCPFLOW_EV_RX ? "from" : "to", ep2);
+		ob_color(ob, TF_C_RESET);
+		ob_ch(ob, '\n');
+	}
+}
+
+int tf_view_ladder(const struct tf_trace *t, const struct tf_opts *o,
+		   struct obuf *ob)
+{
+	struct ctx c = { .t = t, .o = o };
+	uint8_t *sel = tf_select_groups(t, o);
+	int first = 1;
+
+	if (!sel)
+		return -1;
+	for (size_t j = 0; j < t->ngroup; j++) {
+		const struct tf_group *g = &t->group[j];
+
+		if (!sel[j] || !g->nrec)
+			continue;
+		if (!first)
+			ob_ch(ob, '\n');
+		first = 0;
+		if (g->kind == TF_G_CONV)
+			ladder_conv(&c, g, ob);
+		else
+			list_group(&c, g, ob);
+	}
+	free(c.rows.r);
+	free(sel);
+	return 0;
+}

@@ -1,0 +1,380 @@
+// SPDX-License-Identifier: GPL-2.0 OR MIT
+/*
+ * main.c - options, then read, model, view.
+ *
+ * Everything goes through tfs_main(argc, argv, out, err) with no exit()
+ * and no global state left behind, so the tests and the bench run the
+ * real command line in-process (under ASan in the tests).
+ */
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include "show.h"
+
+#define DEFAULT_INPUT "/proc/tcpflow"
+
+static const char usage_text[] =
+"Usage: " TF_PROG " [OPTION]... [FILE]\n"
+"Show the TCP connections traced by the tcpflow module: handshake,\n"
+"teardown, every state change.  FILE is " DEFAULT_INPUT " by default;\n"
+"'-' reads standard input.  Default view: a ladder diagram per\n"
+"conversation, client on the left, server on the right.\n"
+"\n"
+"  -e, --explain       ladder with teaching notes next to the arrows\n"
+"  -S, --absolute      absolute seq/ack numbers (default: relative)\n"
+"  -s, --states        a table of state changes, like tcpstates\n"
+"  -j, --json          JSON lines, one object per record\n"
+"  -w, --pcap FILE     write the segments to a pcap file ('-': stdout)\n"
+"  -f, --follow        print records as they arrive, one line each\n"
+"  -p, --port PORT     only conversations with this local or remote port\n"
+"  -a, --addr ADDR     only conversations with this IPv4/IPv6 address\n"
+"  -c, --conn ID       only the conversation of this conn id (0x: hex)\n"
+"      --state NAME    only conversations that were in state NAME\n"
+"      --since TIME    only records from TIME on: seconds from the first\n"
+"                      record (1.5, 250ms, 20us, 100ns), or @NS, a ts\n"
+"      --until TIME    only records up to TIME, same forms\n"
+"      --color[=WHEN]  colour: auto (a terminal and no NO_COLOR), always,\n"
+"                      never\n"
+"  -q, --quiet         no warnings about garbled lines\n"
+"  -h, --help          show this help\n"
+"  -V, --version       show the version\n"
+"\n"
+"Exit status: 0 ok, 1 cannot read or write, 2 usage or format version.\n";
+
+enum {
+	OPT_STATE = 256, OPT_SINCE, OPT_UNTIL, OPT_COLOR,
+};
+
+static const struct option long_opts[] = {
+	{ "explain", no_argument, NULL, 'e' },
+	{ "absolute", no_argument, NULL, 'S' },
+	{ "states", no_argument, NULL, 's' },
+	{ "json", no_argument, NULL, 'j' },
+	{ "pcap", required_argument, NULL, 'w' },
+	{ "follow", no_argument, NULL, 'f' },
+	{ "port", required_argument, NULL, 'p' },
+	{ "addr", required_argument, NULL, 'a' },
+	{ "conn", required_argument, NULL, 'c' },
+	{ "state", required_argument, NULL, OPT_STATE },
+	{ "since", required_argument, NULL, OPT_SINCE },
+	{ "until", required_argument, NULL, OPT_UNTIL },
+	{ "color", optional_argument, NULL, OPT_COLOR },
+	{ "colour", optional_argument, NULL, OPT_COLOR },
+	{ "quiet", no_argument, NULL, 'q' },
+	{ "help", no_argument, NULL, 'h' },
+	{ "version", no_argument, NULL, 'V' },
+	{ NULL, 0, NULL, 0 },
+};
+
+static int parse_num(const char *s, uint64_t max, uint64_t *v)
+{
+	char *end;
+	int base = 10;
+
+	if (s[0] == '0' && (s[1] == 'x' || s[1] == 'X'))
+		base = 16;
+	if (!isdigit((unsigned char)s[0]))
+		return -1;
+	errno = 0;
+	*v = strtoull(s, &end, base);
+	return errno || *end || *v > max ? -1 : 0;
+}
+
+/* "1.5" seconds, "250ms", "20us", "100ns", or "@NS" (a ts value). */
+static int parse_time(const char *s, uint64_t *ns, int *abs)
+{
+	static const struct {
+		const char *suffix;
+		double scale;
+	} units[] = {
+		{ "ns", 1 }, { "us", 1e3 }, { "ms", 1e6 }, { "s", 1e9 },
+		{ "", 1e9 },
+	};
+	char *end;
+	double v;
+
+	*abs = s[0] == '@';
+	if (*abs)
+		return parse_num(s + 1, UINT64_MAX, ns);
+	if (!isdigit((unsigned char)s[0]) && s[0] != '.')
+		return -1;
+	v = strtod(s, &end);
+	for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
+		if (strcmp(end, units[i].suffix))
+			continue;
+		v *= units[i].scale;
+		if (!isfinite(v) || v < 0 || v >= 1.8e19)
+			return -1;
+		*ns = (uint64_t)v;
+		return 0;
+	}
+	return -1;
+}
+
+static int parse_addr_opt(const char *s, struct tf_opts *o)
+{
+	static const uint8_t v4mapped[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+					      0xff, 0xff };
+	int af = tf_parse_addr(s, strlen(s), o->addr);
+
+	if (af < 0)
+		return -1;
+	/* The module shows v4-mapped IPv6 addresses as IPv4. */
+	if (af == 6 && !memcmp(o->addr, v4mapped, 12)) {
+		memmove(o->addr, o->addr + 12, 4);
+		memset(o->addr + 4, 0, 12);
+		af = 4;
+	}
+	o->addr_af = (uint8_t)af;
+	return 0;
+}
+
+static int bad_arg(FILE *err, const char *opt, const char *arg)
+{
+	fprintf(err, TF_PROG ": bad value for %s: '%s'\n"
+		"Try '" TF_PROG " --help'.\n", opt, arg);
+	return 2;
+}
+
+/* Read a whole trace; 0, 1 (read error), 2 (format version). */
+int tf_load(int fd, const char *name, struct tf_parser *p,
+	    struct tf_trace *t)
+{
+	struct tf_input in;
+	int ret = 0;
+
+	if (tf_input_init(&in, fd))
+		return 1;
+	for (;;) {
+		const char *line;
+		size_t len;
+		enum tf_in got = tf_input_next(&in, &line, &len, 1);
+		struct tf_rec *r;
+
+		if (got == TF_IN_AGAIN)
+			break;
+		if (got == TF_IN_ERR) {
+			if (p->err)
+				fprintf(p->err, TF_PROG ": %s: %s\n", name,
+					strerror(errno));
+			ret = 1;
+			break;
+		}
+		if (got == TF_IN_LONG) {
+			p->line++;
+			p->nbad++;
+			tf_parser_warn(p, "longer than %d bytes, skipped",
+				       TF_MAX_LINE);
+			continue;
+		}
+		r = tf_trace_add(t);
+		if (!r) {
+			if (p->err)
+				fprintf(p->err, TF_PROG ": out of memory\n");
+			ret = 1;
+			break;
+		}
+		switch (tf_parse_line(p, line, len, r)) {
+		case TF_LINE_RECORD:
+			continue;
+		case TF_LINE_SKIP:
+			t->nrec--;
+			continue;
+		case TF_LINE_FATAL:
+			t->nrec--;
+			ret = 2;
+			break;
+		}
+		break;
+	}
+	t->hdr = p->hdr;
+	tf_input_free(&in);
+	return ret;
+}
+
+int tfs_main(int argc, char **argv, FILE *out, FILE *err)
+{
+	struct tf_opts o;
+	struct tf_parser p;
+	struct tf_trace t;
+	struct obuf ob;
+	const char *path = DEFAULT_INPUT, *pcap_path = NULL;
+	int states = 0, json = 0, follow = 0, color = -1, c, fd, ret = 0;
+	uint64_t v;
+
+	memset(&o, 0, sizeof(o));
+	optind = 0;		/* glibc: full reset, tfs_main may run again */
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, ":eSsjw:fp:a:c:qhV", long_opts,
+				NULL)) != -1) {
+		switch (c) {
+		case 'e':
+			o.explain = 1;
+			break;
+		case 'S':
+			o.absolute = 1;
+			break;
+		case 's':
+			states = 1;
+			break;
+		case 'j':
+			json = 1;
+			break;
+		case 'w':
+			pcap_path = optarg;
+			break;
+		case 'f':
+			follow = 1;
+			break;
+		case 'p':
+			if (parse_num(optarg, 65535, &v))
+				return bad_arg(err, "--port", optarg);
+			o.has_port = 1;
+			o.port = (uint16_t)v;
+			break;
+		case 'a':
+			if (parse_addr_opt(optarg, &o))
+				return bad_arg(err, "--addr", optarg);
+			o.has_addr = 1;
+			break;
+		case 'c':
+			if (parse_num(optarg, UINT64_MAX, &o.conn))
+				return bad_arg(err, "--conn", optarg);
+			o.has_conn = 1;
+			break;
+		case OPT_STATE: {
+			char name[32];
+			size_t i;
+
+			for (i = 0; optarg[i] && i < sizeof(name) - 1; i++)
+				name[i] = (char)toupper((unsigned char)
+							optarg[i]);
+			name[i] = '\0';
+			o.state = tf_state_lookup(name, i);
+			if (o.state < 0 || optarg[i])
+				return bad_arg(err, "--state", optarg);
+			o.has_state = 1;
+			break;
+		}
+		case OPT_SINCE:
+			if (parse_time(optarg, &o.since, &o.since_abs))
+				return bad_arg(err, "--since", optarg);
+			o.has_since = 1;
+			break;
+		case OPT_UNTIL:
+			if (parse_time(optarg, &o.until, &o.until_abs))
+				return bad_arg(err, "--until", optarg);
+			o.has_until = 1;
+			break;
+		case OPT_COLOR:
+			if (!optarg || !strcmp(optarg, "auto"))
+				color = -1;
+			else if (!strcmp(optarg, "always"))
+				color = 1;
+			else if (!strcmp(optarg, "never"))
+				color = 0;
+			else
+				return bad_arg(err, "--color", optarg);
+			break;
+		case 'q':
+			o.quiet = 1;
+			break;
+		case 'h':
+			fputs(usage_text, out);
+			return 0;
+		case 'V':
+			fprintf(out, TF_PROG " " TF_VERSION " (reads /proc/"
+				"tcpflow format %d.x)\n", TCPFLOW_FMT_MAJOR);
+			return 0;
+		case ':':
+			fprintf(err, TF_PROG ": option '%s' needs a value\n"
+				"Try '" TF_PROG " --help'.\n",
+				argv[optind - 1]);
+			return 2;
+		default:
+			fprintf(err, TF_PROG ": unknown option '%s'\n"
+				"Try '" TF_PROG " --help'.\n",
+				argv[optind - 1]);
+			return 2;
+		}
+	}
+	if (optind < argc)
+		path = argv[optind++];
+	if (optind < argc) {
+		fprintf(err, TF_PROG ": one input only ('%s'?)\n"
+			"Try '" TF_PROG " --help'.\n", argv[optind]);
+		return 2;
+	}
+	if (states + json + follow > 1) {
+		fprintf(err, TF_PROG ": --states, --json and --follow are "
+			"views: pick one\n");
+		return 2;
+	}
+	if (pcap_path && !strcmp(pcap_path, "-") && (states || json || follow)) {
+		fprintf(err, TF_PROG ": --pcap - and a text view both want "
+			"standard output\n");
+		return 2;
+	}
+	if (color < 0) {
+		const char *nc = getenv("NO_COLOR");
+
+		color = isatty(fileno(out)) && !(nc && *nc);
+	}
+	o.color = color;
+
+	if (!strcmp(path, "-")) {
+		fd = STDIN_FILENO;
+	} else {
+		fd = open(path, O_RDONLY | O_CLOEXEC);
+		if (fd < 0) {
+			fprintf(err, TF_PROG ": %s: %s%s\n", path,
+				strerror(errno), !strcmp(path, DEFAULT_INPUT) ?
+				" (is the tcpflow module loaded?)" : "");
+			return 1;
+		}
+	}
+	tf_parser_init(&p, o.quiet ? NULL : err);
+	if (ob_init(&ob, out, color)) {
+		if (fd != STDIN_FILENO)
+			close(fd);
+		return 1;
+	}
+	if (follow) {
+		ret = tf_follow(fd, &o, &p, &ob);
+		goto done;
+	}
+
+	tf_trace_init(&t);
+	ret = tf_load(fd, path, &p, &t);
+	if (!ret && tf_model_build(&t)) {
+		fprintf(err, TF_PROG ": out of memory\n");
+		ret = 1;
+	}
+	if (!ret) {
+		if (!t.nrec && !o.quiet)
+			fprintf(err, TF_PROG ": %s: no records\n", path);
+		if (pcap_path && tf_view_pcap(&t, &o, pcap_path, err))
+			ret = 1;
+		if (states)
+			ret |= tf_view_states(&t, &o, &ob) ? 1 : 0;
+		else if (json)
+			ret |= tf_view_json(&t, &o, &ob) ? 1 : 0;
+		else if (!pcap_path)
+			ret |= tf_view_ladder(&t, &o, &ob) ? 1 : 0;
+	}
+	tf_trace_free(&t);
+done:
+	tf_parser_done(&p);
+	if (ob_done(&ob) && !ret) {
+		fprintf(err, TF_PROG ": write error\n");
+		ret = 1;
+	}
+	if (fd != STDIN_FILENO)
+		close(fd);
+	return ret;
+}

@@ -1,0 +1,715 @@
+// SPDX-License-Identifier: GPL-2.0 OR MIT
+/*
+ * parse.c - lines of /proc/tcpflow (docs/format.md) into struct tf_rec.
+ *
+ * Hand-rolled on purpose: the bench wants millions of lines a second, and
+ * every byte of input may be junk (the fuzzer sees to that), so each value
+ * is checked with its length in hand and nothing relies on a NUL.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include "show.h"
+
+static const char *const state_names[] = TCPFLOW_STATE_NAMES;
+static const char *const event_names[] = TCPFLOW_EVENT_NAMES;
+static const char *const sock_names[] = TCPFLOW_SOCK_NAMES;
+static const char *const who_names[] = TCPFLOW_WHO_NAMES;
+static const char *const why_names[] = TCPFLOW_WHY_NAMES;
+static const uint8_t flag_bits[] = TCPFLOW_FLAG_BITS;
+static const char flag_letters[] = TCPFLOW_FLAG_LETTERS;
+
+#define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+
+static const struct {
+	const char *name;
+	uint8_t len;
+} keys[TF_NKEYS] = {
+#define K(x) { x, sizeof(x) - 1 }
+	K("n"), K("ts"), K("cpu"), K("netns"), K("conn"), K("ev"), K("sock"),
+	K("af"), K("laddr"), K("lport"), K("raddr"), K("rport"), K("old"),
+	K("new"), K("state"), K("flags"), K("seq"), K("ack"), K("win"),
+	K("len"), K("pid"), K("comm"), K("who"), K("why"), K("dur"),
+#undef K
+};
+
+const char *tf_state_name(unsigned int st)
+{
+	return st < ARRAY_SIZE(state_names) ? state_names[st] : "?";
+}
+
+const char *tf_event_name(unsigned int ev)
+{
+	return ev < ARRAY_SIZE(event_names) ? event_names[ev] : "?";
+}
+
+const char *tf_sock_name(unsigned int sk)
+{
+	return sk < ARRAY_SIZE(sock_names) ? sock_names[sk] : "?";
+}
+
+const char *tf_who_name(unsigned int who)
+{
+	return who < ARRAY_SIZE(who_names) ? who_names[who] : "?";
+}
+
+const char *tf_why_name(unsigned int why)
+{
+	return why < ARRAY_SIZE(why_names) ? why_names[why] : "?";
+}
+
+size_t tf_flags_str(char *buf, unsigned int flags)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < ARRAY_SIZE(flag_bits); i++)
+		if (flags & flag_bits[i])
+			buf[n++] = flag_letters[i];
+	if (!n) {
+		memcpy(buf, "none", 4);
+		n = 4;
+	}
+	buf[n] = '\0';
+	return n;
+}
+
+/* Index in a name table, or -1; "-" is index 0 where the table has it. */
+static int lookup(const char *const *tab, size_t ntab, const char *s,
+		  size_t n)
+{
+	for (size_t i = 0; i < ntab; i++)
+		if (strlen(tab[i]) == n && !memcmp(tab[i], s, n))
+			return (int)i;
+	return -1;
+}
+
+int tf_state_lookup(const char *s, size_t n)
+{
+	int i = lookup(state_names, ARRAY_SIZE(state_names), s, n);
+
+	return i > 0 ? i : -1;
+}
+
+static int parse_u64(const char *s, size_t n, uint64_t *v)
+{
+	uint64_t x = 0;
+
+	if (n == 0 || n > 20)
+		return -1;
+	for (size_t i = 0; i < n; i++) {
+		unsigned int d = (unsigned char)s[i] - '0';
+
+		if (d > 9)
+			return -1;
+		if (x > (UINT64_MAX - d) / 10)
+			return -1;
+		x = x * 10 + d;
+	}
+	*v = x;
+	return 0;
+}
+
+static int parse_uint(const char *s, size_t n, uint64_t max, uint64_t *v)
+{
+	return parse_u64(s, n, v) || *v > max ? -1 : 0;
+}
+
+static int parse_ipv4(const char *s, size_t n, uint8_t *addr)
+{
+	unsigned int part = 0, val = 0, digits = 0;
+
+	for (size_t i = 0; i <= n; i++) {
+		if (i == n || s[i] == '.') {
+			if (!digits || part > 3)
+				return -1;
+			addr[part++] = (uint8_t)val;
+			val = digits = 0;
+			continue;
+		}
+		if (s[i] < '0' || s[i] > '9' || ++digits > 3)
+			return -1;
+		val = val * 10 + (unsigned int)(s[i] - '0');
+		if (val > 255)
+			return -1;
+	}
+	return part == 4 ? 0 : -1;
+}
+
+int tf_parse_addr(const char *s, size_t n, uint8_t addr[16])
+{
+	char tmp[INET6_ADDRSTRLEN];
+
+	memset(addr, 0, 16);
+	if (memchr(s, ':', n)) {
+		if (n >= sizeof(tmp) || memchr(s, '\0', n))
+			return -1;
+		memcpy(tmp, s, n);
+		tmp[n] = '\0';
+		return inet_pton(AF_INET6, tmp, addr) == 1 ? 6 : -1;
+	}
+	return parse_ipv4(s, n, addr) ? -1 : 4;
+}
+
+static int hexval(int c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+/* comm: printable bytes as they are, the rest (and '=' '\') as \xNN. */
+static int parse_comm(const char *s, size_t n, char *comm)
+{
+	size_t o = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		int c = (unsigned char)s[i];
+
+		if (c == '\\') {
+			int hi, lo;
+
+			if (i + 3 >= n || s[i + 1] != 'x')
+				return -1;
+			hi = hexval((unsigned char)s[i + 2]);
+			lo = hexval((unsigned char)s[i + 3]);
+			if (hi < 0 || lo < 0)
+				return -1;
+			c = hi << 4 | lo;
+			if (!c)
+				return -1;	/* a comm has no NUL inside */
+			i += 3;
+		} else if (c < '!' || c > '~' || c == '=') {
+			return -1;
+		}
+		if (o >= TCPFLOW_COMM_LEN - 1)
+			return -1;
+		comm[o++] = (char)c;
+	}
+	comm[o] = '\0';
+	return 0;
+}
+
+static int parse_flags(const char *s, size_t n, uint8_t *flags)
+{
+	uint8_t f = 0;
+
+	if (n == 4 && !memcmp(s, "none", 4)) {
+		*flags = 0;
+		return 0;
+	}
+	if (!n)
+		return -1;
+	for (size_t i = 0; i < n; i++) {
+		const char *p = memchr(flag_letters, s[i],
+				       sizeof(flag_letters) - 1);
+
+		if (!p)
+			return -1;
+		f |= flag_bits[p - flag_letters];
+	}
+	*flags = f;
+	return 0;
+}
+
+void tf_parser_init(struct tf_parser *p, FILE *err)
+{
+	memset(p, 0, sizeof(*p));
+	p->err = err;
+	p->warn_limit = 50;
+}
+
+void tf_parser_warn(struct tf_parser *p, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (!p->err)
+		return;
+	if (p->nwarned >= p->warn_limit) {
+		p->nwarned++;
+		return;
+	}
+	p->nwarned++;
+	fprintf(p->err, TF_PROG ": line %lu: ", p->line);
+	va_start(ap, fmt);
+	vfprintf(p->err, fmt, ap);
+	va_end(ap);
+	fputc('\n', p->err);
+}
+
+void tf_parser_done(struct tf_parser *p)
+{
+	if (p->err && p->nwarned > p->warn_limit)
+		fprintf(p->err, TF_PROG ": %lu more warnings not shown\n",
+			p->nwarned - p->warn_limit);
+	p->nwarned = 0;
+}
+
+/* Quote a value for a message: junk bytes as \xNN, cut after 40. */
+static const char *quote(const char *s, size_t n, char *buf, size_t size)
+{
+	size_t o = 0;
+
+	for (size_t i = 0; i < n && o + 8 < size; i++) {
+		unsigned char c = (unsigned char)s[i];
+
+		if (i == 40) {
+			memcpy(buf + o, "...", 3);
+			o += 3;
+			break;
+		}
+		if (c < ' ' || c > '~' || c == '\\')
+			o += (size_t)snprintf(buf + o, size - o, "\\x%02x", c);
+		else
+			buf[o++] = (char)c;
+	}
+	buf[o] = '\0';
+	return buf;
+}
+
+static enum tf_line parse_header(struct tf_parser *p, const char *s, size_t n)
+{
+	const char *e = s + n, *v;
+	uint64_t major = 0, minor = 0;
+	char q[200];
+
+	/* "# tcpflow MAJOR.MINOR key=value ..." */
+	v = s;
+	while (v < e && *v >= '0' && *v <= '9')
+		v++;
+	if (v == s || v >= e || *v != '.' ||
+	    parse_u64(s, (size_t)(v - s), &major)) {
+		if (p->err)
+			fprintf(p->err, TF_PROG ": line %lu: not a format "
+				"version: '%s'\n", p->line,
+				quote(s, n, q, sizeof(q)));
+		p->fatal = 1;
+		return TF_LINE_FATAL;
+	}
+	s = ++v;
+	while (v < e && *v >= '0' && *v <= '9')
+		v++;
+	if (v == s || parse_u64(s, (size_t)(v - s), &minor) ||
+	    (v < e && *v != ' ')) {
+		if (p->err)
+			fprintf(p->err, TF_PROG ": line %lu: not a format "
+				"version: '%s'\n", p->line,
+				quote(s, (size_t)(e - s), q, sizeof(q)));
+		p->fatal = 1;
+		return TF_LINE_FATAL;
+	}
+	if (major != TCPFLOW_FMT_MAJOR) {
+		if (p->err)
+			fprintf(p->err, TF_PROG ": line %lu: format version "
+				"%llu.%llu is not supported (this reader knows "
+				"%d.x)\n", p->line, (unsigned long long)major,
+				(unsigned long long)minor, TCPFLOW_FMT_MAJOR);
+		p->fatal = 1;
+		return TF_LINE_FATAL;
+	}
+	memset(&p->hdr, 0, sizeof(p->hdr));
+	p->hdr.seen = 1;
+	p->hdr.major = (unsigned int)major;
+	p->hdr.minor = minor > 65535 ? 65535 : (unsigned int)minor;
+
+	/* The counters are for messages only; unknown keys are fine. */
+	while (v < e) {
+		const char *k, *eq, *end;
+		uint64_t x;
+
+		while (v < e && *v == ' ')
+			v++;
+		k = v;
+		while (v < e && *v != ' ')
+			v++;
+		end = v;
+		eq = memchr(k, '=', (size_t)(end - k));
+		if (!eq)
+			continue;
+#define HKEY(name) ((size_t)(eq - k) == sizeof(name) - 1 && \
+		    !memcmp(k, name, sizeof(name) - 1))
+		if (HKEY("segments")) {
+			size_t l = (size_t)(end - eq - 1);
+
+			if (l >= sizeof(p->hdr.segments))
+				l = sizeof(p->hdr.segments) - 1;
+			memcpy(p->hdr.segments, eq + 1, l);
+			p->hdr.segments[l] = '\0';
+			continue;
+		}
+		if (parse_u64(eq + 1, (size_t)(end - eq - 1), &x))
+			continue;
+		if (HKEY("capacity"))
+			p->hdr.capacity = x;
+		else if (HKEY("first"))
+			p->hdr.first = x;
+		else if (HKEY("next"))
+			p->hdr.next = x;
+		else if (HKEY("overwritten"))
+			p->hdr.overwritten = x;
+		else if (HKEY("missed"))
+			p->hdr.missed = x;
+#undef HKEY
+	}
+	if (p->err && p->hdr.overwritten)
+		fprintf(p->err, TF_PROG ": %llu records were overwritten "
+			"before this read; the oldest conversations may be "
+			"incomplete\n",
+			(unsigned long long)p->hdr.overwritten);
+	if (p->err && p->hdr.missed)
+		fprintf(p->err, TF_PROG ": the module missed %llu probe "
+			"hits; some events may be absent\n",
+			(unsigned long long)p->hdr.missed);
+	return TF_LINE_SKIP;
+}
+
+static enum tf_line parse_comment(struct tf_parser *p, const char *s,
+				  size_t n)
+{
+	const char *e = s + n;
+	uint64_t from, to;
+	const char *a, *b;
+
+	s++;
+	while (s < e && *s == ' ')
+		s++;
+	n = (size_t)(e - s);
+	if (n >= 8 && !memcmp(s, "tcpflow ", 8))
+		return parse_header(p, s + 8, n - 8);
+	if (n < 4 || memcmp(s, "gap ", 4))
+		return TF_LINE_SKIP;	/* a comment we do not know */
+
+	/* "# gap from=N to=M" */
+	s += 4;
+	if ((size_t)(e - s) < 5 || memcmp(s, "from=", 5))
+		goto bad_gap;
+	a = s += 5;
+	while (s < e && *s != ' ')
+		s++;
+	if (parse_u64(a, (size_t)(s - a), &from))
+		goto bad_gap;
+	if ((size_t)(e - s) < 4 || memcmp(s, " to=", 4))
+		goto bad_gap;
+	b = s += 4;
+	while (s < e && *s != ' ')
+		s++;
+	if (parse_u64(b, (size_t)(s - b), &to) || to < from)
+		goto bad_gap;
+	p->ngap += to - from;
+	if (p->err)
+		fprintf(p->err, TF_PROG ": line %lu: records %llu..%llu were "
+			"overwritten before they were read\n", p->line,
+			(unsigned long long)from, (unsigned long long)to - 1);
+	return TF_LINE_SKIP;
+bad_gap:
+	tf_parser_warn(p, "garbled gap line");
+	p->nbad++;
+	return TF_LINE_SKIP;
+}
+
+static int find_key(const char *k, size_t n, int hint)
+{
+	if (hint < TF_NKEYS && keys[hint].len == n &&
+	    !memcmp(keys[hint].name, k, n))
+		return hint;
+	for (int i = 0; i < TF_NKEYS; i++)
+		if (keys[i].len == n && !memcmp(keys[i].name, k, n))
+			return i;
+	return -1;
+}
+
+/* A '-' is allowed for every key but these. */
+#define TF_NEED_VALUE (TF_DASH(TF_K_N) | TF_DASH(TF_K_TS) | \
+		       TF_DASH(TF_K_CONN) | TF_DASH(TF_K_EV) | \
+		       TF_DASH(TF_K_SOCK) | TF_DASH(TF_K_AF))
+
+static int parse_value(struct tcpflow_record *r, int k, const char *v,
+		       size_t n, int *addr_af)
+{
+	uint64_t x;
+	int i;
+
+	switch (k) {
+	case TF_K_N:
+		return parse_u64(v, n, &r->n);
+	case TF_K_TS:
+		return parse_u64(v, n, &r->ts_ns);
+	case TF_K_CONN:
+		return parse_u64(v, n, &r->conn);
+	case TF_K_DUR:
+		return parse_u64(v, n, &r->dur_ns);
+	case TF_K_CPU:
+	case TF_K_LPORT:
+	case TF_K_RPORT:
+	case TF_K_WIN:
+		if (parse_uint(v, n, 65535, &x))
+			return -1;
+		if (k == TF_K_CPU)
+			r->cpu = (uint16_t)x;
+		else if (k == TF_K_LPORT)
+			r->lport = (uint16_t)x;
+		else if (k == TF_K_RPORT)
+			r->rport = (uint16_t)x;
+		else
+			r->win = (uint16_t)x;
+		return 0;
+	case TF_K_NETNS:
+	case TF_K_SEQ:
+	case TF_K_ACK:
+	case TF_K_LEN:
+	case TF_K_PID:
+		if (parse_uint(v, n, UINT32_MAX, &x))
+			return -1;
+		if (k == TF_K_NETNS)
+			r->netns = (uint32_t)x;
+		else if (k == TF_K_SEQ)
+			r->seq = (uint32_t)x;
+		else if (k == TF_K_ACK)
+			r->ack = (uint32_t)x;
+		else if (k == TF_K_LEN)
+			r->len = (uint32_t)x;
+		else
+			r->pid = (uint32_t)x;
+		return 0;
+	case TF_K_EV:
+		i = lookup(event_names, ARRAY_SIZE(event_names), v, n);
+		if (i <= 0)
+			return -1;
+		r->event = (uint8_t)i;
+		return 0;
+	case TF_K_SOCK:
+		i = lookup(sock_names, ARRAY_SIZE(sock_names), v, n);
+		if (i < 0)
+			return -1;
+		r->sock = (uint8_t)i;
+		return 0;
+	case TF_K_AF:
+		if (n != 1 || (v[0] != '4' && v[0] != '6'))
+			return -1;
+		r->af = (uint8_t)(v[0] - '0');
+		return 0;
+	case TF_K_LADDR:
+	case TF_K_RADDR:
+		i = tf_parse_addr(v, n, k == TF_K_LADDR ? r->laddr : r->raddr);
+		if (i < 0)
+			return -1;
+		addr_af[k == TF_K_RADDR] = i;
+		return 0;
+	case TF_K_OLD:
+	case TF_K_NEW:
+	case TF_K_STATE:
+		i = tf_state_lookup(v, n);
+		if (i < 0)
+			return -1;
+		if (k == TF_K_OLD)
+			r->old_state = (uint8_t)i;
+		else
+			r->new_state = (uint8_t)i;
+		return 0;
+	case TF_K_FLAGS:
+		return parse_flags(v, n, &r->flags);
+	case TF_K_COMM:
+		return parse_comm(v, n, r->comm);
+	case TF_K_WHO:
+		i = lookup(who_names, ARRAY_SIZE(who_names), v, n);
+		if (i <= 0)
+			return -1;
+		r->who = (uint8_t)i;
+		return 0;
+	case TF_K_WHY:
+		i = lookup(why_names, ARRAY_SIZE(why_names), v, n);
+		if (i <= 0)
+			return -1;
+		r->why = (uint8_t)i;
+		return 0;
+	}
+	return -1;
+}
+
+static enum tf_line parse_record(struct tf_parser *p, const char *s,
+				 size_t n, struct tf_rec *out)
+{
+	struct tcpflow_record *r = &out->r;
+	const char *e = s + n;
+	uint32_t seen = 0, dash = 0;
+	int hint = 0, addr_af[2] = { 0, 0 };
+	char q[200];
+
+	memset(out, 0, sizeof(*out));
+	while (s < e) {
+		const char *tok, *eq, *v;
+		size_t vlen;
+		int k;
+
+		while (s < e && (*s == ' ' || *s == '\t'))
+			s++;
+		if (s == e)
+			break;
+		tok = s;
+		while (s < e && *s != ' ' && *s != '\t')
+			s++;
+		eq = memchr(tok, '=', (size_t)(s - tok));
+		if (!eq || eq == tok) {
+			tf_parser_warn(p, "expected key=value, got '%s'",
+				       quote(tok, (size_t)(s - tok), q,
+					     sizeof(q)));
+			goto bad;
+		}
+		k = find_key(tok, (size_t)(eq - tok), hint);
+		if (k < 0)
+			continue;	/* a newer minor version's key */
+		hint = k + 1;
+		v = eq + 1;
+		vlen = (size_t)(s - v);
+		seen |= TF_DASH(k);
+		if (vlen == 1 && *v == '-' && !(TF_DASH(k) & TF_NEED_VALUE)) {
+			dash |= TF_DASH(k);
+			continue;
+		}
+		if (parse_value(r, k, v, vlen, addr_af)) {
+			tf_parser_warn(p, "bad value for %s: '%s'",
+				       keys[k].name,
+				       quote(v, vlen, q, sizeof(q)));
+			goto bad;
+		}
+	}
+	if (seen != (TF_DASH(TF_NKEYS) - 1)) {
+		int k = 0;
+
+		while (seen & TF_DASH(k))
+			k++;
+		tf_parser_warn(p, "missing key '%s'", keys[k].name);
+		goto bad;
+	}
+	if ((addr_af[0] && addr_af[0] != r->af) ||
+	    (addr_af[1] && addr_af[1] != r->af)) {
+		tf_parser_warn(p, "address family is not af=%u", r->af);
+		goto bad;
+	}
+	/*
+	 * old/new are state events' keys, state the segments'; one field of
+	 * the struct carries new and state, so keep the one that applies.
+	 */
+	if (r->event != TCPFLOW_EV_STATE) {
+		r->old_state = 0;
+		dash |= TF_DASH(TF_K_OLD) | TF_DASH(TF_K_NEW);
+	}
+	out->dash = dash;
+	out->line = p->line > UINT32_MAX ? UINT32_MAX : (uint32_t)p->line;
+	out->cx = -1;
+	out->group = -1;
+	out->twin = -1;
+	return TF_LINE_RECORD;
+bad:
+	p->nbad++;
+	return TF_LINE_SKIP;
+}
+
+/*
+ * One line, without its newline.  A record fills *out; anything else is
+ * TF_LINE_SKIP, after a warning if it was garbled.
+ */
+enum tf_line tf_parse_line(struct tf_parser *p, const char *s, size_t n,
+			   struct tf_rec *out)
+{
+	p->line++;
+	if (p->fatal)
+		return TF_LINE_FATAL;
+	if (n && s[n - 1] == '\r')
+		n--;
+	while (n && (*s == ' ' || *s == '\t')) {
+		s++;
+		n--;
+	}
+	if (!n)
+		return TF_LINE_SKIP;
+	if (*s == '#')
+		return parse_comment(p, s, n);
+	return parse_record(p, s, n, out);
+}
+
+/* Input ---------------------------------------------------------------- */
+
+int tf_input_init(struct tf_input *in, int fd)
+{
+	memset(in, 0, sizeof(*in));
+	in->fd = fd;
+	in->cap = 1 << 20;
+	in->buf = malloc(in->cap);
+	return in->buf ? 0 : -1;
+}
+
+void tf_input_free(struct tf_input *in)
+{
+	free(in->buf);
+	in->buf = NULL;
+}
+
+/*
+ * Next line.  With flush, a last line without a newline counts as a line
+ * (end of a file); without, it waits in the buffer for the rest (follow).
+ */
+enum tf_in tf_input_next(struct tf_input *in, const char **line, size_t *len,
+			 int flush)
+{
+	for (;;) {
+		char *nl = memchr(in->buf + in->scan, '\n', in->end - in->scan);
+		ssize_t got;
+
+		if (nl) {
+			size_t start = in->start;
+
+			in->start = in->scan = (size_t)(nl - in->buf) + 1;
+			if (in->skipping) {
+				in->skipping = 0;
+				return TF_IN_LONG;
+			}
+			*line = in->buf + start;
+			*len = (size_t)(nl - in->buf) - start;
+			return TF_IN_LINE;
+		}
+		in->scan = in->end;
+		if (in->skipping) {
+			in->start = in->scan = in->end = 0;
+		} else if (in->end - in->start > TF_MAX_LINE) {
+			/* Drop what we have and the rest up to a newline. */
+			in->skipping = 1;
+			in->start = in->scan = in->end = 0;
+		} else if (in->start) {
+			memmove(in->buf, in->buf + in->start,
+				in->end - in->start);
+			in->end -= in->start;
+			in->scan -= in->start;
+			in->start = 0;
+		}
+		got = read(in->fd, in->buf + in->end, in->cap - in->end);
+		if (got < 0) {
+			if (errno == EINTR)
+				continue;
+			return TF_IN_ERR;
+		}
+		if (got > 0) {
+			in->end += (size_t)got;
+			continue;
+		}
+		if (!flush)
+			return TF_IN_AGAIN;
+		if (in->skipping) {
+			in->skipping = 0;
+			return TF_IN_LONG;
+		}
+		if (in->end > in->start) {
+			*line = in->buf + in->start;
+			*len = in->end - in->start;
+			in->start = in->scan = in->end = 0;
+			return TF_IN_LINE;
+		}
+		return TF_IN_AGAIN;
+	}
+}
