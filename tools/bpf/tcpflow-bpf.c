@@ -1,0 +1,583 @@
+// SPDX-License-Identifier: GPL-2.0 OR MIT
+/*
+ * tcpflow-bpf - the records of tcpflow.ko, from BPF, in the /proc/tcpflow
+ * text format (v1.0): for hosts that cannot load the module.
+ *
+ * Loads tcpflow.bpf.c (through its skeleton), attaches it to tracepoints,
+ * reads its ring buffer until SIGINT/SIGTERM or -d SECONDS, then writes
+ * the header and the records, numbered from 1 in the order they were
+ * read, to standard output or -o FILE.  With -f the header is written
+ * first and records as they come (the header's counters are then those
+ * of the start; a last comment line has the final ones).
+ *
+ * See docs/bpf.md for what it records and what it cannot see.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+
+/*
+ * libbpf brings <linux/types.h>, whose __u64 (unsigned long long) is not
+ * the ABI header's userspace one (uint64_t): let the header take the
+ * kernel's, already included.
+ */
+#define __KERNEL__
+#include "tcpflow_abi.h"
+#undef __KERNEL__
+#include "tcpflow_bpf.h"
+#include "tcpflow.skel.h"
+
+#define PROG "tcpflow-bpf"
+
+_Static_assert(sizeof(struct tcpflow_record) == 128, "record is 128 bytes");
+
+static const char *const event_names[] = TCPFLOW_EVENT_NAMES;
+static const char *const sock_names[] = TCPFLOW_SOCK_NAMES;
+static const char *const who_names[] = TCPFLOW_WHO_NAMES;
+static const char *const why_names[] = TCPFLOW_WHY_NAMES;
+static const char *const state_names[] = TCPFLOW_STATE_NAMES;
+static const char *const segmode_names[] = TCPFLOW_SEGMODE_NAMES;
+
+#define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+#define NAME(tbl, i) ((size_t)(i) < ARRAY_SIZE(tbl) ? (tbl)[i] : "?")
+
+static volatile sig_atomic_t stop;
+
+struct opts {
+	const char *out;
+	double duration;	/* 0: until a signal */
+	int segmode;
+	int port;		/* -1: no filter */
+	unsigned long ringbuf;
+	bool follow;
+	bool verbose;
+};
+
+struct state {
+	FILE *out;		/* where records go as they come */
+	uint64_t next;		/* number of the next record */
+	bool failed;		/* a write failed */
+};
+
+static void on_signal(int sig)
+{
+	(void)sig;
+	stop = 1;
+}
+
+static int libbpf_print(enum libbpf_print_level level, const char *fmt,
+			va_list ap)
+{
+	if (level == LIBBPF_DEBUG)
+		return 0;
+	return vfprintf(stderr, fmt, ap);
+}
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+"usage: " PROG " [-o FILE] [-d SECONDS] [--segments none|default|all]\n"
+"                   [-p PORT] [-b BYTES] [-f]\n"
+"Trace TCP connections with BPF and print the records in the /proc/tcpflow\n"
+"text format (v%d.%d), as tcpflow.ko would.  Needs root (CAP_BPF and\n"
+"CAP_PERFMON), BTF (/sys/kernel/btf/vmlinux) and tracepoints.\n"
+"\n"
+"  -o, --output FILE        write there instead of standard output\n"
+"  -d, --duration SECONDS   stop after that long (default: at SIGINT/SIGTERM)\n"
+"  -s, --segments MODE      none, default (handshake, teardown, resets) or all\n"
+"  -p, --port PORT          only events whose local or remote port is PORT\n"
+"  -b, --ringbuf BYTES      BPF ring buffer size: a power of two, at least\n"
+"                           4096; K and M suffixes (default %uM)\n"
+"  -f, --follow             write records as they come, header first\n"
+"  -v, --verbose            libbpf's warnings and what was attached\n"
+"  -h, --help\n",
+		TCPFLOW_FMT_MAJOR, TCPFLOW_FMT_MINOR,
+		TCPFLOW_BPF_RINGBUF_DEFAULT >> 20);
+}
+
+static int parse_size(const char *s, unsigned long *v)
+{
+	char *end;
+	unsigned long x;
+
+	errno = 0;
+	x = strtoul(s, &end, 10);
+	if (errno || end == s || *s == '-')
+		return -1;
+	if (*end == 'K' || *end == 'k') {
+		x <<= 10;
+		end++;
+	} else if (*end == 'M' || *end == 'm') {
+		x <<= 20;
+		end++;
+	}
+	if (*end || x < 4096 || x > (1UL << 30) || (x & (x - 1)))
+		return -1;
+	*v = x;
+	return 0;
+}
+
+static int parse_opts(int argc, char **argv, struct opts *o)
+{
+	static const struct option lo[] = {
+		{ "output", required_argument, NULL, 'o' },
+		{ "duration", required_argument, NULL, 'd' },
+		{ "segments", required_argument, NULL, 's' },
+		{ "port", required_argument, NULL, 'p' },
+		{ "ringbuf", required_argument, NULL, 'b' },
+		{ "follow", no_argument, NULL, 'f' },
+		{ "verbose", no_argument, NULL, 'v' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 }
+	};
+	int c;
+
+	o->segmode = TCPFLOW_SEG_DEFAULT;
+	o->port = -1;
+	o->ringbuf = TCPFLOW_BPF_RINGBUF_DEFAULT;
+	while ((c = getopt_long(argc, argv, "o:d:s:p:b:fvh", lo, NULL)) != -1) {
+		char *end;
+		long v;
+		size_t i;
+
+		switch (c) {
+		case 'o':
+			o->out = optarg;
+			break;
+		case 'd':
+			errno = 0;
+			o->duration = strtod(optarg, &end);
+			if (errno || end == optarg || *end ||
+			    !(o->duration > 0) || o->duration > 1e9) {
+				fprintf(stderr, PROG ": -d %s: want a number "
+					"of seconds > 0\n", optarg);
+				return -1;
+			}
+			break;
+		case 's':
+			for (i = 0; i < ARRAY_SIZE(segmode_names); i++)
+				if (!strcmp(optarg, segmode_names[i]))
+					break;
+			if (i == ARRAY_SIZE(segmode_names)) {
+				fprintf(stderr, PROG ": --segments %s: want "
+					"none, default or all\n", optarg);
+				return -1;
+			}
+			o->segmode = (int)i;
+			break;
+		case 'p':
+			errno = 0;
+			v = strtol(optarg, &end, 10);
+			if (errno || end == optarg || *end || v < 1 ||
+			    v > 65535) {
+				fprintf(stderr, PROG ": -p %s: want a port "
+					"from 1 to 65535\n", optarg);
+				return -1;
+			}
+			o->port = (int)v;
+			break;
+		case 'b':
+			if (parse_size(optarg, &o->ringbuf)) {
+				fprintf(stderr, PROG ": -b %s: want a power "
+					"of two from 4096 to 1G\n", optarg);
+				return -1;
+			}
+			break;
+		case 'f':
+			o->follow = true;
+			break;
+		case 'v':
+			o->verbose = true;
+			break;
+		case 'h':
+			usage(stdout);
+			exit(0);
+		default:
+			usage(stderr);
+			return -1;
+		}
+	}
+	if (optind < argc) {
+		fprintf(stderr, PROG ": unexpected argument '%s'\n",
+			argv[optind]);
+		usage(stderr);
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * Kernel addresses the BPF side compares against: the timewait timer's
+ * function, and the extent of inet_twsk_deschedule_put() (from its
+ * address to the next symbol's).
+ */
+struct ksyms {
+	uint64_t tw_timer;
+	uint64_t kill_lo;
+	uint64_t kill_hi;
+};
+
+static void find_ksyms(struct ksyms *ks)
+{
+	FILE *f = fopen("/proc/kallsyms", "r");
+	char line[512], name[256];
+	uint64_t next = UINT64_MAX;
+	unsigned long long a;
+	char t;
+
+	memset(ks, 0, sizeof(*ks));
+	if (!f)
+		return;
+	while (fgets(line, sizeof(line), f)) {
+		if (sscanf(line, "%llx %c %255s", &a, &t, name) != 3)
+			continue;
+		if (!strcmp(name, "tw_timer_handler") && !ks->tw_timer)
+			ks->tw_timer = a;
+		else if (!strcmp(name, "inet_twsk_deschedule_put") &&
+			 !ks->kill_lo)
+			ks->kill_lo = a;
+	}
+	if (ks->kill_lo) {
+		rewind(f);
+		while (fgets(line, sizeof(line), f)) {
+			if (sscanf(line, "%llx %c %255s", &a, &t, name) != 3)
+				continue;
+			if (a > ks->kill_lo && a < next)
+				next = a;
+		}
+		ks->kill_hi = next == UINT64_MAX ? ks->kill_lo + 4096 : next;
+	}
+	fclose(f);
+}
+
+static void print_addr(char *buf, size_t size, const uint8_t *a, int af)
+{
+	if (!inet_ntop(af == 6 ? AF_INET6 : AF_INET, a, buf, (socklen_t)size))
+		snprintf(buf, size, "?");
+}
+
+static void print_flags(char *buf, uint8_t flags)
+{
+	static const uint8_t bits[] = TCPFLOW_FLAG_BITS;
+	static const char letters[] = TCPFLOW_FLAG_LETTERS;
+	size_t i, n = 0;
+
+	for (i = 0; i < ARRAY_SIZE(bits); i++)
+		if (flags & bits[i])
+			buf[n++] = letters[i];
+	if (!n) {
+		strcpy(buf, "none");
+		return;
+	}
+	buf[n] = '\0';
+}
+
+/* As the module: keep the line splittable on spaces and '='. */
+static void print_comm(char *buf, const char *comm)
+{
+	int i, n = 0;
+
+	for (i = 0; i < TCPFLOW_COMM_LEN && comm[i]; i++) {
+		unsigned char c = (unsigned char)comm[i];
+
+		if (c > ' ' && c <= '~' && c != '=' && c != '\\')
+			buf[n++] = (char)c;
+		else
+			n += sprintf(buf + n, "\\x%02x", c);
+	}
+	if (!n)
+		buf[n++] = '-';
+	buf[n] = '\0';
+}
+
+static void print_u(char *buf, size_t size, bool present, uint64_t v)
+{
+	if (present)
+		snprintf(buf, size, "%" PRIu64, v);
+	else
+		snprintf(buf, size, "-");
+}
+
+/* One line, byte for byte as module/procfs.c format_record() writes it. */
+static int write_record(FILE *f, const struct tcpflow_record *r)
+{
+	char la[INET6_ADDRSTRLEN], ra[INET6_ADDRSTRLEN], flags[9];
+	char seq[24], ack[24], win[24], len[24], pid[24], dur[24];
+	char comm[TCPFLOW_COMM_LEN * 4 + 1];
+	bool seg = r->event != TCPFLOW_EV_STATE;
+	bool tw_end = !seg && r->sock == TCPFLOW_SK_TW &&
+		      r->old_state == 6 && r->new_state == 7;
+
+	print_addr(la, sizeof(la), r->laddr, r->af);
+	print_addr(ra, sizeof(ra), r->raddr, r->af);
+	if (seg)
+		print_flags(flags, r->flags);
+	else
+		strcpy(flags, "-");
+	print_u(seq, sizeof(seq), seg, r->seq);
+	print_u(ack, sizeof(ack), seg, r->ack);
+	print_u(win, sizeof(win), seg, r->win);
+	print_u(len, sizeof(len), seg, r->len);
+	print_u(pid, sizeof(pid), r->who != TCPFLOW_WHO_NONE, r->pid);
+	if (r->who != TCPFLOW_WHO_NONE)
+		print_comm(comm, r->comm);
+	else
+		strcpy(comm, "-");
+	print_u(dur, sizeof(dur), tw_end && r->dur_ns != TCPFLOW_BPF_DUR_UNKNOWN,
+		r->dur_ns);
+
+	return fprintf(f, "n=%" PRIu64 " ts=%" PRIu64 " cpu=%u netns=%u "
+		       "conn=%" PRIu64 " ev=%s sock=%s af=%u laddr=%s lport=%u "
+		       "raddr=%s rport=%u old=%s new=%s state=%s flags=%s "
+		       "seq=%s ack=%s win=%s len=%s pid=%s comm=%s who=%s "
+		       "why=%s dur=%s\n",
+		       (uint64_t)r->n, (uint64_t)r->ts_ns, r->cpu, r->netns,
+		       (uint64_t)r->conn,
+		       NAME(event_names, r->event), NAME(sock_names, r->sock),
+		       r->af, la, r->lport, ra, r->rport,
+		       seg ? "-" : NAME(state_names, r->old_state),
+		       seg ? "-" : NAME(state_names, r->new_state),
+		       seg ? NAME(state_names, r->new_state) : "-",
+		       flags, seq, ack, win, len, pid, comm,
+		       NAME(who_names, r->who), NAME(why_names, r->why), dur);
+}
+
+static int write_header(FILE *f, const struct opts *o, uint64_t next,
+			uint64_t missed)
+{
+	char port[16] = "-";
+
+	if (o->port >= 0)
+		snprintf(port, sizeof(port), "%d", o->port);
+	/* capacity: records the BPF ring buffer holds (each has 8 bytes
+	 * of ring header); nothing is overwritten, a full ring drops
+	 * (missed).
+	 */
+	return fprintf(f, "# tcpflow %d.%d capacity=%lu first=1 next=%" PRIu64
+		       " overwritten=0 missed=%" PRIu64 " segments=%s port=%s "
+		       "addr=- netns=-\n", TCPFLOW_FMT_MAJOR, TCPFLOW_FMT_MINOR,
+		       o->ringbuf / (sizeof(struct tcpflow_record) + 8), next,
+		       missed, segmode_names[o->segmode], port);
+}
+
+static int on_event(void *ctx, void *data, size_t size)
+{
+	struct state *st = ctx;
+	struct tcpflow_record r;
+
+	if (size < sizeof(r))
+		return 0;
+	memcpy(&r, data, sizeof(r));
+	r.n = st->next++;
+	if (write_record(st->out, &r) < 0)
+		st->failed = true;
+	return 0;
+}
+
+/* Events the kernel could not hand us: a full ring, a nested program. */
+static uint64_t count_missed(struct tcpflow_bpf *skel)
+{
+	struct bpf_program *prog;
+	uint64_t total = 0;
+	int ncpu = libbpf_num_possible_cpus();
+	uint32_t zero = 0;
+
+	if (ncpu > 0) {
+		uint64_t *v = calloc((size_t)ncpu, sizeof(*v));
+
+		if (v && !bpf_map_lookup_elem(bpf_map__fd(skel->maps.missed),
+					      &zero, v))
+			for (int i = 0; i < ncpu; i++)
+				total += v[i];
+		free(v);
+	}
+	bpf_object__for_each_program(prog, skel->obj) {
+		struct bpf_prog_info info;
+		uint32_t len = sizeof(info);
+
+		memset(&info, 0, sizeof(info));
+		if (!bpf_obj_get_info_by_fd(bpf_program__fd(prog), &info, &len))
+			total += info.recursion_misses;
+	}
+	return total;
+}
+
+static double now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static int copy_file(FILE *from, FILE *to)
+{
+	char buf[65536];
+	size_t n;
+
+	rewind(from);
+	while ((n = fread(buf, 1, sizeof(buf), from)) > 0)
+		if (fwrite(buf, 1, n, to) != n)
+			return -1;
+	return ferror(from) ? -1 : 0;
+}
+
+int main(int argc, char **argv)
+{
+	struct opts o = { 0 };
+	struct state st = { .next = 1 };
+	struct tcpflow_bpf *skel = NULL;
+	struct ring_buffer *rb = NULL;
+	struct sigaction sa;
+	struct ksyms ks;
+	FILE *out = stdout, *spool = NULL;
+	double deadline = 0;
+	uint64_t missed;
+	int err, ret = 1;
+
+	if (parse_opts(argc, argv, &o))
+		return 2;
+	if (o.out) {
+		out = fopen(o.out, "w");
+		if (!out) {
+			fprintf(stderr, PROG ": %s: %s\n", o.out,
+				strerror(errno));
+			return 1;
+		}
+	}
+	libbpf_set_print(o.verbose ? libbpf_print : NULL);
+
+	find_ksyms(&ks);
+	if (!ks.tw_timer)
+		fprintf(stderr, PROG ": tw_timer_handler not in /proc/kallsyms:"
+			" TIME_WAIT's begin, rearm and end will be missing\n");
+	else if (!ks.kill_lo)
+		fprintf(stderr, PROG ": inet_twsk_deschedule_put not in "
+			"/proc/kallsyms: timewait kills will be missing\n");
+
+	skel = tcpflow_bpf__open();
+	if (!skel) {
+		fprintf(stderr, PROG ": cannot open the BPF object: %s\n",
+			strerror(errno));
+		goto out;
+	}
+	skel->rodata->cfg_segmode = (uint8_t)o.segmode;
+	skel->rodata->cfg_has_port = o.port >= 0;
+	skel->rodata->cfg_port = o.port >= 0 ? (uint16_t)o.port : 0;
+	skel->rodata->cfg_tw_timer_fn = ks.tw_timer;
+	skel->rodata->cfg_kill_lo = ks.kill_lo;
+	skel->rodata->cfg_kill_hi = ks.kill_hi;
+	err = bpf_map__set_max_entries(skel->maps.events, (uint32_t)o.ringbuf);
+	if (!err)
+		err = tcpflow_bpf__load(skel);
+	if (err) {
+		fprintf(stderr, PROG ": cannot load the BPF programs: %s "
+			"(root? BTF at /sys/kernel/btf/vmlinux? -v says more)\n",
+			strerror(-err));
+		goto out;
+	}
+	err = tcpflow_bpf__attach(skel);
+	if (err) {
+		fprintf(stderr, PROG ": cannot attach to the tracepoints: %s\n",
+			strerror(-err));
+		goto out;
+	}
+
+	if (o.follow) {
+		st.out = out;
+		if (write_header(out, &o, 1, 0) < 0 || fflush(out))
+			st.failed = true;
+	} else {
+		spool = tmpfile();
+		if (!spool) {
+			fprintf(stderr, PROG ": tmpfile: %s\n",
+				strerror(errno));
+			goto out;
+		}
+		st.out = spool;
+	}
+	rb = ring_buffer__new(bpf_map__fd(skel->maps.events), on_event, &st,
+			      NULL);
+	if (!rb) {
+		fprintf(stderr, PROG ": ring buffer: %s\n", strerror(errno));
+		goto out;
+	}
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_signal;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGHUP, &sa, NULL);
+	if (o.duration > 0)
+		deadline = now_s() + o.duration;
+	fprintf(stderr, PROG ": tracing, ring buffer %lu bytes, segments=%s\n",
+		o.ringbuf, segmode_names[o.segmode]);
+
+	while (!stop && !st.failed) {
+		int timeout = 200;
+
+		if (deadline) {
+			double left = deadline - now_s();
+
+			if (left <= 0)
+				break;
+			if (left * 1000 < timeout)
+				timeout = (int)(left * 1000) + 1;
+		}
+		err = ring_buffer__poll(rb, timeout);
+		if (err < 0 && err != -EINTR) {
+			fprintf(stderr, PROG ": ring buffer poll: %s\n",
+				strerror(-err));
+			goto out;
+		}
+		if (o.follow && err > 0 && fflush(out))
+			st.failed = true;
+	}
+	/* Whatever the programs wrote before we stop listening. */
+	tcpflow_bpf__detach(skel);
+	ring_buffer__consume(rb);
+	missed = count_missed(skel);
+
+	if (o.follow) {
+		fprintf(out, "# tcpflow-bpf end next=%" PRIu64 " missed=%"
+			PRIu64 "\n", st.next, missed);
+	} else if (write_header(out, &o, st.next, missed) < 0 ||
+		   (fflush(spool), copy_file(spool, out))) {
+		st.failed = true;
+	}
+	if (fflush(out) || ferror(out))
+		st.failed = true;
+	if (st.failed) {
+		fprintf(stderr, PROG ": writing %s: %s\n",
+			o.out ? o.out : "standard output", strerror(errno));
+		goto out;
+	}
+	if (missed)
+		fprintf(stderr, PROG ": %" PRIu64 " events were lost "
+			"(ring buffer full? try a larger -b)\n", missed);
+	ret = 0;
+out:
+	ring_buffer__free(rb);
+	tcpflow_bpf__destroy(skel);
+	if (spool)
+		fclose(spool);
+	if (out != stdout && fclose(out) && !ret) {
+		fprintf(stderr, PROG ": %s: %s\n", o.out, strerror(errno));
+		ret = 1;
+	}
+	return ret;
+}

@@ -1,0 +1,1214 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * tcpflow.bpf.c - the records of tcpflow.ko from BPF, for hosts that
+ * cannot load a module.  CO-RE; attaches only to tracepoints (tp_btf),
+ * which work where kprobes and fentry do not.
+ *
+ * Where each record comes from (compare module/hooks.c):
+ *
+ *   sock:inet_sock_set_state   every full-socket state change, listen()
+ *                              and the passive child's birth included
+ *                              (the kernel reports the child as
+ *                              LISTEN -> SYN_RECV; we report it as the
+ *                              module does, NEW_SYN_RECV -> SYN_RECV,
+ *                              with the request sock's addresses and id)
+ *   net:net_dev_start_xmit     every segment sent; skb->sk says by whom:
+ *                              a full sock, a request sock (SYN-ACK), a
+ *                              timewait sock (its ACK or RST) or the
+ *                              per-CPU control sock (RST for a segment
+ *                              nobody owns: sock=none)
+ *   net:netif_receive_skb      every segment received; the socket is not
+ *                              known yet, so the 4-tuple is looked up in
+ *                              the conns map this program keeps (request,
+ *                              full and timewait socks), then in the
+ *                              listeners map
+ *   timer:timer_start          a timewait sock's timer armed: TIME_WAIT
+ *                              (or FIN_WAIT2 substate) begins, or is
+ *                              rearmed, or FIN_WAIT2 became TIME_WAIT
+ *   timer:timer_expire_entry   the timewait timer ran out (why=expire)
+ *   timer:timer_cancel         ... or was cancelled from
+ *                              inet_twsk_deschedule_put (why=kill)
+ *   skb:consume_skb, kfree_skb the end of a received segment's trip: a
+ *                              timewait sock that got one is looked at
+ *                              again (a rearm that moved no timer bucket
+ *                              shows only in timer->expires)
+ *   irq:softirq_entry, _exit   process context or not, for who=cur
+ *
+ * The request sock's birth (LISTEN -> NEW_SYN_RECV) has no tracepoint:
+ * it is reported when the request sock sends its SYN-ACK.
+ *
+ * Ids are socket cookies (bpf_get_socket_cookie(), the number the module
+ * and ss -e show).  The module writes the request sock's cookie into the
+ * passive child; BPF cannot, so the child is mapped to it here (alias).
+ * A request sock is seen only as skb->sk, which the cookie helper does
+ * not take: if its cookie is unset it gets a made-up id (synth_id()).
+ * docs/bpf.md lists what this cannot see that the module can.
+ */
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_core_read.h>
+#include <bpf/bpf_tracing.h>
+#include <bpf/bpf_endian.h>
+
+#define __KERNEL__		/* the ABI header takes its types from us */
+#include "tcpflow_abi.h"
+#undef __KERNEL__
+#include "tcpflow_bpf.h"
+
+char LICENSE[] SEC("license") = "GPL";
+
+#define TF_AF_INET	2
+#define TF_AF_INET6	10
+#define TF_ETH_P_IP	0x0800
+#define TF_ETH_P_IPV6	0x86DD
+#define TF_IPPROTO_TCP	6
+#define TF_SOCK_STREAM	1
+#define TF_SOCK_RAW	3
+
+/* include/net/tcp_states.h */
+#define ST_ESTABLISHED	1
+#define ST_SYN_SENT	2
+#define ST_SYN_RECV	3
+#define ST_FIN_WAIT2	5
+#define ST_TIME_WAIT	6
+#define ST_CLOSE	7
+#define ST_LISTEN	10
+#define ST_NEW_SYN_RECV	12
+
+/* Set by tcpflow-bpf before load. */
+const volatile __u8 cfg_segmode = TCPFLOW_SEG_DEFAULT;
+const volatile __u8 cfg_has_port = 0;
+const volatile __u16 cfg_port = 0;
+const volatile __u64 cfg_tw_timer_fn = 0;	/* &tw_timer_handler */
+const volatile __u64 cfg_kill_lo = 0;		/* inet_twsk_deschedule_put */
+const volatile __u64 cfg_kill_hi = 0;
+
+/* A connection as seen from one end: network namespace and 4-tuple. */
+struct tkey {
+	__u32 netns;
+	__u16 lport;
+	__u16 rport;
+	__u8 af;
+	__u8 pad[3];
+	__u8 laddr[16];
+	__u8 raddr[16];
+};
+
+struct cval {
+	__u64 conn;
+	__u64 sk;		/* the kernel socket, as a number: never read */
+	__u64 parent;		/* listener's id, for request socks and children */
+	__u8 kind;		/* enum tcpflow_sock */
+	__u8 state;		/* state, or a timewait sock's substate */
+	__u8 pad[6];
+};
+
+struct lkey {
+	__u32 netns;
+	__u16 lport;
+	__u8 af;
+	__u8 pad;
+	__u8 addr[16];
+};
+
+struct lval {
+	__u64 conn;
+	__u8 v6only;
+	__u8 pad[7];
+};
+
+struct twval {
+	__u64 conn;
+	__u64 expires;		/* tw_timer.expires when last looked at */
+	__u64 armed_ns;		/* when the timer was last (re)armed; 0: unknown */
+	__u8 substate;
+	__u8 pad[7];
+};
+
+struct owner {
+	__u32 pid;
+	char comm[TCPFLOW_COMM_LEN];
+};
+
+/* The segment being received on this CPU, until its skb is freed. */
+struct lastrx {
+	__u64 skb;
+	__u64 conn;
+	__u64 parent;
+	__u64 tw;
+	struct tkey key;
+	__u8 kind;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, TCPFLOW_BPF_RINGBUF_DEFAULT);
+} events SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u64);
+} missed SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 65536);
+	__type(key, struct tkey);
+	__type(value, struct cval);
+} conns SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 4096);
+	__type(key, struct lkey);
+	__type(value, struct lval);
+} listeners SEC(".maps");
+
+/* Passive child (by socket address) -> its request sock's id. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 65536);
+	__type(key, __u64);
+	__type(value, __u64);
+} alias SEC(".maps");
+
+/* Passive child born but not yet reported: its addresses come later. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 4096);
+	__type(key, __u64);
+	__type(value, struct tcpflow_record);
+} births SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 65536);
+	__type(key, __u64);
+	__type(value, struct twval);
+} tws SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, __u64);
+	__type(value, struct owner);
+} owners SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct lastrx);
+} lastrxs SEC(".maps");
+
+/* 1 while this CPU serves a softirq. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u32);
+} softirq SEC(".maps");
+
+/* ---- helpers ----------------------------------------------------------- */
+
+/*
+ * Process context, as the module's is_process_context(): not serving a
+ * softirq.  preempt_count is out of reach (per-CPU data has no kallsyms
+ * entry on kernels without CONFIG_KALLSYMS_ALL), so the softirq
+ * tracepoints keep a per-CPU flag.  TCP does not run in hard irq or NMI.
+ */
+static __always_inline bool in_process_context(void)
+{
+	__u32 zero = 0;
+	__u32 *in = bpf_map_lookup_elem(&softirq, &zero);
+
+	return in && !*in;
+}
+
+static __always_inline void count_missed(void)
+{
+	__u32 zero = 0;
+	__u64 *m = bpf_map_lookup_elem(&missed, &zero);
+
+	if (m)
+		(*m)++;
+}
+
+/* pid, comm and who, as the module's emit() does. */
+static __always_inline void fill_who(struct tcpflow_record *r, __u64 owner_conn)
+{
+	struct owner *o;
+
+	if (in_process_context()) {
+		struct owner me = {};
+
+		r->who = TCPFLOW_WHO_CUR;
+		r->pid = bpf_get_current_pid_tgid() >> 32;
+		bpf_get_current_comm(r->comm, sizeof(r->comm));
+		if (r->event == TCPFLOW_EV_STATE && r->conn) {
+			me.pid = r->pid;
+			__builtin_memcpy(me.comm, r->comm, sizeof(me.comm));
+			bpf_map_update_elem(&owners, &r->conn, &me, BPF_ANY);
+		}
+		return;
+	}
+	o = bpf_map_lookup_elem(&owners, &r->conn);
+	if (!o && owner_conn)
+		o = bpf_map_lookup_elem(&owners, &owner_conn);
+	if (o) {
+		r->who = TCPFLOW_WHO_OWNER;
+		r->pid = o->pid;
+		__builtin_memcpy(r->comm, o->comm, sizeof(r->comm));
+	}
+}
+
+static __always_inline void key_to_rec(struct tcpflow_record *r,
+				       const struct tkey *k)
+{
+	r->netns = k->netns;
+	r->af = k->af;
+	r->lport = k->lport;
+	r->rport = k->rport;
+	__builtin_memcpy(r->laddr, k->laddr, 16);
+	__builtin_memcpy(r->raddr, k->raddr, 16);
+}
+
+static __always_inline bool filtered_out(const struct tkey *k)
+{
+	return cfg_has_port && k->lport != cfg_port && k->rport != cfg_port;
+}
+
+/*
+ * A zeroed record for connection @k, straight in the ring buffer (128
+ * bytes are too many for the BPF stack), or NULL: filtered out, or the
+ * ring is full (counted as missed).  Records leave in the order they
+ * were reserved.
+ */
+static __always_inline struct tcpflow_record *rec_new(const struct tkey *k)
+{
+	struct tcpflow_record *r;
+
+	if (filtered_out(k))
+		return NULL;
+	r = bpf_ringbuf_reserve(&events, sizeof(*r), 0);
+	if (!r) {
+		count_missed();
+		return NULL;
+	}
+	__builtin_memset(r, 0, sizeof(*r));
+	key_to_rec(r, k);
+	return r;
+}
+
+static __always_inline void rec_send(struct tcpflow_record *r, __u64 owner_conn)
+{
+	fill_who(r, owner_conn);
+	r->ts_ns = bpf_ktime_get_ns();
+	r->cpu = bpf_get_smp_processor_id();
+	bpf_ringbuf_submit(r, 0);
+}
+
+static const struct tcpflow_record zero_rec;
+
+static __always_inline bool v4mapped(const __u8 *a)
+{
+	__u64 lo;
+	__u32 mid;
+
+	__builtin_memcpy(&lo, a, 8);
+	__builtin_memcpy(&mid, a + 8, 4);
+	return !lo && mid == bpf_htonl(0x0000ffff);
+}
+
+/* The 4-tuple of any kind of socket, as rec_sock() in the module. */
+static __always_inline void skc_tuple(const struct sock_common *skc,
+				      struct tkey *k)
+{
+	__u16 family = BPF_CORE_READ(skc, skc_family);
+
+	k->netns = BPF_CORE_READ(skc, skc_net.net, ns.inum);
+	k->lport = BPF_CORE_READ(skc, skc_num);
+	k->rport = bpf_ntohs(BPF_CORE_READ(skc, skc_dport));
+	if (family == TF_AF_INET6) {
+		bpf_probe_read_kernel(k->raddr, 16, &skc->skc_v6_daddr);
+		if (!v4mapped(k->raddr)) {
+			k->af = 6;
+			bpf_probe_read_kernel(k->laddr, 16,
+					      &skc->skc_v6_rcv_saddr);
+			return;
+		}
+		__builtin_memset(k->raddr, 0, 16);
+	}
+	k->af = 4;
+	bpf_probe_read_kernel(k->laddr, 4, &skc->skc_rcv_saddr);
+	bpf_probe_read_kernel(k->raddr, 4, &skc->skc_daddr);
+}
+
+/* Where a listener is found: its port and bound address. */
+static __always_inline void skc_lkey(const struct sock_common *skc,
+				     struct lkey *l, __u8 *v6only)
+{
+	__u16 family = BPF_CORE_READ(skc, skc_family);
+
+	l->netns = BPF_CORE_READ(skc, skc_net.net, ns.inum);
+	l->lport = BPF_CORE_READ(skc, skc_num);
+	*v6only = 0;
+	if (family == TF_AF_INET6) {
+		bpf_probe_read_kernel(l->addr, 16, &skc->skc_v6_rcv_saddr);
+		if (!v4mapped(l->addr)) {
+			l->af = 6;
+			*v6only = BPF_CORE_READ_BITFIELD_PROBED(skc,
+								skc_ipv6only);
+			return;
+		}
+		__builtin_memset(l->addr, 0, 16);
+	}
+	l->af = 4;
+	bpf_probe_read_kernel(l->addr, 4, &skc->skc_rcv_saddr);
+}
+
+/*
+ * The same for a full socket: at CLOSE the kernel has already let go of
+ * the port (inet_put_port() zeroes skc_num before the tracepoint), but
+ * inet_sport still has it.
+ */
+static __always_inline void sk_tuple(struct sock *sk, struct tkey *k)
+{
+	skc_tuple(&sk->__sk_common, k);
+	if (!k->lport)
+		k->lport = bpf_ntohs(BPF_CORE_READ((struct inet_sock *)sk,
+						   inet_sport));
+}
+
+static __always_inline struct lval *find_listener(const struct tkey *k)
+{
+	struct lkey l = { .netns = k->netns, .lport = k->lport, .af = k->af };
+	struct lval *v;
+
+	__builtin_memcpy(l.addr, k->laddr, 16);
+	v = bpf_map_lookup_elem(&listeners, &l);
+	if (v)
+		return v;
+	__builtin_memset(l.addr, 0, 16);
+	v = bpf_map_lookup_elem(&listeners, &l);
+	if (v || k->af == 6)
+		return v;
+	/* A dual-stack [::] listener takes IPv4 too. */
+	l.af = 6;
+	v = bpf_map_lookup_elem(&listeners, &l);
+	return v && !v->v6only ? v : NULL;
+}
+
+/* Ids for sockets whose cookie is unset and cannot be set from here. */
+static __u64 next_id;
+
+static __always_inline __u64 synth_id(void)
+{
+	return TCPFLOW_BPF_CONN_SYNTH | __sync_fetch_and_add(&next_id, 1);
+}
+
+/*
+ * The id of a full socket: its request sock's for a passive child, else
+ * its cookie.  bpf_get_socket_cookie() sets an unset cookie but takes
+ * only a trusted socket (a tracepoint's argument, not skb->sk): from
+ * elsewhere an unset cookie gets a made-up id, kept in alias.
+ */
+static __always_inline __u64 full_conn(struct sock *sk)
+{
+	__u64 skp = (__u64)sk;
+	__u64 *a = bpf_map_lookup_elem(&alias, &skp);
+
+	if (a)
+		return *a;
+	return bpf_get_socket_cookie(sk);
+}
+
+static __always_inline __u64 sk_conn_nogen(struct sock *sk)
+{
+	__u64 skp = (__u64)sk;
+	__u64 *a = bpf_map_lookup_elem(&alias, &skp);
+	__u64 conn;
+
+	if (a)
+		return *a;
+	conn = BPF_CORE_READ(sk, __sk_common.skc_cookie.counter);
+	if (!conn) {
+		conn = synth_id();
+		bpf_map_update_elem(&alias, &skp, &conn, BPF_ANY);
+	}
+	return conn;
+}
+
+/* ---- segments ---------------------------------------------------------- */
+
+struct pkt {
+	__u8 saddr[16];
+	__u8 daddr[16];
+	__u32 seq;
+	__u32 ack;
+	__u32 len;
+	__u16 sport;
+	__u16 dport;
+	__u16 win;
+	__u8 af;
+	__u8 flags;
+};
+
+struct tcphdr_raw {
+	__be16 source;
+	__be16 dest;
+	__be32 seq;
+	__be32 ack_seq;
+	__u8 doff_res;
+	__u8 flags;
+	__be16 window;
+};
+
+/*
+ * Parse the IPv4 or IPv6 and TCP headers at @nh.  @l3len is how many
+ * bytes of the skb there are from @nh on, for lengths the IP header
+ * leaves at 0 (BIG TCP).  IPv6 extension headers are not followed.
+ */
+static __always_inline int parse(const void *nh, __u16 proto, __u32 l3len,
+				 struct pkt *p)
+{
+	struct tcphdr_raw th;
+	__u32 hlen, tot;
+
+	if (proto == bpf_htons(TF_ETH_P_IP)) {
+		struct iphdr ip;
+
+		if (bpf_probe_read_kernel(&ip, sizeof(ip), nh))
+			return -1;
+		if ((*(__u8 *)&ip >> 4) != 4 || ip.protocol != TF_IPPROTO_TCP ||
+		    (ip.frag_off & bpf_htons(0x1fff)))
+			return -1;
+		hlen = (*(__u8 *)&ip & 0xf) * 4;
+		if (hlen < 20)
+			return -1;
+		tot = bpf_ntohs(ip.tot_len);
+		p->af = 4;
+		__builtin_memset(p->saddr, 0, 16);
+		__builtin_memset(p->daddr, 0, 16);
+		__builtin_memcpy(p->saddr, &ip.saddr, 4);
+		__builtin_memcpy(p->daddr, &ip.daddr, 4);
+	} else if (proto == bpf_htons(TF_ETH_P_IPV6)) {
+		struct ipv6hdr ip6;
+
+		if (bpf_probe_read_kernel(&ip6, sizeof(ip6), nh))
+			return -1;
+		if (ip6.nexthdr != TF_IPPROTO_TCP)
+			return -1;
+		hlen = 40;
+		tot = bpf_ntohs(ip6.payload_len);
+		if (tot)
+			tot += 40;
+		p->af = 6;
+		bpf_probe_read_kernel(p->saddr, 16, &ip6.saddr);
+		bpf_probe_read_kernel(p->daddr, 16, &ip6.daddr);
+		if (v4mapped(p->saddr) && v4mapped(p->daddr)) {
+			p->af = 4;
+			__builtin_memcpy(p->saddr, p->saddr + 12, 4);
+			__builtin_memcpy(p->daddr, p->daddr + 12, 4);
+			__builtin_memset(p->saddr + 4, 0, 12);
+			__builtin_memset(p->daddr + 4, 0, 12);
+		}
+	} else {
+		return -1;
+	}
+	if (bpf_probe_read_kernel(&th, sizeof(th), nh + hlen))
+		return -1;
+	if (!tot)
+		tot = l3len;
+	hlen += (th.doff_res >> 4) * 4;
+	p->len = tot > hlen ? tot - hlen : 0;
+	p->sport = bpf_ntohs(th.source);
+	p->dport = bpf_ntohs(th.dest);
+	p->seq = bpf_ntohl(th.seq);
+	p->ack = bpf_ntohl(th.ack_seq);
+	p->win = bpf_ntohs(th.window);
+	p->flags = th.flags;
+	return 0;
+}
+
+/* The module's want_segment(). */
+static __always_inline bool want_segment(__u8 kind, __u8 state, __u8 flags,
+					 __u32 len, bool third_ack)
+{
+	if (cfg_segmode == TCPFLOW_SEG_ALL)
+		return true;
+	if (cfg_segmode == TCPFLOW_SEG_NONE)
+		return false;
+	if (flags & (TCPFLOW_F_SYN | TCPFLOW_F_FIN | TCPFLOW_F_RST))
+		return true;
+	if (kind != TCPFLOW_SK_FULL || state != ST_ESTABLISHED)
+		return true;
+	return third_ack && !len;
+}
+
+static __always_inline void seg_rec(struct tcpflow_record *r, __u8 ev,
+				    const struct pkt *p)
+{
+	r->event = ev;
+	r->flags = p->flags;
+	r->seq = p->seq;
+	r->ack = p->ack;
+	r->win = p->win;
+	r->len = p->len;
+}
+
+/* ---- timewait socks ---------------------------------------------------- */
+
+static __always_inline struct inet_timewait_sock *tw_of_timer(void *timer)
+{
+	return (void *)timer - bpf_core_field_offset(struct inet_timewait_sock,
+						     tw_timer);
+}
+
+static __always_inline __u64 tw_conn(struct inet_timewait_sock *tw,
+				     const struct tkey *k)
+{
+	struct cval *e = bpf_map_lookup_elem(&conns, k);
+	__u64 conn;
+
+	/*
+	 * The full socket's id, as we knew it: a passive child's is its
+	 * request sock's, which the timewait sock did not inherit.
+	 */
+	if (e && e->kind != TCPFLOW_SK_REQ)
+		return e->conn;
+	conn = BPF_CORE_READ(tw, __tw_common.skc_cookie.counter);
+	return conn ? conn : synth_id();
+}
+
+static __always_inline void tw_state(const struct tkey *k, __u64 conn,
+				     __u8 old, __u8 new, __u8 why, __u64 dur,
+				     __u64 owner_conn)
+{
+	struct tcpflow_record *r = rec_new(k);
+
+	if (!r)
+		return;
+	r->event = TCPFLOW_EV_STATE;
+	r->sock = TCPFLOW_SK_TW;
+	r->conn = conn;
+	r->old_state = old;
+	r->new_state = new;
+	r->why = why;
+	r->dur_ns = dur;
+	rec_send(r, owner_conn);
+}
+
+/*
+ * TIME_WAIT begins: the timer of a timewait sock we do not know was
+ * armed.  The full socket it replaces is still in FIN_WAIT2 or CLOSING.
+ */
+static __always_inline void tw_birth(struct inet_timewait_sock *tw)
+{
+	struct twval t = {};
+	struct tkey k = {};
+	struct cval *e, ne = {};
+	__u64 twp = (__u64)tw;
+	__u8 old = ST_FIN_WAIT2;
+	__u64 parent = 0;
+
+	skc_tuple(&tw->__tw_common, &k);
+	t.substate = BPF_CORE_READ(tw, tw_substate);
+	t.expires = BPF_CORE_READ(tw, tw_timer.expires);
+	t.armed_ns = bpf_ktime_get_ns();
+	e = bpf_map_lookup_elem(&conns, &k);
+	if (e && e->kind == TCPFLOW_SK_FULL) {
+		old = e->state;
+		parent = e->parent;
+	}
+	t.conn = tw_conn(tw, &k);
+	bpf_map_update_elem(&tws, &twp, &t, BPF_ANY);
+	ne.conn = t.conn;
+	ne.sk = twp;
+	ne.parent = parent;
+	ne.kind = TCPFLOW_SK_TW;
+	ne.state = t.substate;
+	bpf_map_update_elem(&conns, &k, &ne, BPF_ANY);
+
+	tw_state(&k, t.conn, old, t.substate, TCPFLOW_WHY_NONE, 0, parent);
+}
+
+/*
+ * Look at a known timewait sock again: a new substate (FIN_WAIT2 got
+ * its FIN) or a new expiry (the timer was rearmed) is reported.
+ * Returns the substate.
+ */
+static __always_inline __u8 tw_check(struct inet_timewait_sock *tw,
+				     struct tkey *k, __u64 *conn)
+{
+	__u64 twp = (__u64)tw;
+	struct twval *t;
+	struct cval *e;
+	__u8 old, why;
+	__u8 sub = BPF_CORE_READ(tw, tw_substate);
+	__u64 exp = BPF_CORE_READ(tw, tw_timer.expires);
+
+	skc_tuple(&tw->__tw_common, k);
+	t = bpf_map_lookup_elem(&tws, &twp);
+	if (!t) {
+		/* Born before we started: take it as it is, quietly. */
+		struct twval nt = { .substate = sub, .expires = exp };
+
+		nt.conn = tw_conn(tw, k);
+		*conn = nt.conn;
+		bpf_map_update_elem(&tws, &twp, &nt, BPF_ANY);
+		return sub;
+	}
+	*conn = t->conn;
+	old = t->substate;
+	if (sub != old)
+		why = TCPFLOW_WHY_NONE;		/* FIN_WAIT2 got its FIN */
+	else if (exp != t->expires)
+		why = TCPFLOW_WHY_REARM;
+	else
+		return sub;
+	t->substate = sub;
+	t->expires = exp;
+	t->armed_ns = bpf_ktime_get_ns();
+	e = bpf_map_lookup_elem(&conns, k);
+	if (e && e->kind == TCPFLOW_SK_TW && e->conn == *conn)
+		e->state = sub;
+	tw_state(k, *conn, old, sub, why, 0, e ? e->parent : 0);
+	return sub;
+}
+
+/* TIME_WAIT (or the FIN_WAIT2 substate) is over. */
+static __always_inline void tw_end(struct inet_timewait_sock *tw, __u8 why)
+{
+	__u64 twp = (__u64)tw;
+	struct tkey k = {};
+	struct twval *t;
+	struct cval *e;
+	__u64 conn, parent = 0, dur = 0;
+	__u8 sub = BPF_CORE_READ(tw, tw_substate);
+
+	skc_tuple(&tw->__tw_common, &k);
+	t = bpf_map_lookup_elem(&tws, &twp);
+	conn = t ? t->conn : tw_conn(tw, &k);
+	if (sub == ST_TIME_WAIT)
+		dur = t && t->armed_ns ? bpf_ktime_get_ns() - t->armed_ns :
+					 TCPFLOW_BPF_DUR_UNKNOWN;
+	e = bpf_map_lookup_elem(&conns, &k);
+	if (e && e->kind == TCPFLOW_SK_TW && e->conn == conn) {
+		parent = e->parent;
+		bpf_map_delete_elem(&conns, &k);
+	}
+	bpf_map_delete_elem(&tws, &twp);
+	tw_state(&k, conn, sub, ST_CLOSE, why, dur, parent);
+}
+
+/* ---- passive children -------------------------------------------------- */
+
+static __always_inline void child_known(__u64 skp, const struct tkey *k,
+					__u64 conn, __u64 parent)
+{
+	struct cval ne = {
+		.conn = conn, .sk = skp, .parent = parent,
+		.kind = TCPFLOW_SK_FULL, .state = ST_SYN_RECV,
+	};
+
+	bpf_map_update_elem(&alias, &skp, &conn, BPF_ANY);
+	bpf_map_update_elem(&conns, k, &ne, BPF_ANY);
+}
+
+static __always_inline void birth_rec(struct tcpflow_record *r, __u64 conn)
+{
+	r->event = TCPFLOW_EV_STATE;
+	r->sock = TCPFLOW_SK_FULL;
+	r->conn = conn;
+	r->old_state = ST_NEW_SYN_RECV;
+	r->new_state = ST_SYN_RECV;
+}
+
+/*
+ * inet_csk_clone_lock() reports the child as LISTEN -> SYN_RECV while it
+ * still has the listener's addresses.  It runs inside the receipt of the
+ * handshake's last ACK, which we saw at netif_receive_skb on this CPU
+ * and matched to its request sock: that gives the addresses and the id.
+ * Otherwise (a batch of received segments parsed before any of them was
+ * processed), the record waits in births for the child's next event,
+ * when the child has its own addresses.
+ */
+static __always_inline void child_birth(struct sock *sk)
+{
+	__u32 zero = 0;
+	struct lastrx *lr = bpf_map_lookup_elem(&lastrxs, &zero);
+	struct tcpflow_record *r;
+	__u64 skp = (__u64)sk;
+	struct lval *lv;
+	struct lkey l = {};
+	__u64 parent = 0;
+	__u8 v6only;
+
+	skc_lkey(&sk->__sk_common, &l, &v6only);
+	lv = bpf_map_lookup_elem(&listeners, &l);
+	if (lv)
+		parent = lv->conn;
+	bpf_map_delete_elem(&births, &skp);
+	if (lr && lr->skb && lr->kind == TCPFLOW_SK_REQ &&
+	    lr->key.netns == l.netns && lr->key.lport == l.lport) {
+		struct tkey k = lr->key;
+		__u64 conn = lr->conn;
+
+		if (!parent)
+			parent = lr->parent;
+		child_known(skp, &k, conn, parent);
+		r = rec_new(&k);
+		if (!r)
+			return;
+		birth_rec(r, conn);
+		rec_send(r, parent);
+		return;
+	}
+	if (bpf_map_update_elem(&births, &skp, &zero_rec, BPF_ANY))
+		return;
+	r = bpf_map_lookup_elem(&births, &skp);
+	if (!r)
+		return;
+	birth_rec(r, 0);
+	r->event = 0;		/* who, as now; no owner to learn */
+	fill_who(r, parent);
+	r->event = TCPFLOW_EV_STATE;
+	r->ts_ns = bpf_ktime_get_ns();
+	r->cpu = bpf_get_smp_processor_id();
+	r->dur_ns = parent;	/* parked here until reported */
+}
+
+/*
+ * A child whose birth is not reported yet: report it if it now can be.
+ * @trusted: @sk may be given to bpf_get_socket_cookie().
+ */
+static __always_inline void child_resolve(struct sock *sk, bool trusted)
+{
+	__u64 skp = (__u64)sk;
+	struct tcpflow_record *b = bpf_map_lookup_elem(&births, &skp);
+	struct tcpflow_record *r;
+	struct tkey k = {};
+	struct cval *e;
+	__u64 parent, conn;
+
+	if (!b)
+		return;
+	skc_tuple(&sk->__sk_common, &k);
+	if (!k.rport)
+		return;
+	parent = b->dur_ns;
+	e = bpf_map_lookup_elem(&conns, &k);
+	if (e && e->kind == TCPFLOW_SK_REQ)
+		conn = e->conn;
+	else if (trusted)
+		conn = bpf_get_socket_cookie(sk);
+	else
+		conn = BPF_CORE_READ(sk, __sk_common.skc_cookie.counter);
+	if (!conn)
+		conn = synth_id();
+	child_known(skp, &k, conn, parent);
+	r = rec_new(&k);
+	if (r) {
+		__u64 ts = b->ts_ns;
+
+		__builtin_memcpy(r, b, sizeof(*r));
+		key_to_rec(r, &k);
+		r->conn = conn;
+		r->dur_ns = 0;
+		r->ts_ns = ts;
+		bpf_ringbuf_submit(r, 0);
+	}
+	bpf_map_delete_elem(&births, &skp);
+}
+
+/* ---- programs ---------------------------------------------------------- */
+
+SEC("tp_btf/inet_sock_set_state")
+int BPF_PROG(tf_state, struct sock *sk, int oldstate, int newstate)
+{
+	struct tcpflow_record *r;
+	__u64 skp = (__u64)sk;
+	struct tkey k = {};
+	struct cval *e;
+	__u64 conn, parent = 0;
+
+	if (BPF_CORE_READ(sk, sk_protocol) != TF_IPPROTO_TCP)
+		return 0;
+	if (oldstate == ST_LISTEN && newstate == ST_SYN_RECV) {
+		child_birth(sk);
+		return 0;
+	}
+	if (oldstate == ST_CLOSE &&
+	    (newstate == ST_SYN_SENT || newstate == ST_LISTEN)) {
+		/* A new socket, maybe where an old one was. */
+		bpf_map_delete_elem(&alias, &skp);
+		bpf_map_delete_elem(&births, &skp);
+	} else {
+		child_resolve(sk, true);
+	}
+	conn = full_conn(sk);
+	sk_tuple(sk, &k);
+	if (k.lport && k.rport) {
+		e = bpf_map_lookup_elem(&conns, &k);
+		if (e && e->conn == conn)
+			parent = e->parent;
+	}
+	r = rec_new(&k);
+	if (r) {
+		r->event = TCPFLOW_EV_STATE;
+		r->sock = TCPFLOW_SK_FULL;
+		r->conn = conn;
+		r->old_state = oldstate;
+		r->new_state = newstate;
+		rec_send(r, parent);
+	}
+
+	if (newstate == ST_LISTEN || oldstate == ST_LISTEN) {
+		struct lkey l = {};
+		struct lval lv = { .conn = conn };
+
+		skc_lkey(&sk->__sk_common, &l, &lv.v6only);
+		l.lport = k.lport;
+		if (newstate == ST_LISTEN)
+			bpf_map_update_elem(&listeners, &l, &lv, BPF_ANY);
+		else
+			bpf_map_delete_elem(&listeners, &l);
+		return 0;
+	}
+	if (!k.lport || !k.rport)
+		return 0;
+	e = bpf_map_lookup_elem(&conns, &k);
+	if (newstate == ST_CLOSE) {
+		if (e && e->kind == TCPFLOW_SK_FULL && e->conn == conn)
+			bpf_map_delete_elem(&conns, &k);
+	} else if (e && e->conn == conn && e->kind == TCPFLOW_SK_FULL) {
+		e->state = newstate;
+		e->sk = skp;
+	} else {
+		struct cval ne = { .conn = conn, .sk = skp, .parent = parent,
+				   .kind = TCPFLOW_SK_FULL,
+				   .state = newstate };
+
+		bpf_map_update_elem(&conns, &k, &ne, BPF_ANY);
+	}
+	return 0;
+}
+
+/* A request sock's first segment (its SYN-ACK) tells of its birth. */
+static __always_inline __u64 req_seen(struct sock *sk, const struct tkey *k,
+				      __u64 *owner_conn)
+{
+	struct cval *e = bpf_map_lookup_elem(&conns, k);
+	struct tcpflow_record *r;
+	struct tkey lk = *k;
+	struct lval *lv;
+	__u64 skp = (__u64)sk;
+	__u64 conn;
+
+	lk.rport = 0;
+	lv = find_listener(&lk);
+	*owner_conn = lv ? lv->conn : 0;
+	if (e && e->kind == TCPFLOW_SK_REQ && e->sk == skp)
+		return e->conn;		/* a SYN-ACK sent again */
+	/*
+	 * Unless the module runs too, nobody asked for this cookie yet,
+	 * and we cannot set it from here: the request sock gets a made-up
+	 * id, which its child and timewait sock then keep.
+	 */
+	conn = BPF_CORE_READ(sk, __sk_common.skc_cookie.counter);
+	if (!conn)
+		conn = synth_id();
+	{
+		struct cval ne = { .conn = conn, .sk = (__u64)sk,
+				   .parent = *owner_conn,
+				   .kind = TCPFLOW_SK_REQ,
+				   .state = ST_NEW_SYN_RECV };
+
+		bpf_map_update_elem(&conns, k, &ne, BPF_ANY);
+	}
+	r = rec_new(k);
+	if (r) {
+		r->event = TCPFLOW_EV_STATE;
+		r->sock = TCPFLOW_SK_REQ;
+		r->conn = conn;
+		r->old_state = ST_LISTEN;
+		r->new_state = ST_NEW_SYN_RECV;
+		rec_send(r, *owner_conn);
+	}
+	return conn;
+}
+
+/* A full socket's segment: keep its 4-tuple findable for the receiver. */
+static __always_inline __u64 full_seen(struct sock *sk, const struct tkey *k,
+				       __u8 state, __u64 *parent)
+{
+	__u64 conn;
+	struct cval *e;
+
+	child_resolve(sk, false);
+	conn = sk_conn_nogen(sk);
+	e = bpf_map_lookup_elem(&conns, k);
+	if (e && e->conn == conn)
+		*parent = e->parent;
+	if (state == ST_CLOSE || state == ST_LISTEN)
+		return conn;
+	if (e && e->conn == conn && e->kind == TCPFLOW_SK_FULL) {
+		e->state = state;
+	} else {
+		struct cval ne = { .conn = conn, .sk = (__u64)sk,
+				   .kind = TCPFLOW_SK_FULL, .state = state };
+
+		bpf_map_update_elem(&conns, k, &ne, BPF_ANY);
+	}
+	return conn;
+}
+
+SEC("tp_btf/net_dev_start_xmit")
+int BPF_PROG(tf_tx, struct sk_buff *skb, struct net_device *dev)
+{
+	struct tcpflow_record *r;
+	struct tkey k = {};
+	struct pkt p = {};
+	struct sock *sk;
+	unsigned char *head;
+	__u64 conn = 0, owner_conn = 0;
+	__u32 l3len;
+	__u16 proto = BPF_CORE_READ(skb, protocol);
+	__u16 nh = BPF_CORE_READ(skb, network_header);
+	__u8 kind, state;
+	bool third_ack = false;
+
+	if (proto != bpf_htons(TF_ETH_P_IP) && proto != bpf_htons(TF_ETH_P_IPV6))
+		return 0;
+	head = BPF_CORE_READ(skb, head);
+	l3len = BPF_CORE_READ(skb, len) -
+		(__u32)(head + nh - BPF_CORE_READ(skb, data));
+	if (parse(head + nh, proto, l3len, &p))
+		return 0;
+	sk = skb->sk;		/* a BTF pointer: bpf_get_socket_cookie() takes it */
+	if (!sk)
+		return 0;	/* forwarded, or a SYN-ACK with a syncookie */
+
+	k.netns = BPF_CORE_READ(dev, nd_net.net, ns.inum);
+	k.af = p.af;
+	k.lport = p.sport;
+	k.rport = p.dport;
+	__builtin_memcpy(k.laddr, p.saddr, 16);
+	__builtin_memcpy(k.raddr, p.daddr, 16);
+
+	state = BPF_CORE_READ(sk, __sk_common.skc_state);
+	if (state == ST_TIME_WAIT) {
+		struct tkey twk = {};
+
+		kind = TCPFLOW_SK_TW;
+		state = tw_check((struct inet_timewait_sock *)sk, &twk, &conn);
+	} else if (state == ST_NEW_SYN_RECV) {
+		kind = TCPFLOW_SK_REQ;
+		conn = req_seen(sk, &k, &owner_conn);
+	} else {
+		__u16 type = BPF_CORE_READ(sk, sk_type);
+
+		if (BPF_CORE_READ(sk, sk_protocol) != TF_IPPROTO_TCP)
+			return 0;
+		if (type == TF_SOCK_RAW) {
+			/* The per-CPU control sock: a reply for nobody. */
+			if (!BPF_CORE_READ_BITFIELD_PROBED(sk, sk_kern_sock))
+				return 0;
+			kind = TCPFLOW_SK_NONE;
+			state = ST_CLOSE;
+		} else if (type == TF_SOCK_STREAM) {
+			kind = TCPFLOW_SK_FULL;
+			conn = full_seen(sk, &k, state, &owner_conn);
+			third_ack = !BPF_CORE_READ((struct tcp_sock *)sk,
+						   bytes_received);
+		} else {
+			return 0;
+		}
+	}
+	if (!want_segment(kind, state, p.flags, p.len, third_ack))
+		return 0;
+	r = rec_new(&k);
+	if (!r)
+		return 0;
+	r->sock = kind;
+	r->conn = conn;
+	r->new_state = state;
+	seg_rec(r, TCPFLOW_EV_TX, &p);
+	rec_send(r, owner_conn);
+	return 0;
+}
+
+SEC("tp_btf/netif_receive_skb")
+int BPF_PROG(tf_rx, struct sk_buff *skb)
+{
+	struct tcpflow_record *r;
+	struct tkey k = {};
+	struct pkt p = {};
+	struct cval *e;
+	struct lastrx *lr;
+	__u32 zero = 0;
+	__u64 conn, parent = 0, tw = 0;
+	__u16 proto = BPF_CORE_READ(skb, protocol);
+	__u8 kind, state;
+
+	if (proto != bpf_htons(TF_ETH_P_IP) && proto != bpf_htons(TF_ETH_P_IPV6))
+		return 0;
+	/* The stack has pulled the link header: data is the IP header. */
+	if (parse(BPF_CORE_READ(skb, data), proto, BPF_CORE_READ(skb, len), &p))
+		return 0;
+	k.netns = BPF_CORE_READ(skb, dev, nd_net.net, ns.inum);
+	k.af = p.af;
+	k.lport = p.dport;
+	k.rport = p.sport;
+	__builtin_memcpy(k.laddr, p.daddr, 16);
+	__builtin_memcpy(k.raddr, p.saddr, 16);
+
+	e = bpf_map_lookup_elem(&conns, &k);
+	if (e) {
+		kind = e->kind;
+		state = e->state;
+		conn = e->conn;
+		parent = e->parent;
+		if (kind == TCPFLOW_SK_TW)
+			tw = e->sk;
+	} else {
+		struct lval *lv = find_listener(&k);
+
+		if (!lv)
+			return 0;	/* nobody's: the reply is sock=none */
+		kind = TCPFLOW_SK_FULL;
+		state = ST_LISTEN;
+		conn = lv->conn;
+	}
+	lr = bpf_map_lookup_elem(&lastrxs, &zero);
+	if (lr) {
+		lr->skb = (__u64)skb;
+		lr->conn = conn;
+		lr->parent = parent;
+		lr->tw = tw;
+		lr->kind = kind;
+		lr->key = k;
+	}
+	if (!want_segment(kind, state, p.flags, p.len, false))
+		return 0;
+	r = rec_new(&k);
+	if (!r)
+		return 0;
+	r->sock = kind;
+	r->conn = conn;
+	r->new_state = state;
+	seg_rec(r, TCPFLOW_EV_RX, &p);
+	rec_send(r, parent);
+	return 0;
+}
+
+/* The received segment is done with: see what it did to a timewait sock. */
+static __always_inline void rx_done(void *skb)
+{
+	__u32 zero = 0;
+	struct lastrx *lr = bpf_map_lookup_elem(&lastrxs, &zero);
+	struct tkey k;
+	__u64 conn, twp;
+
+	if (!lr || lr->skb != (__u64)skb)
+		return;
+	lr->skb = 0;
+	twp = lr->tw;
+	/* Still ours? It may have been killed and freed by now. */
+	if (lr->kind == TCPFLOW_SK_TW && twp &&
+	    bpf_map_lookup_elem(&tws, &twp))
+		tw_check((struct inet_timewait_sock *)twp, &k, &conn);
+}
+
+SEC("tp_btf/consume_skb")
+int BPF_PROG(tf_consume_skb, struct sk_buff *skb)
+{
+	rx_done(skb);
+	return 0;
+}
+
+SEC("tp_btf/kfree_skb")
+int BPF_PROG(tf_kfree_skb, struct sk_buff *skb)
+{
+	rx_done(skb);
+	return 0;
+}
+
+SEC("tp_btf/timer_start")
+int BPF_PROG(tf_timer_start, struct timer_list *timer)
+{
+	struct inet_timewait_sock *tw;
+	struct tkey k;
+	__u64 twp, conn;
+
+	if (!cfg_tw_timer_fn ||
+	    (__u64)BPF_CORE_READ(timer, function) != cfg_tw_timer_fn)
+		return 0;
+	tw = tw_of_timer(timer);
+	twp = (__u64)tw;
+	if (!bpf_map_lookup_elem(&tws, &twp))
+		tw_birth(tw);
+	else
+		tw_check(tw, &k, &conn);
+	return 0;
+}
+
+SEC("tp_btf/timer_expire_entry")
+int BPF_PROG(tf_timer_expire, struct timer_list *timer)
+{
+	if (!cfg_tw_timer_fn ||
+	    (__u64)BPF_CORE_READ(timer, function) != cfg_tw_timer_fn)
+		return 0;
+	tw_end(tw_of_timer(timer), TCPFLOW_WHY_EXPIRE);
+	return 0;
+}
+
+SEC("tp_btf/timer_cancel")
+int BPF_PROG(tf_timer_cancel, struct timer_list *timer)
+{
+	__u64 stack[TCPFLOW_BPF_STACK_DEPTH];
+	long n;
+	int i;
+
+	if (!cfg_tw_timer_fn || !cfg_kill_lo ||
+	    (__u64)BPF_CORE_READ(timer, function) != cfg_tw_timer_fn)
+		return 0;
+	/* Also cancelled on the way to expiry and when rearmed: find out. */
+	n = bpf_get_stack(ctx, stack, sizeof(stack), 0);
+	for (i = 0; i < TCPFLOW_BPF_STACK_DEPTH; i++) {
+		if (i * 8 >= n)
+			break;
+		if (stack[i] >= cfg_kill_lo && stack[i] < cfg_kill_hi) {
+			tw_end(tw_of_timer(timer), TCPFLOW_WHY_KILL);
+			break;
+		}
+	}
+	return 0;
+}
+
+/* Softirqs do not nest on one CPU: a flag is enough. */
+static __always_inline void softirq_set(__u32 v)
+{
+	__u32 zero = 0;
+	__u32 *in = bpf_map_lookup_elem(&softirq, &zero);
+
+	if (in)
+		*in = v;
+}
+
+SEC("tp_btf/softirq_entry")
+int BPF_PROG(tf_softirq_entry, unsigned int vec)
+{
+	softirq_set(1);
+	return 0;
+}
+
+SEC("tp_btf/softirq_exit")
+int BPF_PROG(tf_softirq_exit, unsigned int vec)
+{
+	softirq_set(0);
+	return 0;
+}

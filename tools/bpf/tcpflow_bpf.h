@@ -1,0 +1,25 @@
+/* SPDX-License-Identifier: GPL-2.0 OR MIT */
+/*
+ * tcpflow_bpf.h - what tcpflow.bpf.c and tcpflow-bpf.c agree on beyond
+ * module/tcpflow_abi.h.  Plain constants only: the BPF side sees the
+ * kernel's types through vmlinux.h, userspace through libc.
+ *
+ * The ring buffer carries struct tcpflow_record as it is; n is 0 there
+ * (userspace numbers the records in the order it reads them).
+ */
+#ifndef TCPFLOW_BPF_H
+#define TCPFLOW_BPF_H
+
+/* dur_ns of a TIME_WAIT -> CLOSE record whose arming was not seen. */
+#define TCPFLOW_BPF_DUR_UNKNOWN (~0ULL)
+
+/* Connection ids made up for a timewait sock whose cookie was never set. */
+#define TCPFLOW_BPF_CONN_SYNTH (1ULL << 63)
+
+/* Default ring buffer size in bytes (a power of two, at least a page). */
+#define TCPFLOW_BPF_RINGBUF_DEFAULT (4U << 20)
+
+/* Frames of kernel stack looked at to tell a timewait kill. */
+#define TCPFLOW_BPF_STACK_DEPTH 16
+
+#endif /* TCPFLOW_BPF_H */
