@@ -21,8 +21,12 @@ module:
 	@test -d "$(KDIR)" || { echo "no kernel headers at '$(KDIR)': run 'scripts/deps' (as root)"; exit 1; }
 	$(MAKE) -C $(KDIR) M=$(CURDIR) modules
 
+# tcpflow-bpf needs the running kernel's BTF; where there is none it is
+# skipped, and said so, rather than failing the build.
 tools:
 	$(MAKE) -C tools
+	@if [ -r /sys/kernel/btf/vmlinux ]; then $(MAKE) -C tools/bpf; \
+	else echo "tools/bpf: no /sys/kernel/btf/vmlinux here, tcpflow-bpf not built"; fi
 
 deps:
 	scripts/deps
@@ -53,3 +57,4 @@ sparse:
 clean:
 	$(MAKE) -C $(KDIR) M=$(CURDIR) clean 2>/dev/null || true
 	$(MAKE) -C tools clean
+	$(MAKE) -C tools/bpf clean
