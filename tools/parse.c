@@ -76,13 +76,26 @@ size_t tf_flags_str(char *buf, unsigned int flags)
 	return n;
 }
 
+static int same(const char *a, const char *b, size_t n)
+{
+	for (size_t i = 0; i < n; i++)	/* short words: no memcmp call */
+		if (a[i] != b[i])
+			return 0;
+	return 1;
+}
+
 /* Index in a name table, or -1; "-" is index 0 where the table has it. */
 static int lookup(const char *const *tab, size_t ntab, const char *s,
 		  size_t n)
 {
-	for (size_t i = 0; i < ntab; i++)
-		if (strlen(tab[i]) == n && !memcmp(tab[i], s, n))
+	for (size_t i = 0; i < ntab; i++) {
+		size_t j = 0;
+
+		while (j < n && tab[i][j] && tab[i][j] == s[j])
+			j++;
+		if (j == n && !tab[i][n])
 			return (int)i;
+	}
 	return -1;
 }
 
@@ -264,7 +277,7 @@ static const char *quote(const char *s, size_t n, char *buf, size_t size)
 			o += 3;
 			break;
 		}
-		if (c < ' ' || c > '~' || c == '\\')
+		if (c < ' ' || c > '~')
 			o += (size_t)snprintf(buf + o, size - o, "\\x%02x", c);
 		else
 			buf[o++] = (char)c;
@@ -415,11 +428,10 @@ bad_gap:
 
 static int find_key(const char *k, size_t n, int hint)
 {
-	if (hint < TF_NKEYS && keys[hint].len == n &&
-	    !memcmp(keys[hint].name, k, n))
+	if (hint < TF_NKEYS && keys[hint].len == n && same(keys[hint].name, k, n))
 		return hint;
 	for (int i = 0; i < TF_NKEYS; i++)
-		if (keys[i].len == n && !memcmp(keys[i].name, k, n))
+		if (keys[i].len == n && same(keys[i].name, k, n))
 			return i;
 	return -1;
 }
@@ -532,6 +544,10 @@ static int parse_value(struct tcpflow_record *r, int k, const char *v,
 	return -1;
 }
 
+enum { C_BLANK = 1, C_EQ = 2 };
+static const uint8_t cls[256] = { [' '] = C_BLANK, ['\t'] = C_BLANK,
+				  ['='] = C_EQ };
+
 static enum tf_line parse_record(struct tf_parser *p, const char *s,
 				 size_t n, struct tf_rec *out)
 {
@@ -551,10 +567,16 @@ static enum tf_line parse_record(struct tf_parser *p, const char *s,
 			s++;
 		if (s == e)
 			break;
+		/* key up to '=', then the value up to a blank */
 		tok = s;
-		while (s < e && *s != ' ' && *s != '\t')
+		eq = NULL;
+		while (s < e && !cls[(unsigned char)*s])
 			s++;
-		eq = memchr(tok, '=', (size_t)(s - tok));
+		if (s < e && cls[(unsigned char)*s] == C_EQ) {
+			eq = s++;
+			while (s < e && cls[(unsigned char)*s] != C_BLANK)
+				s++;
+		}
 		if (!eq || eq == tok) {
 			tf_parser_warn(p, "expected key=value, got '%s'",
 				       quote(tok, (size_t)(s - tok), q,
@@ -640,7 +662,7 @@ int tf_input_init(struct tf_input *in, int fd)
 {
 	memset(in, 0, sizeof(*in));
 	in->fd = fd;
-	in->cap = 1 << 20;
+	in->cap = 32768;	/* grows to 2 * TF_MAX_LINE for long lines */
 	in->buf = malloc(in->cap);
 	return in->buf ? 0 : -1;
 }
@@ -677,6 +699,15 @@ enum tf_in tf_input_next(struct tf_input *in, const char **line, size_t *len,
 		in->scan = in->end;
 		if (in->skipping) {
 			in->start = in->scan = in->end = 0;
+		} else if (in->end - in->start >= in->cap / 2 &&
+			   in->cap < 2 * TF_MAX_LINE) {
+			char *b = realloc(in->buf, in->cap * 2);
+
+			if (!b)
+				return TF_IN_ERR;
+			in->buf = b;
+			in->cap *= 2;
+			continue;
 		} else if (in->end - in->start > TF_MAX_LINE) {
 			/* Drop what we have and the rest up to a newline. */
 			in->skipping = 1;

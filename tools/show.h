@@ -274,14 +274,23 @@ int tf_view_json(const struct tf_trace *t, const struct tf_opts *o,
 		 struct obuf *ob);
 int tf_view_pcap(const struct tf_trace *t, const struct tf_opts *o,
 		 const char *path, FILE *err);
-void tf_json_rec(struct obuf *ob, const struct tf_trace *t,
-		 const struct tf_rec *r);
+void tf_json_rec(struct obuf *ob, const struct tf_rec *r);
+struct tf_states;
+struct tf_states *tf_states_new(struct obuf *ob);
+void tf_states_rec(struct tf_states *s, const struct tf_rec *r, uint64_t t0,
+		   int shown);
+void tf_states_free(struct tf_states *s);
 void tf_follow_line(struct obuf *ob, const struct tf_rec *r, uint64_t t0);
 int tf_follow(int fd, const struct tf_opts *o, struct tf_parser *p,
 	      struct obuf *ob);
 
+int tf_read(int fd, const char *name, struct tf_parser *p,
+	    int (*fn)(void *arg, const struct tf_rec *r), void *arg);
 int tf_load(int fd, const char *name, struct tf_parser *p,
 	    struct tf_trace *t);	/* 0, 1 read error, 2 format version */
+int tf_stream(int fd, const char *name, struct tf_parser *p,
+	      const struct tf_opts *o, struct obuf *ob, int states,
+	      uint64_t *nrec);
 int tfs_main(int argc, char **argv, FILE *out, FILE *err);
 
 #endif /* TCPFLOW_SHOW_H */
