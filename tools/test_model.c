@@ -1,0 +1,427 @@
+// SPDX-License-Identifier: GPL-2.0 OR MIT
+/*
+ * test_model.c - conversations: joining both ends, the listener's SYN,
+ * resets with no socket, relative numbers, marks; filters; -f; colour.
+ */
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include "test.h"
+
+#define FIX(name) TESTDATA "/fixtures/" name ".trace"
+
+static int load_fixture(struct tf_trace *t, const char *path)
+{
+	char *text = read_file(path, NULL), *err = NULL;
+	int ret;
+
+	if (!text)
+		return -1;
+	ret = load_text(t, text, &err);
+	free(text);
+	free(err);
+	return ret;
+}
+
+static const struct tf_rec *rec_n(const struct tf_trace *t, uint64_t n)
+{
+	for (size_t i = 0; i < t->nrec; i++)
+		if (t->rec[i].r.n == n)
+			return &t->rec[i];
+	fail_msg("no record n=%llu", (unsigned long long)n);
+	return NULL;
+}
+
+static size_t count_kind(const struct tf_trace *t, int kind)
+{
+	size_t n = 0;
+
+	for (size_t j = 0; j < t->ngroup; j++)
+		n += t->group[j].kind == kind;
+	return n;
+}
+
+static const struct tf_group *first_conv(const struct tf_trace *t)
+{
+	for (size_t j = 0; j < t->ngroup; j++)
+		if (t->group[j].kind == TF_G_CONV)
+			return &t->group[j];
+	fail_msg("no conversation");
+	return NULL;
+}
+
+static void join_loopback(void **state)
+{
+	struct tf_trace t;
+	const struct tf_group *g;
+
+	(void)state;
+	assert_int_equal(load_fixture(&t, FIX("loopback-ipv4")), 0);
+	assert_int_equal(count_kind(&t, TF_G_CONV), 1);
+	assert_int_equal(count_kind(&t, TF_G_LISTENER), 1);
+	g = first_conv(&t);
+	assert_int_equal(g->number, 1);
+	assert_int_equal(t.conn[g->conn[0]].id, 4097);
+	assert_int_equal(t.conn[g->conn[1]].id, 4098);
+	assert_int_equal(g->port[0], 40000);
+	assert_int_equal(g->port[1], 8080);
+	/* the SYN recorded on the listener joins the conversation */
+	const struct tf_rec *syn_rx = rec_n(&t, 4), *syn_tx = rec_n(&t, 3);
+
+	assert_true(syn_rx->mark & TF_MK_ATTACHED);
+	assert_int_equal(syn_rx->group, syn_tx->group);
+	assert_int_equal(syn_rx->side, 1);
+	/* one segment, two records: drawn once */
+	assert_int_equal(t.rec[syn_tx->twin].r.n, 4);
+	assert_true(syn_rx->mark & TF_MK_SKIP);
+	assert_false(syn_tx->mark & TF_MK_SKIP);
+	/* every segment of this trace was seen at both ends */
+	for (size_t i = 0; i < t.nrec; i++)
+		if (tf_is_seg(&t.rec[i]))
+			assert_true(t.rec[i].twin >= 0);
+	/* the listener keeps its own records */
+	assert_int_equal(t.group[rec_n(&t, 1)->group].kind, TF_G_LISTENER);
+	/* ISNs: relative numbers start there */
+	assert_int_equal(g->base[0], 1633335101U);
+	assert_int_equal(g->base[1], 2891423456U);
+	/* the full sock's CLOSE after its tw took over is not drawn */
+	assert_true(rec_n(&t, 21)->mark & TF_MK_HIDDEN);
+	assert_true(rec_n(&t, 20)->mark & TF_MK_HIDDEN);
+	assert_false(rec_n(&t, 25)->mark & TF_MK_HIDDEN);
+	tf_trace_free(&t);
+}
+
+static void join_two_netns(void **state)
+{
+	struct tf_trace t;
+	const struct tf_group *g;
+
+	(void)state;
+	assert_int_equal(load_fixture(&t, FIX("halfclose")), 0);
+	assert_int_equal(count_kind(&t, TF_G_CONV), 1);
+	g = first_conv(&t);
+	assert_int_equal(t.conn[g->conn[0]].id, 20481);
+	assert_int_equal(t.conn[g->conn[1]].id, 20483);
+	assert_int_not_equal(t.rec[t.conn[g->conn[0]].first].r.netns,
+			     t.rec[t.conn[g->conn[1]].first].r.netns);
+	tf_trace_free(&t);
+}
+
+/* A record line with the fields the model looks at. */
+static int line(char *buf, size_t size, int n, uint64_t ts, uint64_t conn,
+		const char *ev, const char *ep, const char *old,
+		const char *new, const char *st, const char *flags,
+		const char *seq, const char *ack)
+{
+	return snprintf(buf, size, "n=%d ts=%llu cpu=0 netns=1 conn=%llu "
+			"ev=%s sock=full af=4 %s old=%s new=%s state=%s "
+			"flags=%s seq=%s ack=%s win=%s len=%s pid=- comm=- "
+			"who=- why=- dur=-\n", n, (unsigned long long)ts,
+			(unsigned long long)conn, ev, ep, old, new, st, flags,
+			seq, ack, strcmp(ev, "state") ? "100" : "-",
+			strcmp(ev, "state") ? "0" : "-");
+}
+
+#define EP_C "laddr=10.0.0.1 lport=5000 raddr=10.0.0.2 rport=80"
+#define EP_S "laddr=10.0.0.2 lport=80 raddr=10.0.0.1 rport=5000"
+
+static void no_join_far_apart(void **state)
+{
+	char text[4096];
+	size_t n = 0;
+	struct tf_trace t;
+	char *err;
+
+	(void)state;
+	/* mirrored 4-tuples, no SYN, minutes apart: two conversations */
+	n += (size_t)line(text + n, sizeof(text) - n, 1, 1000, 11, "state",
+			  EP_C, "ESTABLISHED", "FIN_WAIT1", "-", "-", "-",
+			  "-");
+	n += (size_t)line(text + n, sizeof(text) - n, 2, 2000, 11, "state",
+			  EP_C, "FIN_WAIT1", "CLOSE", "-", "-", "-", "-");
+	n += (size_t)line(text + n, sizeof(text) - n, 3, 500000000000ULL, 12,
+			  "state", EP_S, "ESTABLISHED", "CLOSE_WAIT", "-", "-",
+			  "-", "-");
+	assert_int_equal(load_text(&t, text, &err), 0);
+	assert_string_equal(err, "");
+	assert_int_equal(count_kind(&t, TF_G_CONV), 2);
+	tf_trace_free(&t);
+	free(err);
+
+	/* ... but at the same time they are one */
+	n = 0;
+	n += (size_t)line(text + n, sizeof(text) - n, 1, 1000, 11, "state",
+			  EP_C, "ESTABLISHED", "FIN_WAIT1", "-", "-", "-",
+			  "-");
+	n += (size_t)line(text + n, sizeof(text) - n, 2, 1500, 12, "state",
+			  EP_S, "ESTABLISHED", "CLOSE_WAIT", "-", "-", "-",
+			  "-");
+	n += (size_t)line(text + n, sizeof(text) - n, 3, 2000, 11, "state",
+			  EP_C, "FIN_WAIT1", "FIN_WAIT2", "-", "-", "-", "-");
+	assert_int_equal(load_text(&t, text, &err), 0);
+	assert_int_equal(count_kind(&t, TF_G_CONV), 1);
+	/* no SYN: the higher port is the client's habit */
+	assert_int_equal(t.conn[first_conv(&t)->conn[0]].id, 11);
+	tf_trace_free(&t);
+	free(err);
+}
+
+static void isn_picks_the_peer(void **state)
+{
+	char text[4096];
+	size_t n = 0;
+	struct tf_trace t;
+	char *err;
+
+	(void)state;
+	/*
+	 * The same 4-tuple twice at once (two netns, same addresses): only
+	 * the sequence numbers tell which server end answered which client.
+	 */
+	n += (size_t)line(text + n, sizeof(text) - n, 1, 100, 21, "tx", EP_C,
+			  "-", "-", "SYN_SENT", "S", "1000", "0");
+	n += (size_t)line(text + n, sizeof(text) - n, 2, 110, 31, "tx", EP_C,
+			  "-", "-", "SYN_SENT", "S", "7000", "0");
+	n += (size_t)line(text + n, sizeof(text) - n, 3, 120, 32, "tx", EP_S,
+			  "-", "-", "SYN_RECV", "S.", "9000", "7001");
+	n += (size_t)line(text + n, sizeof(text) - n, 4, 130, 22, "tx", EP_S,
+			  "-", "-", "SYN_RECV", "S.", "5000", "1001");
+	assert_int_equal(load_text(&t, text, &err), 0);
+	assert_int_equal(count_kind(&t, TF_G_CONV), 2);
+	assert_int_equal(rec_n(&t, 1)->group, rec_n(&t, 4)->group);
+	assert_int_equal(rec_n(&t, 2)->group, rec_n(&t, 3)->group);
+	tf_trace_free(&t);
+	free(err);
+}
+
+static void reset_without_socket(void **state)
+{
+	struct tf_trace t;
+	const struct tf_rec *rst;
+
+	(void)state;
+	assert_int_equal(load_fixture(&t, FIX("refused")), 0);
+	assert_int_equal(t.ngroup, 1);
+	rst = rec_n(&t, 3);
+	assert_int_equal(rst->r.sock, TCPFLOW_SK_NONE);
+	assert_true(rst->mark & TF_MK_ATTACHED);
+	assert_int_equal(rst->side, 1);
+	assert_int_equal(t.rec[rst->twin].r.n, 4);
+	tf_trace_free(&t);
+}
+
+static void lost_ack_marks(void **state)
+{
+	struct tf_trace t;
+
+	(void)state;
+	assert_int_equal(load_fixture(&t, FIX("lost-ack")), 0);
+	/* the first last ACK never arrived; the second one did */
+	assert_true(rec_n(&t, 22)->mark & TF_MK_NOTRECV);
+	assert_int_equal(rec_n(&t, 22)->twin, -1);
+	assert_true(rec_n(&t, 25)->mark & TF_MK_RETRANS);
+	assert_true(rec_n(&t, 28)->mark & TF_MK_DUPACK);
+	assert_int_equal(t.rec[rec_n(&t, 28)->twin].r.n, 29);
+	assert_false(rec_n(&t, 20)->mark & TF_MK_RETRANS);
+	tf_trace_free(&t);
+}
+
+static void relative_numbers(void **state)
+{
+	struct run r;
+
+	(void)state;
+	run_cli(&r, FIX("loopback-ipv4"));
+	assert_int_equal(r.rc, 0);
+	assert_non_null(strstr(r.out, "[S] seq=0 -"));
+	assert_non_null(strstr(r.out, "[S.] seq=0 ack=1 -"));
+	assert_non_null(strstr(r.out, "[.] seq=1 ack=1 -"));
+	assert_non_null(strstr(r.out, "[F.] seq=79 ack=521 -"));
+	assert_non_null(strstr(r.out, "[.] seq=80 ack=522 -"));
+	run_free(&r);
+	run_cli(&r, "-S", FIX("loopback-ipv4"));
+	assert_non_null(strstr(r.out, "[S] seq=1633335101 -"));
+	assert_non_null(strstr(r.out, "[S.] seq=2891423456 ack=1633335102"));
+	run_free(&r);
+	/* across 2^32: the server's ISN is 4294967000 */
+	run_cli(&r, FIX("lost-ack"));
+	assert_non_null(strstr(r.out, "[F.] seq=301 ack=42 -"));
+	run_free(&r);
+	/* a reset to a SYN, Wireshark style */
+	run_cli(&r, FIX("refused"));
+	assert_non_null(strstr(r.out, "[R.] seq=1 ack=1 -"));
+	run_free(&r);
+}
+
+static void one_end_only(void **state)
+{
+	char *text = read_file(FIX("loopback-ipv4"), NULL), path[64];
+	char *keep = calloc(1, strlen(text) + 1), *save, *l;
+	struct run r;
+	int fd;
+
+	(void)state;
+	for (l = strtok_r(text, "\n", &save); l; l = strtok_r(NULL, "\n",
+							       &save))
+		if (strstr(l, "conn=4097 ")) {
+			strcat(keep, l);
+			strcat(keep, "\n");
+		}
+	fd = text_file(keep, strlen(keep), path, sizeof(path));
+	run_cli(&r, path);
+	assert_non_null(strstr(r.out, "one end traced"));
+	assert_non_null(strstr(r.out, "(not traced)"));
+	assert_non_null(strstr(r.out, "|<----- [S.] seq=0 ack=1 ------|"));
+	assert_non_null(strstr(r.out, "|--------- [S] seq=0 --------->|"));
+	run_free(&r);
+	close(fd);
+	free(keep);
+	free(text);
+}
+
+static void explain_notes(void **state)
+{
+	struct run r;
+
+	(void)state;
+	run_cli(&r, "--explain", FIX("loopback-ipv4"));
+	assert_non_null(strstr(r.out, "a SYN takes one sequence number"));
+	assert_non_null(strstr(r.out, "a FIN takes one sequence number too"));
+	assert_non_null(strstr(r.out, "TIME_WAIT lasts 2MSL (60 s on Linux)"));
+	assert_non_null(strstr(r.out, "[TIME_WAIT 60.001 s]"));
+	run_free(&r);
+	run_cli(&r, "--explain", FIX("lost-ack"));
+	assert_non_null(strstr(r.out, "[retransmission]"));
+	assert_non_null(strstr(r.out, "answered from TIME_WAIT"));
+	assert_non_null(strstr(r.out, "[not received]"));
+	run_free(&r);
+	run_cli(&r, "--explain", FIX("halfclose"));
+	assert_non_null(strstr(r.out, "half-close: data still flows"));
+	assert_non_null(strstr(r.out, "(TIME_WAIT, still waiting at end of "
+			       "trace)"));
+	run_free(&r);
+	run_cli(&r, FIX("halfclose"));
+	assert_null(strstr(r.out, "half-close: data still flows"));
+	run_free(&r);
+}
+
+static size_t count_lines(const char *s)
+{
+	size_t n = 0;
+
+	for (; *s; s++)
+		n += *s == '\n';
+	return n;
+}
+
+static void filters(void **state)
+{
+	struct run r;
+
+	(void)state;
+	run_cli(&r, "--port", "8080", FIX("loopback-ipv4"));
+	assert_non_null(strstr(r.out, "conversation 1"));
+	run_free(&r);
+	run_cli(&r, "--port", "1", FIX("loopback-ipv4"));
+	assert_string_equal(r.out, "");
+	run_free(&r);
+	/* a conn id selects the whole conversation, both ends */
+	run_cli(&r, "--conn", "0x1001", FIX("loopback-ipv4"));
+	assert_non_null(strstr(r.out, "conn 4098"));
+	assert_null(strstr(r.out, "listener"));
+	run_free(&r);
+	run_cli(&r, "--addr", "::1", FIX("loopback-ipv6"));
+	assert_non_null(strstr(r.out, "conversation 1"));
+	run_free(&r);
+	run_cli(&r, "--addr", "10.9.9.9", FIX("halfclose"));
+	assert_string_equal(r.out, "");
+	run_free(&r);
+	run_cli(&r, "--state", "close_wait", FIX("refused"));
+	assert_string_equal(r.out, "");
+	run_free(&r);
+	run_cli(&r, "--state", "CLOSE_WAIT", "--json", FIX("lost-ack"));
+	assert_int_equal(count_lines(r.out), 31);	/* not the listener */
+	run_free(&r);
+	/* time window: seconds from the first record, or @ts */
+	run_cli(&r, "--json", "--since", "63", FIX("loopback-ipv4"));
+	assert_int_equal(count_lines(r.out), 1);
+	assert_non_null(strstr(r.out, "\"why\":\"expire\""));
+	run_free(&r);
+	run_cli(&r, "--json", "--until", "3455.8ms", FIX("loopback-ipv4"));
+	assert_int_equal(count_lines(r.out), 3);
+	run_free(&r);
+	run_cli(&r, "--json", "--since", "@8123456798000", "--until",
+		"@8123456798000", FIX("loopback-ipv4"));
+	assert_int_equal(count_lines(r.out), 1);
+	assert_non_null(strstr(r.out, "\"n\":3,"));
+	run_free(&r);
+}
+
+static void follow_pipe(void **state)
+{
+	size_t len;
+	char *text = read_file(FIX("loopback-ipv4"), &len);
+	int fds[2], saved = dup(0);
+	struct run r;
+
+	(void)state;
+	assert_int_equal(pipe(fds), 0);
+	assert_int_equal(write(fds[1], text, len), (ssize_t)len);
+	close(fds[1]);
+	dup2(fds[0], 0);
+	close(fds[0]);
+	run_cli(&r, "-f", "-");
+	dup2(saved, 0);
+	close(saved);
+	assert_int_equal(r.rc, 0);
+	assert_int_equal(count_lines(r.out), 29);
+	assert_non_null(strstr(r.out, " 4097 tx    127.0.0.1:40000 > "
+			       "127.0.0.1:8080: Flags [S], seq 1633335101, "
+			       "win 65495, length 0 (SYN_SENT) curl[312]\n"));
+	assert_non_null(strstr(r.out, " 4097 state 127.0.0.1:40000 - "
+			       "127.0.0.1:8080: SYN_SENT -> ESTABLISHED "
+			       "curl[312]\n"));
+	assert_non_null(strstr(r.out, "TIME_WAIT -> CLOSE (expire), after "
+			       "60001.250 ms"));
+	run_free(&r);
+	free(text);
+}
+
+static void colour(void **state)
+{
+	struct run r;
+
+	(void)state;
+	run_cli(&r, "--color=always", FIX("refused"));
+	assert_non_null(strstr(r.out, "\033["));
+	run_free(&r);
+	run_cli(&r, "--color=never", FIX("refused"));
+	assert_null(strstr(r.out, "\033["));
+	run_free(&r);
+	setenv("NO_COLOR", "1", 1);
+	run_cli(&r, "--states", FIX("refused"));	/* not a tty anyway */
+	assert_null(strstr(r.out, "\033["));
+	run_free(&r);
+	unsetenv("NO_COLOR");
+}
+
+int test_model_run(unsigned int *ntests)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(join_loopback),
+		cmocka_unit_test(join_two_netns),
+		cmocka_unit_test(no_join_far_apart),
+		cmocka_unit_test(isn_picks_the_peer),
+		cmocka_unit_test(reset_without_socket),
+		cmocka_unit_test(lost_ack_marks),
+		cmocka_unit_test(relative_numbers),
+		cmocka_unit_test(one_end_only),
+		cmocka_unit_test(explain_notes),
+		cmocka_unit_test(filters),
+		cmocka_unit_test(follow_pipe),
+		cmocka_unit_test(colour),
+	};
+
+	*ntests = sizeof(tests) / sizeof(tests[0]);
+	return cmocka_run_group_tests_name("model", tests, NULL, NULL);
+}
