@@ -93,6 +93,9 @@ static void print_comm(char *buf, const char *comm)
 		else
 			n += sprintf(buf + n, "\\x%02x", c);
 	}
+	/* "-" means "no process": a task really named "-" is escaped. */
+	if (n == 1 && buf[0] == '-')
+		n = sprintf(buf, "\\x2d");
 	if (!n)
 		buf[n++] = '-';
 	buf[n] = '\0';

@@ -16,11 +16,7 @@
 #ifdef __KERNEL__
 #include <linux/types.h>
 #else
-#include <stdint.h>
-typedef uint8_t __u8;
-typedef uint16_t __u16;
-typedef uint32_t __u32;
-typedef uint64_t __u64;
+#include <linux/types.h>	/* the same __u8..__u64 as the kernel's */
 #endif
 
 #define TCPFLOW_FMT_MAJOR 1
@@ -92,7 +88,7 @@ struct tcpflow_record {
 	__u64 n;		/* record number, from 1, global */
 	__u64 ts_ns;		/* CLOCK_MONOTONIC, ns */
 	__u64 conn;		/* connection id (socket cookie lineage) */
-	__u64 dur_ns;		/* TIME_WAIT -> CLOSE: time since TIME_WAIT began */
+	__u64 dur_ns;		/* TIME_WAIT -> CLOSE: ns since last (re)armed */
 	__u8 laddr[16];
 	__u8 raddr[16];
 	__u32 netns;		/* inode number of the network namespace */

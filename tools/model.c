@@ -117,7 +117,7 @@ static int conn_lookup(struct tf_trace *t, struct conn_map *m, uint64_t id,
 
 	memset(c, 0, sizeof(*c));
 	c->id = id;
-	c->first = rec;
+	c->first = c->tuple = rec;
 	c->group = c->peer = c->tnext = c->owner = -1;
 	m->slot[i] = (int32_t)t->nconn;
 	return (int)t->nconn++;
@@ -143,6 +143,14 @@ static void learn_conn(struct tf_conn *c, const struct tf_rec *r,
 
 	c->last = idx;
 	c->nrec++;
+	/*
+	 * connect()'s CLOSE -> SYN_SENT comes before the kernel picks the
+	 * local port (lport=0): name the connection by a record that has it.
+	 */
+	if (!c->tuple_full && x->lport && (x->rport || is_listen_rec(r))) {
+		c->tuple = idx;
+		c->tuple_full = 1;
+	}
 	if (c->owner < 0 && x->who != TCPFLOW_WHO_NONE &&
 	    !(r->dash & TF_DASH(TF_K_COMM)))
 		c->owner = (int32_t)idx;
@@ -197,7 +205,7 @@ static uint64_t tuple_hash(unsigned int af, const uint8_t *la, uint16_t lp,
 static const struct tcpflow_record *conn_rec(const struct tf_trace *t,
 					     const struct tf_conn *c)
 {
-	return &t->rec[c->first].r;
+	return &t->rec[c->tuple].r;
 }
 
 static uint64_t ts_of(const struct tf_trace *t, uint32_t idx)

@@ -449,13 +449,25 @@ static int parse_value(struct tcpflow_record *r, int k, const char *v,
 
 	switch (k) {
 	case TF_K_N:
-		return parse_u64(v, n, &r->n);
+		if (parse_u64(v, n, &x))
+			return -1;
+		r->n = x;
+		return 0;
 	case TF_K_TS:
-		return parse_u64(v, n, &r->ts_ns);
+		if (parse_u64(v, n, &x))
+			return -1;
+		r->ts_ns = x;
+		return 0;
 	case TF_K_CONN:
-		return parse_u64(v, n, &r->conn);
+		if (parse_u64(v, n, &x))
+			return -1;
+		r->conn = x;
+		return 0;
 	case TF_K_DUR:
-		return parse_u64(v, n, &r->dur_ns);
+		if (parse_u64(v, n, &x))
+			return -1;
+		r->dur_ns = x;
+		return 0;
 	case TF_K_CPU:
 	case TF_K_LPORT:
 	case TF_K_RPORT:

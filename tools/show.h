@@ -135,6 +135,8 @@ enum tf_role { TF_ROLE_UNKNOWN, TF_ROLE_CLIENT, TF_ROLE_SERVER };
 struct tf_conn {
 	uint64_t id;
 	uint32_t first, last, nrec;	/* record indexes, count */
+	uint32_t tuple;			/* a record with the whole 4-tuple */
+	uint8_t tuple_full;		/* ... found (else the first record) */
 	int32_t group;
 	int32_t peer;			/* the other end's conn, or -1 */
 	int32_t tnext;			/* tuple hash chain */
