@@ -1,0 +1,1573 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: GPL-2.0
+"""
+scripts/scenarios.py: the TCP scenarios tcpflow is tested and shown with,
+one definition each, shared by the guest tests (tests/guest/*.t) and the
+demos (scripts/demo).
+
+Two hosts are two network namespaces, "client" and "server", joined by a
+veth pair (veth-c in client, veth-s in server) with documentation-range
+addresses:
+
+    client  veth-c  192.0.2.1/24  2001:db8::1/64
+    server  veth-s  192.0.2.2/24  2001:db8::2/64
+
+A scenario runs either across the veth pair (link="veth") or on the
+server's loopback (link="lo": both ends in the server namespace, 127.0.0.1
+or ::1).  Each end is its own process (an "actor", forked from the caller,
+named tf-client and tf-server), so the records of each end can be checked
+for the right pid and comm.  The scenario drives them step by step and
+waits, between steps, for the kernel to reach the state the next step
+needs (read from the actor's /proc/net/tcp), so the sequence of segments
+is the same on every run: no step races a delayed ACK.
+
+Each scenario also says what must happen, as data: the EXPECT text, one
+line per event, for both ends:
+
+    END LABEL EV SOCK WHAT [FLAGS SEQ ACK] [len=N] [why=W] [lost]
+
+    END    client | server: whose records (the server end is the side
+           whose local port is the scenario's port)
+    LABEL  which socket of that end: L = the listener, - = no socket
+           (conn 0), 1, 2, ... = connections in the order the end first
+           records them (the same number on both ends is the same
+           connection)
+    EV     state | tx | rx
+    SOCK   full | req | tw | none
+    WHAT   state: OLD>NEW; tx/rx: the socket's state at the segment
+    FLAGS  tcpdump letters: S, S., ., F., R., P.
+    SEQ    sequence number relative to the SENDER's initial sequence
+           number (0 if the sender sent no SYN), - when not checked
+    ACK    acknowledgement number relative to the RECEIVER's ISN, - when
+           not checked (a SYN has no ACK)
+    len=N  payload bytes (default 0)
+    why=W  expire | kill | rearm
+    lost   (tx only) dropped by a firewall rule before it reached the wire
+
+The order of the lines is one possible order of the whole exchange (a
+ladder to read); what is checked is the order within each (END, LABEL).
+match_expectation() checks records (dicts with the /proc/tcpflow keys)
+against it; expected_wire() gives the segments that must be on the wire.
+
+Usage as a program (inside the lab guest, as root):
+    scripts/scenarios.py --list
+    scripts/scenarios.py run NAME [--af 4|6] [--link veth|lo] [--port N]
+        [--keep]   (run prints the run's facts as JSON; --keep leaves the
+                    namespaces up for a look)
+    scripts/scenarios.py expect NAME   (the expectation text)
+"""
+
+import ctypes
+import errno
+import json
+import os
+import select
+import signal
+import socket
+import struct
+import subprocess
+import sys
+import time
+
+# ---------------------------------------------------------------- constants
+
+CLIENT, SERVER = "client", "server"
+VETH = {CLIENT: "veth-c", SERVER: "veth-s"}
+ADDR = {
+    4: {CLIENT: "192.0.2.1", SERVER: "192.0.2.2"},
+    6: {CLIENT: "2001:db8::1", SERVER: "2001:db8::2"},
+}
+PREFIX = {4: 24, 6: 64}
+LOOPBACK = {4: "127.0.0.1", 6: "::1"}
+COMM = {CLIENT: "tf-client", SERVER: "tf-server"}
+DEFAULT_PORT = 8080
+
+# /proc/net/tcp state numbers (include/net/tcp_states.h)
+TCP_STATES = {
+    1: "ESTABLISHED", 2: "SYN_SENT", 3: "SYN_RECV", 4: "FIN_WAIT1",
+    5: "FIN_WAIT2", 6: "TIME_WAIT", 7: "CLOSE", 8: "CLOSE_WAIT",
+    9: "LAST_ACK", 10: "LISTEN", 11: "CLOSING", 12: "NEW_SYN_RECV",
+}
+
+CLONE_NEWNET = 0x40000000
+PR_SET_NAME = 15
+SO_COOKIE = 57
+
+_libc = ctypes.CDLL(None, use_errno=True)
+
+
+def mono():
+    """CLOCK_MONOTONIC in seconds (the clock of tcpflow's ts, in ns)."""
+    return time.clock_gettime(time.CLOCK_MONOTONIC)
+
+
+class ScenarioError(Exception):
+    """A scenario could not do what it set out to do (not a tcpflow bug:
+    the kernel did not reach a state in time, a command failed...)."""
+
+
+# ------------------------------------------------------- network namespaces
+
+def netns_path(name):
+    return "/run/netns/" + name
+
+
+def netns_inum(name):
+    """The namespace's inode number: what tcpflow prints as netns=."""
+    return os.stat(netns_path(name)).st_ino
+
+
+def setns(path):
+    """Move the calling THREAD into the network namespace at path."""
+    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        if _libc.setns(fd, CLONE_NEWNET) != 0:
+            e = ctypes.get_errno()
+            raise OSError(e, "setns(%s): %s" % (path, os.strerror(e)))
+    finally:
+        os.close(fd)
+
+
+class in_netns:
+    """with in_netns("client"): ... runs the block (this thread only) in
+    the namespace; sockets made there stay in it after the block."""
+
+    def __init__(self, name):
+        self.name = name
+        self.saved = None
+
+    def __enter__(self):
+        self.saved = os.open("/proc/thread-self/ns/net",
+                             os.O_RDONLY | os.O_CLOEXEC)
+        setns(netns_path(self.name))
+        return self
+
+    def __exit__(self, *exc):
+        try:
+            if _libc.setns(self.saved, CLONE_NEWNET) != 0:
+                raise OSError(ctypes.get_errno(), "setns back")
+        finally:
+            os.close(self.saved)
+        return False
+
+
+def ns_run(ns, argv, input=None, check=True, timeout=60):
+    """Run argv inside network namespace ns (None: where we are).
+    Returns the CompletedProcess (text mode)."""
+    pre = (lambda: setns(netns_path(ns))) if ns else None
+    p = subprocess.run(argv, input=input, capture_output=True, text=True,
+                       preexec_fn=pre, timeout=timeout)
+    if check and p.returncode != 0:
+        raise ScenarioError("%s%s failed (%d): %s" % (
+            "[netns %s] " % ns if ns else "", " ".join(argv), p.returncode,
+            (p.stderr or p.stdout).strip()))
+    return p
+
+
+def ip_batch(lines, ns=None, force=False):
+    argv = ["ip"] + (["-n", ns] if ns else []) + \
+        (["-force"] if force else []) + ["-batch", "-"]
+    return subprocess.run(argv, input="\n".join(lines) + "\n",
+                          capture_output=True, text=True, timeout=60)
+
+
+def nft(ns, script):
+    ns_run(ns, ["nft", "-f", "-"], input=script)
+
+
+class Hosts:
+    """The two hosts: namespaces client and server and the veth pair.
+    Use as a context manager (or call up() and down()); down() also runs
+    at exit.  Anything left by an earlier run is removed first.
+
+    Every link (veth-c, veth-s and the server's lo) delays packets by
+    delay_ms (netem), as a real network would.  Without a delay a peer's
+    ACK can arrive while the closing process is still inside close()
+    holding the socket lock, and the kernel then keeps the orphaned
+    FIN_WAIT2 socket as a full socket instead of handing it to a timewait
+    sock: the same scenario would tell two different stories."""
+
+    def __init__(self, names=(CLIENT, SERVER), delay_ms=20):
+        self.client, self.server = names
+        self.ns = {CLIENT: self.client, SERVER: self.server}
+        self.delay_ms = delay_ms
+        self.is_up = False
+
+    def up(self):
+        self.down(force=True)
+        p = ip_batch([
+            "netns add %s" % self.client,
+            "netns add %s" % self.server,
+            "link add %s netns %s type veth peer name %s netns %s" % (
+                VETH[CLIENT], self.client, VETH[SERVER], self.server),
+        ])
+        if p.returncode != 0:
+            raise ScenarioError("ip: " + p.stderr.strip())
+        self.is_up = True
+        import atexit
+        atexit.register(self.down)
+        for end in (CLIENT, SERVER):
+            p = ip_batch([
+                "link set lo up",
+                "link set %s up" % VETH[end],
+                "addr add %s/%d dev %s" % (ADDR[4][end], PREFIX[4], VETH[end]),
+                "addr add %s/%d dev %s nodad" % (ADDR[6][end], PREFIX[6],
+                                                  VETH[end]),
+            ], ns=self.ns[end])
+            if p.returncode != 0:
+                raise ScenarioError("ip -n %s: %s" % (self.ns[end],
+                                                      p.stderr.strip()))
+        self.inum = {end: netns_inum(self.ns[end]) for end in (CLIENT, SERVER)}
+        if self.delay_ms:
+            for end, devs in ((CLIENT, [VETH[CLIENT]]),
+                              (SERVER, [VETH[SERVER], "lo"])):
+                ns_run(self.ns[end], ["tc", "-batch", "-"], input="".join(
+                    "qdisc add dev %s root netem delay %dms\n" % (
+                        d, self.delay_ms) for d in devs))
+        return self
+
+    def down(self, force=False):
+        if not self.is_up and not force:
+            return
+        self.is_up = False
+        names = [n for n in (self.client, self.server)
+                 if os.path.exists(netns_path(n))]
+        if names:
+            ip_batch(["netns del %s" % n for n in names], force=True)
+
+    def __enter__(self):
+        return self.up()
+
+    def __exit__(self, *exc):
+        self.down()
+        return False
+
+
+# ------------------------------------------------------------------ actors
+
+def _addr_from_hex(h):
+    b = bytes.fromhex(h)
+    if len(b) == 4:
+        return socket.inet_ntop(socket.AF_INET, b[::-1])
+    b = b"".join(b[i:i + 4][::-1] for i in range(0, 16, 4))
+    if b[:12] == b"\0" * 10 + b"\xff\xff":
+        return socket.inet_ntop(socket.AF_INET, b[12:])
+    return socket.inet_ntop(socket.AF_INET6, b)
+
+
+def tcp_table():
+    """The TCP sockets of the caller's network namespace, timewait and
+    request socks included, from /proc/net/tcp{,6}: a list of dicts
+    laddr lport raddr rport state tx_queue rx_queue."""
+    out = []
+    for f in ("/proc/self/net/tcp", "/proc/self/net/tcp6"):
+        try:
+            with open(f) as fh:
+                lines = fh.read().splitlines()[1:]
+        except FileNotFoundError:
+            continue
+        for line in lines:
+            w = line.split()
+            la, lp = w[1].split(":")
+            ra, rp = w[2].split(":")
+            tx, rx = w[4].split(":")
+            out.append({
+                "laddr": _addr_from_hex(la), "lport": int(lp, 16),
+                "raddr": _addr_from_hex(ra), "rport": int(rp, 16),
+                "state": TCP_STATES.get(int(w[3], 16), w[3]),
+                "tx_queue": int(tx, 16), "rx_queue": int(rx, 16),
+            })
+    return out
+
+
+class _Ops:
+    """What an actor can be told to do.  Sockets have names."""
+
+    def __init__(self):
+        self.socks = {}
+
+    def _s(self, name):
+        return self.socks[name]
+
+    def op_pid(self):
+        return os.getpid()
+
+    def op_socket(self, name, af):
+        self.socks[name] = socket.socket(
+            socket.AF_INET6 if af == 6 else socket.AF_INET, socket.SOCK_STREAM)
+        return None
+
+    def op_reuseaddr(self, name):
+        self._s(name).setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+
+    def op_linger0(self, name):
+        self._s(name).setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
+                                 struct.pack("ii", 1, 0))
+
+    def op_bind(self, name, addr, port):
+        self._s(name).bind((addr, port))
+        return self._s(name).getsockname()[1]
+
+    def op_listen(self, name, backlog):
+        self._s(name).listen(backlog)
+
+    def op_connect(self, name, addr, port, timeout):
+        s = self._s(name)
+        s.settimeout(timeout)
+        try:
+            s.connect((addr, port))
+        finally:
+            s.settimeout(None)
+        return s.getsockname()[1]
+
+    def op_connect_nb(self, name, addr, port):
+        """Start a connect and return at once (the SYN is on its way)."""
+        s = self._s(name)
+        s.setblocking(False)
+        err = s.connect_ex((addr, port))
+        s.setblocking(True)
+        if err not in (0, errno.EINPROGRESS):
+            raise OSError(err, os.strerror(err))
+        return s.getsockname()[1]
+
+    def op_connect_result(self, name, timeout):
+        """Wait for a connect_nb to finish; returns its errno (0: done)."""
+        s = self._s(name)
+        select.select([], [s], [], timeout)
+        return s.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+
+    def op_accept(self, lname, name, timeout):
+        ls = self._s(lname)
+        ls.settimeout(timeout)
+        try:
+            s, peer = ls.accept()
+        finally:
+            ls.settimeout(None)
+        s.settimeout(None)
+        self.socks[name] = s
+        return list(peer[:2])
+
+    def op_send(self, name, nbytes):
+        self._s(name).sendall(b"x" * nbytes)
+        return nbytes
+
+    def op_recv(self, name, nbytes, timeout):
+        """Read exactly nbytes (or until EOF); returns the count."""
+        s = self._s(name)
+        s.settimeout(timeout)
+        got = 0
+        try:
+            while got < nbytes:
+                b = s.recv(nbytes - got)
+                if not b:
+                    break
+                got += len(b)
+        finally:
+            s.settimeout(None)
+        return got
+
+    def op_recv_eof(self, name, timeout):
+        """Read until EOF; returns the byte count."""
+        s = self._s(name)
+        s.settimeout(timeout)
+        got = 0
+        try:
+            while True:
+                b = s.recv(65536)
+                if not b:
+                    return got
+                got += len(b)
+        finally:
+            s.settimeout(None)
+
+    def op_shutdown(self, name, how):
+        self._s(name).shutdown({"wr": socket.SHUT_WR, "rd": socket.SHUT_RD,
+                                "rdwr": socket.SHUT_RDWR}[how])
+
+    def op_close(self, name):
+        self.socks.pop(name).close()
+
+    def op_cookie(self, name):
+        return struct.unpack("Q", self._s(name).getsockopt(
+            socket.SOL_SOCKET, SO_COOKIE, 8))[0]
+
+    def op_sockname(self, name):
+        return list(self._s(name).getsockname()[:2])
+
+    def op_tcp_table(self):
+        return tcp_table()
+
+
+def _actor_main(rfd, wfd, ns, comm):
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if ns:
+        setns(netns_path(ns))
+    _libc.prctl(PR_SET_NAME, comm.encode()[:15], 0, 0, 0)
+    ops = _Ops()
+    rf = os.fdopen(rfd, "rb")
+    wf = os.fdopen(wfd, "wb", buffering=0)
+    for line in rf:
+        op, args = json.loads(line)
+        if op == "exit":
+            break
+        try:
+            res = {"ok": getattr(ops, "op_" + op)(*args)}
+        except OSError as e:
+            res = {"errno": e.errno or 0,
+                   "err": "%s: %s" % (type(e).__name__, e)}
+        except Exception as e:  # a bug in the scenario: say so
+            res = {"err": "%s: %s" % (type(e).__name__, e)}
+        wf.write((json.dumps(res) + "\n").encode())
+
+
+class ActorError(ScenarioError):
+    def __init__(self, actor, op, res):
+        self.errno = res.get("errno")
+        super().__init__("%s: %s failed: %s" % (actor, op, res.get("err")))
+
+
+class Actor:
+    """One end: a process forked from ours, in network namespace ns, named
+    comm, that runs socket operations for us (see _Ops)."""
+
+    def __init__(self, ns, comm):
+        self.comm = comm
+        r1, w1 = os.pipe()
+        r2, w2 = os.pipe()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        pid = os.fork()
+        if pid == 0:
+            code = 0
+            try:
+                os.close(w1)
+                os.close(r2)
+                _actor_main(r1, w2, ns, comm)
+            except BaseException:
+                code = 1
+            os._exit(code)
+        os.close(r1)
+        os.close(w2)
+        self.pid = pid
+        self.w = os.fdopen(w1, "wb", buffering=0)
+        self.r = os.fdopen(r2, "rb")
+        self.pending = None
+
+    def start(self, op, *args):
+        """Send a command without waiting for its result (see result())."""
+        assert self.pending is None
+        self.pending = op
+        self.w.write((json.dumps([op, list(args)]) + "\n").encode())
+
+    def result(self, timeout=60):
+        op, self.pending = self.pending, None
+        ready, _, _ = select.select([self.r], [], [], timeout)
+        if not ready:
+            raise ScenarioError("%s: no answer to %s in %d s" % (
+                self.comm, op, timeout))
+        line = self.r.readline()
+        if not line:
+            raise ScenarioError("%s died during %s" % (self.comm, op))
+        res = json.loads(line)
+        if "ok" not in res:
+            raise ActorError(self.comm, op, res)
+        return res["ok"]
+
+    def call(self, op, *args, timeout=60):
+        self.start(op, *args)
+        return self.result(timeout)
+
+    def stop(self):
+        if self.pid is None:
+            return
+        try:
+            self.w.write(b'["exit", []]\n')
+            self.w.close()
+        except OSError:
+            pass
+        try:
+            self.r.close()
+        except OSError:
+            pass
+        for _ in range(100):
+            if os.waitpid(self.pid, os.WNOHANG)[0]:
+                break
+            time.sleep(0.05)
+        else:
+            os.kill(self.pid, signal.SIGKILL)
+            os.waitpid(self.pid, 0)
+        self.pid = None
+
+
+# ------------------------------------------------------------------ runs
+
+class Run:
+    """What one run of a scenario did: everything a test or a demo needs
+    to find its records and check them.
+
+    name, af, link, port (the server's port), saddr, caddr (addresses
+    as the sockets see them), cports (client ports, in connect order),
+    pids/comms {client: .., server: ..}, netns {client: inum, server:
+    inum} (for link=lo both are the server's), ns {end: namespace name},
+    t0/t1 (CLOCK_MONOTONIC seconds at start/end), notes (dict of
+    scenario-specific facts), expect (the EXPECT text), prefix (the
+    expectation is only the beginning of each socket's story).
+    """
+
+    def as_dict(self):
+        return {k: v for k, v in self.__dict__.items()
+                if not k.startswith("_") and k != "hooks"}
+
+
+class Wait:
+    """Yielded by a scenario that has to wait (e.g. for TIME_WAIT to run
+    out): the caller may do other work and then call Runner.finish()."""
+
+    def __init__(self, what, done, deadline, interval=0.5):
+        self.what, self.done = what, done
+        self.deadline, self.interval = deadline, interval
+
+
+class Ctx:
+    """What a scenario function works with."""
+
+    def __init__(self, hosts, run, hooks):
+        self.hosts, self.run, self.hooks = hosts, run, hooks
+        self.af, self.port = run.af, run.port
+        self.saddr, self.caddr = run.saddr, run.caddr
+        ns = run.ns
+        self.server = Actor(ns[SERVER], COMM[SERVER])
+        self.client = Actor(ns[CLIENT], COMM[CLIENT])
+        self.actor = {CLIENT: self.client, SERVER: self.server}
+        run.pids = {CLIENT: self.client.pid, SERVER: self.server.pid}
+        run.comms = dict(COMM)
+        self.cleanups = []
+
+    # -- steps
+
+    def listen(self, name="l", backlog=16):
+        """The server's listener, bound to the server's address; with the
+        run option mapped=True an IPv6 socket bound to :: that takes IPv4
+        connections too (their addresses are v4-mapped)."""
+        s = self.server
+        if self.run.opts.get("mapped"):
+            s.call("socket", name, 6)
+            s.call("reuseaddr", name)
+            s.call("bind", name, "::", self.port)
+        else:
+            s.call("socket", name, self.af)
+            s.call("reuseaddr", name)
+            s.call("bind", name, self.saddr, self.port)
+        s.call("listen", name, backlog)
+
+    def connect(self, name="c", bind_port=None, blocking=True):
+        c = self.client
+        c.call("socket", name, self.af)
+        if bind_port is not None:
+            c.call("reuseaddr", name)
+            c.call("bind", name, self.caddr, bind_port)
+        if blocking:
+            port = c.call("connect", name, self.saddr, self.port, 10)
+        else:
+            port = c.call("connect_nb", name, self.saddr, self.port)
+        self.run.cports.append(port)
+        return port
+
+    def accept(self, name="a", lname="l"):
+        return self.server.call("accept", lname, name, 10)
+
+    def checkpoint(self, what):
+        """Let a test look at the hosts at a named point."""
+        self.run.notes.setdefault("checkpoints", []).append(what)
+        fn = self.hooks.get(what)
+        if fn:
+            fn(self.run)
+
+    def note(self, key, value):
+        self.run.notes[key] = value
+
+    # -- waiting for the kernel
+
+    def tuple_of(self, end, cport):
+        if end == SERVER:
+            return (self.port, cport)
+        return (cport, self.port)
+
+    def states(self, end, cport):
+        lp, rp = self.tuple_of(end, cport)
+        return [t["state"] for t in self.actor[end].call("tcp_table")
+                if t["lport"] == lp and t["rport"] == rp]
+
+    def entry(self, end, cport):
+        lp, rp = self.tuple_of(end, cport)
+        for t in self.actor[end].call("tcp_table"):
+            if t["lport"] == lp and t["rport"] == rp:
+                return t
+        return None
+
+    def wait_state(self, end, cport, want, timeout=10):
+        """Wait until end's socket for the connection from cport is in one
+        of the states want (a list; None in it means: no socket)."""
+        deadline = mono() + timeout
+        while True:
+            st = self.states(end, cport)
+            if any(w in st for w in want) or (None in want and not st):
+                return st
+            if mono() > deadline:
+                raise ScenarioError(
+                    "%s side of :%d <-> :%d: waited %d s for %s, have %s" % (
+                        end, cport, self.port, timeout,
+                        "/".join(str(w) for w in want), st or "no socket"))
+            time.sleep(0.02)
+
+    def wait_gone(self, end, cport, timeout=10):
+        return self.wait_state(end, cport, [None], timeout)
+
+    def wait_acked(self, end, cport, timeout=10):
+        """Wait until everything end sent on the connection is acked."""
+        deadline = mono() + timeout
+        while True:
+            e = self.entry(end, cport)
+            if e is None or e["tx_queue"] == 0:
+                return
+            if mono() > deadline:
+                raise ScenarioError("%s: data still unacked after %d s" % (
+                    end, timeout))
+            time.sleep(0.02)
+
+    def settle(self, secs=0.1):
+        time.sleep(secs)
+
+    # -- the network between the hosts
+
+    def nft_table(self, ns_end, name, chains):
+        """Add nftables table `name` in end's namespace (removed when the
+        run ends).  chains: the table body."""
+        ns = self.run.ns[ns_end]
+        nft(ns, "table inet %s {\n%s\n}\n" % (name, chains))
+        self.run.notes["firewall"] = True
+        self.cleanups.append(
+            lambda: nft(ns, "delete table inet %s\n" % name))
+
+    def netem(self, end, delay_ms):
+        """Delay what end sends on its veth by delay_ms (until the run
+        ends, or until the returned function is called)."""
+        dev = VETH[end]
+        ns = self.run.ns[end]
+        ns_run(ns, ["tc", "qdisc", "replace", "dev", dev, "root", "netem",
+                    "delay", "%dms" % delay_ms])
+        base = self.hosts.delay_ms
+        done = []
+
+        def undo():
+            if done:
+                return
+            done.append(1)
+            if base:
+                ns_run(ns, ["tc", "qdisc", "replace", "dev", dev, "root",
+                            "netem", "delay", "%dms" % base], check=False)
+            else:
+                ns_run(ns, ["tc", "qdisc", "del", "dev", dev, "root"],
+                       check=False)
+        self.cleanups.append(undo)
+        return undo
+
+    def close(self):
+        for fn in reversed(self.cleanups):
+            try:
+                fn()
+            except Exception:
+                pass
+        self.cleanups = []
+        self.client.stop()
+        self.server.stop()
+
+
+class Scenario:
+    def __init__(self, name, title, summary, fn, expect, links, afs, prefix,
+                 wire_complete):
+        self.name, self.title, self.summary = name, title, summary
+        self.fn, self.expect_fn = fn, expect
+        self.links, self.afs, self.prefix = links, afs, prefix
+        self.wire_complete = wire_complete
+
+
+SCENARIOS = {}
+
+
+def scenario(name, title, summary, expect, links=("veth", "lo"), afs=(4, 6),
+             prefix=False, wire_complete=True):
+    """Register a scenario.  prefix: the expectation is only how each
+    socket's story begins.  wire_complete: the expectation lists every
+    segment on the wire (False: only the handshake and teardown, as the
+    default segment mode records them; data is left out)."""
+    def reg(fn):
+        SCENARIOS[name] = Scenario(name, title, summary, fn, expect, links,
+                                   afs, prefix, wire_complete)
+        return fn
+    return reg
+
+
+class Runner:
+    """Runs one scenario.  start() sets it up, advance() runs it up to its
+    next Wait (or to the end), finish() runs it to the end, sleeping
+    through Waits.  run() does all of it."""
+
+    def __init__(self, name, hosts, af=4, link="veth", port=DEFAULT_PORT,
+                 hooks=None, **opts):
+        sc = SCENARIOS[name]
+        if link not in sc.links:
+            raise ScenarioError("%s does not run on %s" % (name, link))
+        if af not in sc.afs:
+            raise ScenarioError("%s does not run over IPv%d" % (name, af))
+        self.sc, self.hosts = sc, hosts
+        r = self.runrec = Run()
+        r.name, r.af, r.link, r.port = name, af, link, port
+        r.title, r.summary = sc.title, sc.summary
+        r.opts = opts
+        if link == "lo":
+            r.saddr = r.caddr = LOOPBACK[af]
+            r.ns = {CLIENT: hosts.ns[SERVER], SERVER: hosts.ns[SERVER]}
+        else:
+            r.saddr, r.caddr = ADDR[af][SERVER], ADDR[af][CLIENT]
+            r.ns = dict(hosts.ns)
+        r.netns = {e: netns_inum(r.ns[e]) for e in (CLIENT, SERVER)}
+        r.cports, r.notes, r.prefix = [], {}, sc.prefix
+        r.wire_complete = sc.wire_complete
+        self.hooks = hooks or {}
+        self.ctx = None
+        self.gen = None
+        self.wait = None
+        self.done = False
+
+    def start(self):
+        self.runrec.t0 = mono()
+        self.ctx = Ctx(self.hosts, self.runrec, self.hooks)
+        self.gen = self.sc.fn(self.ctx, **self.runrec.opts)
+        return self
+
+    def advance(self):
+        """Run to the next Wait (returned) or to the end (None)."""
+        if self.done:
+            return None
+        try:
+            self.wait = next(self.gen)
+            return self.wait
+        except StopIteration:
+            self.wait = None
+            self._end()
+            return None
+        except BaseException:
+            self.wait = None
+            self._end()
+            raise
+
+    def _end(self):
+        self.done = True
+        if self.ctx:
+            self.ctx.close()
+            self.ctx = None
+        r = self.runrec
+        r.t1 = mono()
+        r.expect = self.sc.expect_fn(r)
+
+    def finish(self):
+        """Run to the end, sleeping through Waits; returns the Run."""
+        while not self.done:
+            w = self.wait if self.wait is not None else self.advance()
+            if w is None:
+                break
+            while not w.done():
+                if mono() > w.deadline:
+                    self.gen.close()
+                    self._end()
+                    raise ScenarioError("gave up waiting for " + w.what)
+                time.sleep(w.interval)
+            self.wait = None
+        return self.runrec
+
+    def run(self):
+        self.start()
+        return self.finish()
+
+
+def run(name, hosts, **kw):
+    """Run scenario name on hosts; returns its Run."""
+    return Runner(name, hosts, **kw).run()
+
+
+# -------------------------------------------------------------- scenarios
+#
+# Each scenario is a generator function (it yields only where it waits for
+# a long time) and an EXPECT text.  Connection labels: see the top.
+
+HANDSHAKE = """
+server L state full CLOSE>LISTEN
+client 1 state full CLOSE>SYN_SENT
+client 1 tx full SYN_SENT S 0 -
+server L rx full LISTEN S 0 -             # the SYN reaches the listener
+server 1 state req LISTEN>NEW_SYN_RECV    # which makes a request sock
+server 1 tx req NEW_SYN_RECV S. 0 1
+client 1 rx full SYN_SENT S. 0 1
+client 1 state full SYN_SENT>ESTABLISHED
+client 1 tx full ESTABLISHED . 1 1        # the third ACK
+server 1 rx req NEW_SYN_RECV . 1 1
+server 1 state full NEW_SYN_RECV>SYN_RECV # the child is born
+server 1 state full SYN_RECV>ESTABLISHED
+"""
+
+# The client closes first; the server ACKs the FIN at once, and closes
+# only when the client is in FIN_WAIT2 (so no FIN rides on that ACK).
+TEARDOWN_CLIENT_FIRST = """
+client 1 state full ESTABLISHED>FIN_WAIT1
+client 1 tx full FIN_WAIT1 F. 1 1
+server 1 rx full ESTABLISHED F. 1 1
+server 1 state full ESTABLISHED>CLOSE_WAIT
+server 1 tx full CLOSE_WAIT . 1 2
+client 1 rx full FIN_WAIT1 . 1 2
+client 1 state full FIN_WAIT1>FIN_WAIT2
+client 1 state tw FIN_WAIT2>FIN_WAIT2     # closed: a timewait sock waits for the FIN
+client 1 state full FIN_WAIT2>CLOSE
+server 1 state full CLOSE_WAIT>LAST_ACK
+server 1 tx full LAST_ACK F. 1 2
+client 1 rx tw FIN_WAIT2 F. 1 2
+client 1 state tw FIN_WAIT2>TIME_WAIT
+client 1 tx tw TIME_WAIT . 2 2            # the last ACK
+server 1 rx full LAST_ACK . 2 2
+server 1 state full LAST_ACK>CLOSE
+"""
+
+TEARDOWN_SERVER_FIRST = """
+server 1 state full ESTABLISHED>FIN_WAIT1
+server 1 tx full FIN_WAIT1 F. 1 1
+client 1 rx full ESTABLISHED F. 1 1
+client 1 state full ESTABLISHED>CLOSE_WAIT
+client 1 tx full CLOSE_WAIT . 1 2
+server 1 rx full FIN_WAIT1 . 1 2
+server 1 state full FIN_WAIT1>FIN_WAIT2
+server 1 state tw FIN_WAIT2>FIN_WAIT2
+server 1 state full FIN_WAIT2>CLOSE
+client 1 state full CLOSE_WAIT>LAST_ACK
+client 1 tx full LAST_ACK F. 1 2
+server 1 rx tw FIN_WAIT2 F. 1 2
+server 1 state tw FIN_WAIT2>TIME_WAIT
+server 1 tx tw TIME_WAIT . 2 2
+client 1 rx full LAST_ACK . 2 2
+client 1 state full LAST_ACK>CLOSE
+"""
+
+LISTENER_CLOSE = """
+server L state full LISTEN>CLOSE
+"""
+
+
+def relabel(text, label):
+    """The same lines for connection `label` (1 -> label)."""
+    out = []
+    for line in text.splitlines():
+        w = line.split()
+        if len(w) > 2 and w[1] == "1":
+            w[1] = str(label)
+            line = " ".join(w)
+        out.append(line)
+    return "\n".join(out) + "\n"
+
+
+def _handshake(ctx, **kw):
+    ctx.listen()
+    cport = ctx.connect(**kw)
+    ctx.accept()
+    ctx.wait_state(SERVER, cport, ["ESTABLISHED"])
+    ctx.checkpoint("established")
+    return cport
+
+
+def _teardown_client_first(ctx, cport, client="c", server="a"):
+    ctx.client.call("close", client)
+    ctx.wait_state(CLIENT, cport, ["FIN_WAIT2"])
+    ctx.wait_state(SERVER, cport, ["CLOSE_WAIT"])
+    ctx.checkpoint("client-fin-wait2")
+    ctx.server.call("close", server)
+    ctx.wait_state(CLIENT, cport, ["TIME_WAIT"])
+    ctx.wait_gone(SERVER, cport)
+    ctx.note("time_wait_at", mono())
+    ctx.checkpoint("client-time-wait")
+
+
+def _teardown_server_first(ctx, cport, client="c", server="a"):
+    ctx.server.call("close", server)
+    ctx.wait_state(SERVER, cport, ["FIN_WAIT2"])
+    ctx.wait_state(CLIENT, cport, ["CLOSE_WAIT"])
+    ctx.checkpoint("server-fin-wait2")
+    ctx.client.call("close", client)
+    ctx.wait_state(SERVER, cport, ["TIME_WAIT"])
+    ctx.wait_gone(CLIENT, cport)
+    ctx.note("time_wait_at", mono())
+    ctx.checkpoint("server-time-wait")
+
+
+def _close_listener(ctx):
+    ctx.server.call("close", "l")
+    ctx.settle()
+
+
+@scenario("handshake", "Handshake and teardown, the client closes first",
+          "three-way handshake, then FIN/ACK both ways; the client ends in TIME_WAIT",
+          lambda r: HANDSHAKE + TEARDOWN_CLIENT_FIRST + LISTENER_CLOSE,
+          afs=(4, 6))
+def sc_handshake(ctx, mapped=False):
+    """mapped=True: the listener is a dual-stack IPv6 socket on ::, the
+    client IPv4 (use with af=4)."""
+    cport = _handshake(ctx)
+    _teardown_client_first(ctx, cport)
+    _close_listener(ctx)
+    return
+    yield
+
+
+@scenario("teardown-server-first", "Teardown, the server closes first",
+          "the server sends the first FIN and ends in TIME_WAIT",
+          lambda r: HANDSHAKE + TEARDOWN_SERVER_FIRST + LISTENER_CLOSE)
+def sc_server_first(ctx):
+    cport = _handshake(ctx)
+    _teardown_server_first(ctx, cport)
+    _close_listener(ctx)
+    return
+    yield
+
+
+SIMULTANEOUS = """
+client 1 state full ESTABLISHED>FIN_WAIT1
+client 1 tx full FIN_WAIT1 F. 1 1         # held 300 ms on the way (netem)
+server 1 state full ESTABLISHED>FIN_WAIT1
+server 1 tx full FIN_WAIT1 F. 1 1         # the FINs cross
+client 1 rx full FIN_WAIT1 F. 1 1
+client 1 tx full FIN_WAIT1 . 2 2
+client 1 state full FIN_WAIT1>CLOSING
+server 1 rx full FIN_WAIT1 F. 1 1
+server 1 tx full FIN_WAIT1 . 2 2
+server 1 state full FIN_WAIT1>CLOSING
+server 1 rx full CLOSING . 2 2
+server 1 state tw CLOSING>TIME_WAIT
+server 1 state full CLOSING>CLOSE
+client 1 rx full CLOSING . 2 2
+client 1 state tw CLOSING>TIME_WAIT
+client 1 state full CLOSING>CLOSE
+"""
+
+
+@scenario("simultaneous-close", "Simultaneous close",
+          "both ends send FIN before they see the other's: CLOSING, then TIME_WAIT on both",
+          lambda r: HANDSHAKE + SIMULTANEOUS + LISTENER_CLOSE,
+          links=("veth",))
+def sc_simultaneous(ctx, delay_ms=300):
+    # The client's packets take delay_ms to cross: its FIN is still on
+    # the way when the server sends its own.  From the handshake on, so
+    # that both ends measure the delay in their RTT and do not retransmit
+    # their FINs while the ACKs are held up.
+    undo = ctx.netem(CLIENT, delay_ms)
+    cport = _handshake(ctx)
+    ctx.client.call("close", "c")
+    ctx.server.call("close", "a")
+    ctx.wait_state(SERVER, cport, ["TIME_WAIT"], timeout=15)
+    ctx.wait_state(CLIENT, cport, ["TIME_WAIT"], timeout=15)
+    undo()
+    _close_listener(ctx)
+    return
+    yield
+
+
+HALF_CLOSE_DATA = 100
+
+
+def _expect_half_close(r):
+    n = r.opts.get("nbytes", HALF_CLOSE_DATA)
+    return HANDSHAKE + """
+client 1 state full ESTABLISHED>FIN_WAIT1     # shutdown(SHUT_WR)
+client 1 tx full FIN_WAIT1 F. 1 1
+server 1 rx full ESTABLISHED F. 1 1
+server 1 state full ESTABLISHED>CLOSE_WAIT
+server 1 tx full CLOSE_WAIT . 1 2
+client 1 rx full FIN_WAIT1 . 1 2
+client 1 state full FIN_WAIT1>FIN_WAIT2       # still open: a full socket
+server 1 tx full CLOSE_WAIT P. 1 2 len=%(n)d  # the server still sends
+client 1 rx full FIN_WAIT2 P. 1 2 len=%(n)d
+client 1 tx full FIN_WAIT2 . 2 %(n1)d
+server 1 rx full CLOSE_WAIT . 2 %(n1)d
+server 1 state full CLOSE_WAIT>LAST_ACK
+server 1 tx full LAST_ACK F. %(n1)d 2
+client 1 rx full FIN_WAIT2 F. %(n1)d 2
+client 1 tx full FIN_WAIT2 . 2 %(n2)d
+client 1 state tw FIN_WAIT2>TIME_WAIT
+client 1 state full FIN_WAIT2>CLOSE
+server 1 rx full LAST_ACK . 2 %(n2)d
+server 1 state full LAST_ACK>CLOSE
+""" % {"n": n, "n1": n + 1, "n2": n + 2} + LISTENER_CLOSE
+
+
+@scenario("half-close", "Half-close",
+          "the client shuts down its sending side; the server still sends data, then closes",
+          _expect_half_close)
+def sc_half_close(ctx, nbytes=HALF_CLOSE_DATA):
+    cport = _handshake(ctx)
+    ctx.client.call("shutdown", "c", "wr")
+    ctx.wait_state(CLIENT, cport, ["FIN_WAIT2"])
+    if ctx.server.call("recv_eof", "a", 10) != 0:
+        raise ScenarioError("server: data before EOF")
+    ctx.server.call("send", "a", nbytes)
+    if ctx.client.call("recv", "c", nbytes, 10) != nbytes:
+        raise ScenarioError("client: short read")
+    ctx.wait_acked(SERVER, cport)
+    ctx.server.call("close", "a")
+    ctx.wait_state(CLIENT, cport, ["TIME_WAIT"])
+    ctx.wait_gone(SERVER, cport)
+    ctx.client.call("close", "c")
+    _close_listener(ctx)
+    return
+    yield
+
+
+RESET_CLOSED_PORT = """
+client 1 state full CLOSE>SYN_SENT
+client 1 tx full SYN_SENT S 0 -
+server - tx none CLOSE R. 0 1         # nobody listens: the kernel answers RST
+client 1 rx full SYN_SENT R. 0 1
+client 1 state full SYN_SENT>CLOSE
+"""
+
+
+@scenario("reset-closed-port", "Connect to a closed port",
+          "the SYN meets no listener and is answered with RST; connect() fails",
+          lambda r: RESET_CLOSED_PORT)
+def sc_reset_closed(ctx):
+    ctx.connect(blocking=False)
+    err = ctx.client.call("connect_result", "c", 10)
+    ctx.note("connect_errno", errno.errorcode.get(err, err))
+    if err != errno.ECONNREFUSED:
+        raise ScenarioError("connect to a closed port: %s, not ECONNREFUSED"
+                            % (os.strerror(err) if err else "success"))
+    ctx.client.call("close", "c")
+    ctx.settle()
+    return
+    yield
+
+
+ABORT = """
+client 1 state full ESTABLISHED>CLOSE    # close() with SO_LINGER {1, 0}
+client 1 tx full CLOSE R. 1 1
+server 1 rx full ESTABLISHED R. 1 1
+server 1 state full ESTABLISHED>CLOSE
+"""
+
+
+@scenario("abort", "Abortive close (SO_LINGER 0)",
+          "close() with a zero linger time sends RST instead of FIN: no TIME_WAIT",
+          lambda r: HANDSHAKE + ABORT + LISTENER_CLOSE)
+def sc_abort(ctx):
+    cport = _handshake(ctx)
+    ctx.client.call("linger0", "c")
+    ctx.client.call("close", "c")
+    ctx.wait_gone(SERVER, cport)
+    try:
+        ctx.server.call("recv_eof", "a", 5)
+    except ActorError as e:
+        ctx.note("server_recv_errno", errno.errorcode.get(e.errno, e.errno))
+    ctx.server.call("close", "a")
+    _close_listener(ctx)
+    return
+    yield
+
+
+LOST_LAST_ACK = """
+client 1 state full ESTABLISHED>FIN_WAIT1
+client 1 tx full FIN_WAIT1 F. 1 1
+server 1 rx full ESTABLISHED F. 1 1
+server 1 state full ESTABLISHED>CLOSE_WAIT
+server 1 tx full CLOSE_WAIT . 1 2
+client 1 rx full FIN_WAIT1 . 1 2
+client 1 state full FIN_WAIT1>FIN_WAIT2
+client 1 state tw FIN_WAIT2>FIN_WAIT2
+client 1 state full FIN_WAIT2>CLOSE
+server 1 state full CLOSE_WAIT>LAST_ACK
+server 1 tx full LAST_ACK F. 1 2
+client 1 rx tw FIN_WAIT2 F. 1 2
+client 1 state tw FIN_WAIT2>TIME_WAIT
+client 1 tx tw TIME_WAIT . 2 2 lost      # dropped by the client's firewall
+server 1 tx full LAST_ACK F. 1 2         # no ACK came: the FIN again
+client 1 rx tw TIME_WAIT F. 1 2
+client 1 state tw TIME_WAIT>TIME_WAIT why=rearm  # 2MSL starts over
+client 1 tx tw TIME_WAIT . 2 2
+server 1 rx full LAST_ACK . 2 2
+server 1 state full LAST_ACK>CLOSE
+"""
+
+
+@scenario("lost-last-ack", "The last ACK is lost",
+          "the server retransmits its FIN from LAST_ACK; the client's TIME_WAIT answers again and restarts 2MSL",
+          lambda r: HANDSHAKE + LOST_LAST_ACK + LISTENER_CLOSE,
+          links=("veth",))
+def sc_lost_last_ack(ctx):
+    cport = _handshake(ctx)
+    ctx.client.call("close", "c")
+    ctx.wait_state(CLIENT, cport, ["FIN_WAIT2"])
+    ctx.wait_state(SERVER, cport, ["CLOSE_WAIT"])
+    # Drop the next pure ACK the client sends on this connection, once:
+    # an nftables quota of 100 bytes lets one ACK (52 or 72 bytes) match
+    # and the second one (over the quota) through.
+    ctx.nft_table(CLIENT, "tcpflow_lost_ack_%d" % ctx.port, """
+  chain out {
+    type filter hook output priority 0;
+    tcp sport %d tcp dport %d tcp flags == ack quota until 100 bytes counter drop
+  }""" % (cport, ctx.port))
+    ctx.server.call("close", "a")
+    ctx.wait_state(CLIENT, cport, ["TIME_WAIT"])
+    ctx.wait_gone(SERVER, cport, timeout=20)
+    ctx.note("time_wait_at", mono())
+    _close_listener(ctx)
+    return
+    yield
+
+
+def _expect_syn_recv(r):
+    n = r.opts.get("clients", 5)
+    text = "server L state full CLOSE>LISTEN\n"
+    for k in range(1, n + 1):
+        text += """
+client %(k)d state full CLOSE>SYN_SENT
+client %(k)d tx full SYN_SENT S 0 -
+server L rx full LISTEN S 0 -
+server %(k)d state req LISTEN>NEW_SYN_RECV
+server %(k)d tx req NEW_SYN_RECV S. 0 1
+client %(k)d rx full SYN_SENT S. 0 1
+client %(k)d state full SYN_SENT>ESTABLISHED
+client %(k)d tx full ESTABLISHED . 1 1 lost   # the third ACK never arrives
+""" % {"k": k}
+    text += "# about 1 s later, every request sock sends its SYN-ACK again\n"
+    for k in range(1, n + 1):
+        text += """
+server %(k)d tx req NEW_SYN_RECV S. 0 1
+client %(k)d rx full ESTABLISHED S. 0 1
+client %(k)d tx full ESTABLISHED . 1 1 lost
+""" % {"k": k}
+    return text
+
+
+@scenario("syn-recv", "Many clients in SYN_RECV",
+          "the clients' third ACKs are dropped: the listener holds one request sock per client and retransmits SYN-ACKs",
+          _expect_syn_recv, links=("veth",), prefix=True)
+def sc_syn_recv(ctx, clients=5, hold=1.6):
+    ctx.nft_table(CLIENT, "tcpflow_syn_recv_%d" % ctx.port, """
+  chain out {
+    type filter hook output priority 0;
+    tcp dport %d tcp flags == ack counter drop
+  }""" % ctx.port)
+    ctx.listen(backlog=64)
+    for k in range(clients):
+        ctx.connect(name="c%d" % k)
+    # The first SYN-ACK retransmission comes 1 s (TCP_TIMEOUT_INIT) after
+    # the first SYN-ACK.
+    time.sleep(hold)
+    ctx.note("syn_recv_at", mono())
+    ctx.checkpoint("syn-recv")
+    # Clean up without leaving timers behind: each client resets its
+    # connection (SO_LINGER 0), which drops its request sock.
+    for k in range(clients):
+        ctx.client.call("linger0", "c%d" % k)
+        ctx.client.call("close", "c%d" % k)
+    for cport in ctx.run.cports:
+        ctx.wait_gone(SERVER, cport)
+    _close_listener(ctx)
+    return
+    yield
+
+
+def _expect_reuse(r):
+    return (HANDSHAKE + TEARDOWN_SERVER_FIRST + """
+# the client comes back from the same port; the server still holds the
+# old connection in TIME_WAIT
+client 2 state full CLOSE>SYN_SENT
+client 2 tx full SYN_SENT S 0 -
+server 1 rx tw TIME_WAIT S 0 -             # the SYN meets the timewait sock
+server 1 state tw TIME_WAIT>CLOSE why=kill # which makes way for it
+server L rx full LISTEN S 0 -
+server 2 state req LISTEN>NEW_SYN_RECV
+server 2 tx req NEW_SYN_RECV S. 0 1
+client 2 rx full SYN_SENT S. 0 1
+client 2 state full SYN_SENT>ESTABLISHED
+client 2 tx full ESTABLISHED . 1 1
+server 2 rx req NEW_SYN_RECV . 1 1
+server 2 state full NEW_SYN_RECV>SYN_RECV
+server 2 state full SYN_RECV>ESTABLISHED
+""" + relabel(TEARDOWN_CLIENT_FIRST, 2) + LISTENER_CLOSE)
+
+
+@scenario("reuse", "A 4-tuple reused during TIME_WAIT",
+          "the server closes first and holds TIME_WAIT; the client reconnects from the same port; the timewait sock is killed and a new connection begins",
+          _expect_reuse, links=("veth", "lo"))
+def sc_reuse(ctx, client_port=40000):
+    cport = _handshake(ctx, bind_port=client_port)
+    _teardown_server_first(ctx, cport)
+    ctx.note("first_conn_time_wait_at", mono())
+    port2 = ctx.connect(name="c2", bind_port=client_port)
+    if port2 != cport:
+        raise ScenarioError("the second connection got port %d" % port2)
+    ctx.accept(name="a2")
+    ctx.wait_state(SERVER, cport, ["ESTABLISHED"])
+    ctx.checkpoint("reused")
+    _teardown_client_first(ctx, cport, client="c2", server="a2")
+    _close_listener(ctx)
+    return
+    yield
+
+
+FIN_WAIT2_TIMEOUT = """
+client 1 state full ESTABLISHED>FIN_WAIT1
+client 1 tx full FIN_WAIT1 F. 1 1
+server 1 rx full ESTABLISHED F. 1 1
+server 1 state full ESTABLISHED>CLOSE_WAIT
+server 1 tx full CLOSE_WAIT . 1 2
+client 1 rx full FIN_WAIT1 . 1 2
+client 1 state full FIN_WAIT1>FIN_WAIT2
+client 1 state tw FIN_WAIT2>FIN_WAIT2
+client 1 state full FIN_WAIT2>CLOSE
+client 1 state tw FIN_WAIT2>CLOSE why=expire  # tcp_fin_timeout: the server never sent its FIN
+server 1 state full CLOSE_WAIT>LAST_ACK       # it does now, too late
+server 1 tx full LAST_ACK F. 1 2
+client - tx none CLOSE R 2 -                  # nobody owns the 4-tuple any more
+server 1 rx full LAST_ACK R 2 -
+server 1 state full LAST_ACK>CLOSE
+"""
+
+
+@scenario("fin-wait2-timeout", "A peer that never closes",
+          "the client closes, the server does not; the client's FIN_WAIT2 times out (tcp_fin_timeout), the server's late FIN gets a RST",
+          lambda r: HANDSHAKE + FIN_WAIT2_TIMEOUT + LISTENER_CLOSE)
+def sc_fin_wait2_timeout(ctx, fin_timeout=2):
+    ns = ctx.run.ns[CLIENT]
+    knob = "/proc/sys/net/ipv4/tcp_fin_timeout"
+    with in_netns(ns):
+        with open(knob) as f:
+            saved = f.read().strip()
+        with open(knob, "w") as f:
+            f.write(str(fin_timeout))
+
+    def restore():
+        with in_netns(ns):
+            with open(knob, "w") as f:
+                f.write(saved)
+    ctx.cleanups.append(restore)
+    cport = _handshake(ctx)
+    ctx.client.call("close", "c")
+    ctx.wait_state(CLIENT, cport, ["FIN_WAIT2"])
+    ctx.wait_state(SERVER, cport, ["CLOSE_WAIT"])
+    ctx.checkpoint("client-fin-wait2")
+    ctx.wait_gone(CLIENT, cport, timeout=fin_timeout + 10)
+    ctx.note("fin_wait2_gone_at", mono())
+    ctx.server.call("close", "a")
+    ctx.wait_gone(SERVER, cport)
+    _close_listener(ctx)
+    return
+    yield
+
+
+EXCHANGE_REQUEST, EXCHANGE_RESPONSE = 200, 1000
+
+
+def _expect_exchange(r):
+    q = r.opts.get("request", EXCHANGE_REQUEST)
+    a = r.opts.get("response", EXCHANGE_RESPONSE)
+    # The data segments (and the ACKs of data) of ESTABLISHED sockets are
+    # not recorded in the default segment mode: only the numbers show
+    # that bytes went by.
+    teardown = TEARDOWN_CLIENT_FIRST
+    for old, new in (("F. 1 1", "F. %d %d" % (q + 1, a + 1)),
+                     (". 1 2", ". %d %d" % (a + 1, q + 2)),  # F. 1 2 too
+                     (". 2 2", ". %d %d" % (q + 2, a + 2))):
+        teardown = teardown.replace(old, new)
+    return HANDSHAKE + teardown + LISTENER_CLOSE
+
+
+@scenario("exchange", "A request and a response",
+          "the client sends a request, the server answers, the client closes first",
+          _expect_exchange, wire_complete=False)
+def sc_exchange(ctx, request=EXCHANGE_REQUEST, response=EXCHANGE_RESPONSE):
+    cport = _handshake(ctx)
+    ctx.client.call("send", "c", request)
+    if ctx.server.call("recv", "a", request, 10) != request:
+        raise ScenarioError("server: short read")
+    ctx.server.call("send", "a", response)
+    if ctx.client.call("recv", "c", response, 10) != response:
+        raise ScenarioError("client: short read")
+    ctx.wait_acked(CLIENT, cport)
+    ctx.wait_acked(SERVER, cport)
+    ctx.settle(0.3)    # let a delayed ACK go out now, not during the close
+    _teardown_client_first(ctx, cport)
+    _close_listener(ctx)
+    return
+    yield
+
+
+@scenario("time-wait", "TIME_WAIT runs out",
+          "the client closes first and holds TIME_WAIT for 2MSL (60 s on Linux), then the timewait sock goes",
+          lambda r: HANDSHAKE + TEARDOWN_CLIENT_FIRST + LISTENER_CLOSE + (
+              "client 1 state tw TIME_WAIT>CLOSE why=expire  # 60 s after "
+              "TIME_WAIT began\n" if r.opts.get("wait", True) else ""))
+def sc_time_wait(ctx, timeout=75, wait=True):
+    """wait=False: stop once TIME_WAIT has begun (a short demo)."""
+    cport = _handshake(ctx)
+    _teardown_client_first(ctx, cport)
+    _close_listener(ctx)
+    entered = ctx.run.notes["time_wait_at"]
+    ctx.checkpoint("waiting")
+    if not wait:
+        return
+    yield Wait("TIME_WAIT of :%d to end" % cport,
+               lambda: not ctx.states(CLIENT, cport),
+               entered + timeout)
+    ctx.note("time_wait_gone_at", mono())
+    ctx.settle()
+
+
+# ------------------------------------------------------------ expectations
+
+class ExpLine:
+    __slots__ = ("end", "label", "ev", "sock", "old", "new", "state",
+                 "flags", "seq", "ack", "len", "why", "lost", "text")
+
+    def key(self):
+        """What a record must show to match, with relative seq/ack."""
+        if self.ev == "state":
+            return ("state", self.sock, self.old, self.new, self.why)
+        return (self.ev, self.sock, self.state, self.flags, self.seq,
+                self.ack, self.len)
+
+
+def parse_expect(text):
+    lines = []
+    for raw in text.splitlines():
+        line = raw.split("#", 1)[0].strip()
+        if not line:
+            continue
+        w = line.split()
+        e = ExpLine()
+        e.text = line
+        e.end, e.label, e.ev, e.sock = w[0], w[1], w[2], w[3]
+        e.old = e.new = e.state = e.flags = e.seq = e.ack = None
+        e.len, e.why, e.lost = 0, "-", False
+        rest = w[4:]
+        if e.ev == "state":
+            e.old, e.new = rest[0].split(">")
+            rest = rest[1:]
+        else:
+            e.state, e.flags = rest[0], rest[1]
+            e.seq = None if rest[2] == "-" else int(rest[2])
+            e.ack = None if rest[3] == "-" else int(rest[3])
+            rest = rest[4:]
+        for opt in rest:
+            if opt == "lost":
+                e.lost = True
+            elif opt.startswith("len="):
+                e.len = int(opt[4:])
+            elif opt.startswith("why="):
+                e.why = opt[4:]
+            else:
+                raise ValueError("bad expectation line: " + raw)
+        lines.append(e)
+    return lines
+
+
+def expected_wire(run):
+    """The segments the expectation puts on the wire, in order: a list of
+    (sender, flags, seq, ack, len) with relative numbers."""
+    return [(e.end, e.flags, e.seq, e.ack, e.len)
+            for e in parse_expect(run.expect) if e.ev == "tx" and not e.lost]
+
+
+def _iv(v):
+    if v is None or v == "-":
+        return None
+    return int(v)
+
+
+def end_of(rec, run):
+    """Which end a record belongs to: the server's records have the
+    scenario's port as their local port."""
+    return SERVER if _iv(rec["lport"]) == run.port else CLIENT
+
+
+class Relative:
+    """Turns absolute seq/ack into numbers relative to the ISNs, per
+    connection, from the SYNs seen in the records (in record order).  A
+    new client ISN on the same 4-tuple starts a new epoch."""
+
+    def __init__(self, run):
+        self.run = run
+        self.isn = {}  # client port -> {client: isn, server: isn}
+
+    def feed(self, rec):
+        """Returns (sender, rel_seq, rel_ack) for a segment record."""
+        end = end_of(rec, self.run)
+        cport = _iv(rec["rport"]) if end == SERVER else _iv(rec["lport"])
+        if rec["ev"] == "tx":
+            sender = end
+        else:
+            sender = CLIENT if end == SERVER else SERVER
+        receiver = SERVER if sender == CLIENT else CLIENT
+        flags = rec["flags"]
+        seq, ack = _iv(rec["seq"]), _iv(rec["ack"])
+        isn = self.isn.setdefault(cport, {CLIENT: None, SERVER: None})
+        if "S" in flags and "." not in flags and sender == CLIENT:
+            if isn[CLIENT] != seq:
+                isn[CLIENT], isn[SERVER] = seq, None
+        if "S" in flags and "." in flags and sender == SERVER:
+            isn[SERVER] = seq
+        rs = (seq - (isn[sender] or 0)) & 0xffffffff
+        ra = (ack - (isn[receiver] or 0)) & 0xffffffff
+        return sender, rs, ra
+
+
+def trace_story(records, run):
+    """Group a scenario's records by (end, label) as comparable keys.
+    records: dicts with the /proc/tcpflow keys, already limited to the
+    run (its namespaces, its port), in record order.  Returns
+    {(end, label): [(key, record), ...]} and {(end, label): conn}."""
+    rel = Relative(run)
+    labels = {CLIENT: {}, SERVER: {}}
+    count = {CLIENT: 0, SERVER: 0}
+    story, conns = {}, {}
+    for r in records:
+        end = end_of(r, run)
+        conn = _iv(r["conn"])
+        if conn == 0:
+            label = "-"
+        elif conn in labels[end]:
+            label = labels[end][conn]
+        elif (r["ev"] == "state" and r["sock"] == "full" and
+              "LISTEN" in (r["old"], r["new"])) or \
+                (r["ev"] == "rx" and r["state"] == "LISTEN"):
+            label = labels[end][conn] = "L"
+        else:
+            count[end] += 1
+            label = labels[end][conn] = str(count[end])
+        conns[(end, label)] = conn
+        if r["ev"] == "state":
+            key = ("state", r["sock"], r["old"], r["new"], r.get("why", "-"))
+        else:
+            _, rs, ra = rel.feed(r)
+            key = (r["ev"], r["sock"], r["state"], r["flags"], rs, ra,
+                   _iv(r["len"]))
+        story.setdefault((end, label), []).append((key, r))
+    return story, conns
+
+
+def _key_matches(exp, got):
+    if exp[0] != got[0]:
+        return False
+    if exp[0] == "state":
+        return exp == got
+    for i, (a, b) in enumerate(zip(exp, got)):
+        if a is None and i in (4, 5):
+            continue  # seq/ack not checked
+        if a != b:
+            return False
+    return True
+
+
+def fmt_key(key):
+    if key[0] == "state":
+        s = "state %s %s>%s" % key[1:4]
+        return s + ("" if key[4] in ("-", None) else " why=%s" % key[4])
+    ev, sock, state, flags, seq, ack, ln = key
+    return "%s %s %s %s %s %s%s" % (
+        ev, sock, state, flags, "-" if seq is None else seq,
+        "-" if ack is None else ack, " len=%d" % ln if ln else "")
+
+
+def match_expectation(records, run):
+    """Compare the records of a run with its EXPECT text.  Returns a list
+    of problems (strings; empty when all is as expected)."""
+    exp = parse_expect(run.expect)
+    want = {}
+    for e in exp:
+        k = e.key()
+        if e.ev != "state":
+            k = k[:4] + (e.seq, e.ack, e.len)
+        want.setdefault((e.end, e.label), []).append((k, e.text))
+    story, conns = trace_story(records, run)
+    problems = []
+    for who in sorted(set(want) | set(story)):
+        w = want.get(who, [])
+        g = story.get(who, [])
+        n = len(w) if run.prefix else max(len(w), len(g))
+        for i in range(n):
+            we = w[i] if i < len(w) else None
+            ge = g[i] if i < len(g) else None
+            if we and ge and _key_matches(we[0], ge[0]):
+                continue
+            problems.append(
+                "%s %s (conn %s), event %d: expected %s, got %s" % (
+                    who[0], who[1], conns.get(who, "?"), i + 1,
+                    we[1] if we else "nothing more",
+                    "%s   [n=%s]" % (fmt_key(ge[0]), ge[1]["n"]) if ge
+                    else "nothing"))
+            break  # one problem per socket: the rest follows from it
+    return problems
+
+
+# -------------------------------------------------------------------- CLI
+
+def main(argv):
+    import argparse
+    ap = argparse.ArgumentParser(
+        prog="scenarios.py", description="TCP scenarios for tcpflow")
+    ap.add_argument("--list", action="store_true", help="list the scenarios")
+    sub = ap.add_subparsers(dest="cmd")
+    p = sub.add_parser("run", help="run a scenario (as root)")
+    p.add_argument("name")
+    p.add_argument("--af", type=int, default=4, choices=(4, 6))
+    p.add_argument("--link", default="veth", choices=("veth", "lo"))
+    p.add_argument("--port", type=int, default=DEFAULT_PORT)
+    p.add_argument("--keep", action="store_true",
+                   help="leave the namespaces up")
+    p.add_argument("--opt", action="append", default=[], metavar="K=V",
+                   help="a scenario option (e.g. clients=3, wait=0)")
+    p = sub.add_parser("expect", help="print a scenario's expectation")
+    p.add_argument("name")
+    a = ap.parse_args(argv)
+    if a.list or not a.cmd:
+        for sc in SCENARIOS.values():
+            print("%-22s %s" % (sc.name, sc.summary))
+        return 0
+    if a.name not in SCENARIOS:
+        print("no scenario %r (see --list)" % a.name, file=sys.stderr)
+        return 2
+    if a.cmd == "expect":
+        r = Run()
+        r.opts = {}
+        r.port = DEFAULT_PORT
+        print(SCENARIOS[a.name].expect_fn(r).strip())
+        return 0
+    hosts = Hosts().up()
+    try:
+        opts = {}
+        for kv in a.opt:
+            k, _, v = kv.partition("=")
+            try:
+                opts[k] = int(v)
+            except ValueError:
+                try:
+                    opts[k] = float(v)
+                except ValueError:
+                    opts[k] = {"true": True, "false": False}.get(v.lower(), v)
+        r = run(a.name, hosts, af=a.af, link=a.link, port=a.port, **opts)
+        print(json.dumps(r.as_dict(), indent=1))
+    finally:
+        if a.keep:
+            hosts.is_up = False
+        else:
+            hosts.down()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
