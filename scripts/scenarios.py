@@ -548,12 +548,18 @@ class Ctx:
     def listen(self, name="l", backlog=16):
         """The server's listener, bound to the server's address; with the
         run option mapped=True an IPv6 socket bound to :: that takes IPv4
-        connections too (their addresses are v4-mapped)."""
+        connections too (their addresses are v4-mapped); with wildcard=True
+        bound to 0.0.0.0 or ::."""
         s = self.server
         if self.run.opts.get("mapped"):
             s.call("socket", name, 6)
             s.call("reuseaddr", name)
             s.call("bind", name, "::", self.port)
+        elif self.run.opts.get("wildcard"):
+            s.call("socket", name, self.af)
+            s.call("reuseaddr", name)
+            s.call("bind", name, "::" if self.af == 6 else "0.0.0.0",
+                   self.port)
         else:
             s.call("socket", name, self.af)
             s.call("reuseaddr", name)
@@ -915,9 +921,10 @@ def _close_listener(ctx):
           "three-way handshake, then FIN/ACK both ways; the client ends in TIME_WAIT",
           lambda r: HANDSHAKE + TEARDOWN_CLIENT_FIRST + LISTENER_CLOSE,
           afs=(4, 6))
-def sc_handshake(ctx, mapped=False):
+def sc_handshake(ctx, mapped=False, wildcard=False):
     """mapped=True: the listener is a dual-stack IPv6 socket on ::, the
-    client IPv4 (use with af=4)."""
+    client IPv4 (use with af=4).  wildcard=True: the listener is bound to
+    the wildcard address."""
     cport = _handshake(ctx)
     _teardown_client_first(ctx, cport)
     _close_listener(ctx)
@@ -1073,6 +1080,41 @@ def sc_abort(ctx):
     except ActorError as e:
         ctx.note("server_recv_errno", errno.errorcode.get(e.errno, e.errno))
     ctx.server.call("close", "a")
+    _close_listener(ctx)
+    return
+    yield
+
+
+UNREAD_DATA = 100
+
+
+def _expect_reset_unread(r):
+    n = r.opts.get("nbytes", UNREAD_DATA)
+    return HANDSHAKE + """
+# the client sends %(n)d bytes (data of an ESTABLISHED socket: not recorded
+# by default); the server closes without reading them
+server 1 state full ESTABLISHED>CLOSE
+server 1 tx full CLOSE R. 1 %(n1)d         # unread data: RST, not FIN
+client 1 rx full ESTABLISHED R. 1 %(n1)d
+client 1 state full ESTABLISHED>CLOSE
+""" % {"n": n, "n1": n + 1} + LISTENER_CLOSE
+
+
+@scenario("reset-unread", "Close with unread data",
+          "the server closes a socket that still holds unread data: the kernel sends RST instead of FIN",
+          _expect_reset_unread, wire_complete=False)
+def sc_reset_unread(ctx, nbytes=UNREAD_DATA):
+    cport = _handshake(ctx)
+    ctx.client.call("send", "c", nbytes)
+    ctx.wait_acked(CLIENT, cport)
+    ctx.settle(0.1)
+    ctx.server.call("close", "a")
+    ctx.wait_gone(CLIENT, cport)
+    try:
+        ctx.client.call("recv_eof", "c", 5)
+    except ActorError as e:
+        ctx.note("client_recv_errno", errno.errorcode.get(e.errno, e.errno))
+    ctx.client.call("close", "c")
     _close_listener(ctx)
     return
     yield

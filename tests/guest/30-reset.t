@@ -4,7 +4,8 @@
 # 30-reset.t: connections that end with RST.  A connect to a port nobody
 # listens on (the kernel answers the SYN with RST; tcpflow records it as
 # sock=none conn=0 on the server's side), and an abortive close
-# (SO_LINGER 0: RST instead of FIN, no TIME_WAIT anywhere).
+# (SO_LINGER 0: RST instead of FIN, no TIME_WAIT anywhere), and a close
+# with unread data (RST too).
 import os
 import sys
 
@@ -25,6 +26,8 @@ RUNS = [
     ("abort", 4, "veth"),
     ("abort", 6, "veth"),
     ("abort", 4, "lo"),
+    ("reset-unread", 4, "veth"),
+    ("reset-unread", 6, "lo"),
 ]
 port = 8300
 for name, af, link in RUNS:
@@ -48,6 +51,10 @@ for name, af, link in RUNS:
              ["connect: %s" % run.notes.get("connect_errno")] +
              [tf.fmt_rec(r) for r in rst])
     else:
+        if name == "reset-unread":
+            t.ok(run.notes.get("client_recv_errno") == "ECONNRESET",
+                 "%s: the client's recv() fails with ECONNRESET" % res.tag(),
+                 ["got %s" % run.notes.get("client_recv_errno")])
         tws = [r for r in res.records if r["sock"] == "tw"]
         left = rows["client"] + rows["server"]
         t.ok(not tws and not left,

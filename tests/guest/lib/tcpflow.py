@@ -973,6 +973,13 @@ def match_tracepoint(res):
         if not used[i]:
             problems.append("the tracepoint reported a state change tcpflow "
                             "did not record: " + e["line"])
+    # The same code path on the same CPU: cpu= must be the tracepoint's
+    # (a task in process context could in principle migrate in between;
+    # softirq cannot).
+    for r, e in pairs:
+        if r["cpu"] != e["cpu"] and r["who"] != "cur":
+            problems.append("cpu=%s, the tracepoint ran on CPU %d: %s" % (
+                r["cpu"], e["cpu"], fmt_rec(r)))
     for conn, ps in matched.items():
         idx = [b for _, b in ps]
         if idx != sorted(idx):
@@ -994,26 +1001,28 @@ def check_tracepoint(res):
 
 
 def owner_vs_current(res):
-    """The tcpstates problem: state changes that ran in softirq while the
-    OTHER end's process was current (the tracepoint says who was).  Each
-    must name its own end's process, as who=owner.  Returns (cases,
+    """The tcpstates problem: state changes that ran in softirq while some
+    OTHER task was current (the tracepoint records which: <idle>, the
+    other end's process, a kworker...).  Each that names a process must
+    name its own end's, as who=owner.  Returns (cases, tasks seen,
     problems)."""
     run = res.run
-    cases, problems = 0, []
+    cases, tasks, problems = 0, set(), []
     for r, e in match_tracepoint(res)[0]:
         end = end_of(r, run)
-        other = CLIENT if end == SERVER else SERVER
-        if run.pids[other] == run.pids[end] or \
-                e["task_pid"] != run.pids[other]:
+        if e["task_pid"] == run.pids[end]:
             continue
         if r["who"] == "-":
             continue   # owner not known yet (a child before accept())
         cases += 1
-        if r["who"] != "owner" or r["pid"] != run.pids[end]:
-            problems.append("ran while %s-%d was current, names %s pid %s: %s"
-                            % (e["task"], e["task_pid"], r["who"], r["pid"],
-                               fmt_rec(r)))
-    return cases, problems
+        tasks.add("%s-%d" % (e["task"], e["task_pid"]))
+        if r["who"] != "owner" or r["pid"] != run.pids[end] or \
+                r["comm"] != run.comms[end]:
+            problems.append("ran while %s-%d was current, names %s pid %s "
+                            "comm %s: %s" % (e["task"], e["task_pid"],
+                                             r["who"], r["pid"], r["comm"],
+                                             fmt_rec(r)))
+    return cases, tasks, problems
 
 
 def timewait_now(res):
