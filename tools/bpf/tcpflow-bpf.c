@@ -220,12 +220,13 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 }
 
 /*
- * Kernel addresses the BPF side compares against: the timewait timer's
- * function, and the extent of inet_twsk_deschedule_put() (from its
- * address to the next symbol's).
+ * Kernel addresses the BPF side compares against: the timewait and
+ * request sock timers' functions, and the extent of
+ * inet_twsk_deschedule_put() (from its address to the next symbol's).
  */
 struct ksyms {
 	uint64_t tw_timer;
+	uint64_t req_timer;
 	uint64_t kill_lo;
 	uint64_t kill_hi;
 };
@@ -246,6 +247,8 @@ static void find_ksyms(struct ksyms *ks)
 			continue;
 		if (!strcmp(name, "tw_timer_handler") && !ks->tw_timer)
 			ks->tw_timer = a;
+		else if (!strcmp(name, "reqsk_timer_handler") && !ks->req_timer)
+			ks->req_timer = a;
 		else if (!strcmp(name, "inet_twsk_deschedule_put") &&
 			 !ks->kill_lo)
 			ks->kill_lo = a;
@@ -467,6 +470,10 @@ int main(int argc, char **argv)
 	else if (!ks.kill_lo)
 		fprintf(stderr, PROG ": inet_twsk_deschedule_put not in "
 			"/proc/kallsyms: timewait kills will be missing\n");
+	if (!ks.req_timer && o.verbose)
+		fprintf(stderr, PROG ": reqsk_timer_handler not in "
+			"/proc/kallsyms: request socks are seen at their "
+			"first SYN-ACK\n");
 
 	skel = tcpflow_bpf__open();
 	if (!skel) {
@@ -478,6 +485,7 @@ int main(int argc, char **argv)
 	skel->rodata->cfg_has_port = o.port >= 0;
 	skel->rodata->cfg_port = o.port >= 0 ? (uint16_t)o.port : 0;
 	skel->rodata->cfg_tw_timer_fn = ks.tw_timer;
+	skel->rodata->cfg_req_timer_fn = ks.req_timer;
 	skel->rodata->cfg_kill_lo = ks.kill_lo;
 	skel->rodata->cfg_kill_hi = ks.kill_hi;
 	err = bpf_map__set_max_entries(skel->maps.events, (uint32_t)o.ringbuf);

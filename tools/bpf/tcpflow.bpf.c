@@ -16,7 +16,10 @@
  *                              a full sock, a request sock (SYN-ACK), a
  *                              timewait sock (its ACK or RST) or the
  *                              per-CPU control sock (RST for a segment
- *                              nobody owns: sock=none)
+ *                              nobody owns: sock=none); when it names no
+ *                              socket of the connection's own (a control
+ *                              sock's reply before Linux 6.12, a qdisc's
+ *                              orphan) the conns map does: reply_owner()
  *   net:netif_receive_skb      every segment received; the socket is not
  *                              known yet, so the 4-tuple is looked up in
  *                              the conns map this program keeps (request,
@@ -24,7 +27,9 @@
  *                              listeners map
  *   timer:timer_start          a timewait sock's timer armed: TIME_WAIT
  *                              (or FIN_WAIT2 substate) begins, or is
- *                              rearmed, or FIN_WAIT2 became TIME_WAIT
+ *                              rearmed, or FIN_WAIT2 became TIME_WAIT;
+ *                              a request sock's timer armed: it was just
+ *                              queued (LISTEN -> NEW_SYN_RECV)
  *   timer:timer_expire_entry   the timewait timer ran out (why=expire)
  *   timer:timer_cancel         ... or was cancelled from
  *                              inet_twsk_deschedule_put (why=kill)
@@ -34,8 +39,14 @@
  *                              shows only in timer->expires)
  *   irq:softirq_entry, _exit   process context or not, for who=cur
  *
- * The request sock's birth (LISTEN -> NEW_SYN_RECV) has no tracepoint:
- * it is reported when the request sock sends its SYN-ACK.
+ * The request sock's birth (LISTEN -> NEW_SYN_RECV) has no tracepoint of
+ * its own: it is seen when its timer is first armed, or (without the
+ * timer function's address) when it sends its SYN-ACK.
+ *
+ * Linux 6.1's verifier takes no ring-buffer memory as a map key or
+ * value: keys and values go through the stack.  Everything read from a
+ * kernel struct goes through CO-RE, so a build on a newer kernel's BTF
+ * loads on 6.1.
  *
  * Ids are socket cookies (bpf_get_socket_cookie(), the number the module
  * and ss -e show).  The module writes the request sock's cookie into the
@@ -80,6 +91,7 @@ const volatile __u8 cfg_segmode = TCPFLOW_SEG_DEFAULT;
 const volatile __u8 cfg_has_port = 0;
 const volatile __u16 cfg_port = 0;
 const volatile __u64 cfg_tw_timer_fn = 0;	/* &tw_timer_handler */
+const volatile __u64 cfg_req_timer_fn = 0;	/* &reqsk_timer_handler */
 const volatile __u64 cfg_kill_lo = 0;		/* inet_twsk_deschedule_put */
 const volatile __u64 cfg_kill_hi = 0;
 
@@ -237,24 +249,28 @@ static __always_inline void count_missed(void)
 }
 
 /* pid, comm and who, as the module's emit() does. */
+/*
+ * Map keys and values are copied to the stack first: Linux 6.1's
+ * verifier takes no ring-buffer memory (@r) as a map key or value.
+ */
 static __always_inline void fill_who(struct tcpflow_record *r, __u64 owner_conn)
 {
+	__u64 conn = r->conn;
 	struct owner *o;
 
 	if (in_process_context()) {
 		struct owner me = {};
 
 		r->who = TCPFLOW_WHO_CUR;
-		r->pid = bpf_get_current_pid_tgid() >> 32;
-		bpf_get_current_comm(r->comm, sizeof(r->comm));
-		if (r->event == TCPFLOW_EV_STATE && r->conn) {
-			me.pid = r->pid;
-			__builtin_memcpy(me.comm, r->comm, sizeof(me.comm));
-			bpf_map_update_elem(&owners, &r->conn, &me, BPF_ANY);
-		}
+		me.pid = bpf_get_current_pid_tgid() >> 32;
+		bpf_get_current_comm(me.comm, sizeof(me.comm));
+		r->pid = me.pid;
+		__builtin_memcpy(r->comm, me.comm, sizeof(r->comm));
+		if (r->event == TCPFLOW_EV_STATE && conn)
+			bpf_map_update_elem(&owners, &conn, &me, BPF_ANY);
 		return;
 	}
-	o = bpf_map_lookup_elem(&owners, &r->conn);
+	o = bpf_map_lookup_elem(&owners, &conn);
 	if (!o && owner_conn)
 		o = bpf_map_lookup_elem(&owners, &owner_conn);
 	if (o) {
@@ -323,11 +339,9 @@ static __always_inline bool v4mapped(const __u8 *a)
 }
 
 /* The 4-tuple of any kind of socket, as rec_sock() in the module. */
-static __always_inline void skc_tuple(const struct sock_common *skc,
-				      struct tkey *k)
+static __always_inline void skc_tuple_af(const struct sock_common *skc,
+					 struct tkey *k, __u16 family)
 {
-	__u16 family = BPF_CORE_READ(skc, skc_family);
-
 	k->netns = BPF_CORE_READ(skc, skc_net.net, ns.inum);
 	k->lport = BPF_CORE_READ(skc, skc_num);
 	k->rport = bpf_ntohs(BPF_CORE_READ(skc, skc_dport));
@@ -341,9 +355,28 @@ static __always_inline void skc_tuple(const struct sock_common *skc,
 		}
 		__builtin_memset(k->raddr, 0, 16);
 	}
+	/* The rest of the addresses is part of the map key: zero it. */
 	k->af = 4;
+	__builtin_memset(k->laddr, 0, 16);
+	__builtin_memset(k->raddr, 0, 16);
 	bpf_probe_read_kernel(k->laddr, 4, &skc->skc_rcv_saddr);
 	bpf_probe_read_kernel(k->raddr, 4, &skc->skc_daddr);
+}
+
+static __always_inline void skc_tuple(const struct sock_common *skc,
+				      struct tkey *k)
+{
+	skc_tuple_af(skc, k, BPF_CORE_READ(skc, skc_family));
+}
+
+/*
+ * A request sock's: its skc_family is its listener's, so an IPv4 SYN to
+ * a dual-stack listener makes an AF_INET6 request sock whose IPv6
+ * addresses were never written.  Its ops know what it really is.
+ */
+static __always_inline void req_tuple(struct request_sock *req, struct tkey *k)
+{
+	skc_tuple_af(&req->__req_common, k, BPF_CORE_READ(req, rsk_ops, family));
 }
 
 /* Where a listener is found: its port and bound address. */
@@ -897,33 +930,40 @@ int BPF_PROG(tf_state, struct sock *sk, int oldstate, int newstate)
 	return 0;
 }
 
-/* A request sock's first segment (its SYN-ACK) tells of its birth. */
-static __always_inline __u64 req_seen(struct sock *sk, const struct tkey *k,
-				      __u64 *owner_conn)
+/* The listener's id, for the 4-tuple of one of its connections. */
+static __always_inline __u64 listener_of(const struct tkey *k)
 {
-	struct cval *e = bpf_map_lookup_elem(&conns, k);
-	struct tcpflow_record *r;
 	struct tkey lk = *k;
 	struct lval *lv;
-	__u64 skp = (__u64)sk;
-	__u64 conn;
 
 	lk.rport = 0;
 	lv = find_listener(&lk);
-	*owner_conn = lv ? lv->conn : 0;
-	if (e && e->kind == TCPFLOW_SK_REQ && e->sk == skp)
-		return e->conn;		/* a SYN-ACK sent again */
+	return lv ? lv->conn : 0;
+}
+
+/*
+ * A request sock is born (LISTEN -> NEW_SYN_RECV), or was already known:
+ * returns its id.  @cookie: its skc_cookie, read from it.
+ */
+static __always_inline __u64 req_new(__u64 reqp, __u64 cookie,
+				     const struct tkey *k, __u64 owner_conn)
+{
+	struct cval *e = bpf_map_lookup_elem(&conns, k);
+	struct tcpflow_record *r;
+	__u64 conn = cookie;
+
+	if (e && e->kind == TCPFLOW_SK_REQ && e->sk == reqp)
+		return e->conn;		/* a SYN-ACK sent again, a rearm */
 	/*
 	 * Unless the module runs too, nobody asked for this cookie yet,
 	 * and we cannot set it from here: the request sock gets a made-up
 	 * id, which its child and timewait sock then keep.
 	 */
-	conn = BPF_CORE_READ(sk, __sk_common.skc_cookie.counter);
 	if (!conn)
 		conn = synth_id();
 	{
-		struct cval ne = { .conn = conn, .sk = (__u64)sk,
-				   .parent = *owner_conn,
+		struct cval ne = { .conn = conn, .sk = reqp,
+				   .parent = owner_conn,
 				   .kind = TCPFLOW_SK_REQ,
 				   .state = ST_NEW_SYN_RECV };
 
@@ -936,9 +976,108 @@ static __always_inline __u64 req_seen(struct sock *sk, const struct tkey *k,
 		r->conn = conn;
 		r->old_state = ST_LISTEN;
 		r->new_state = ST_NEW_SYN_RECV;
-		rec_send(r, *owner_conn);
+		rec_send(r, owner_conn);
 	}
 	return conn;
+}
+
+/*
+ * A request sock's SYN-ACK: its birth, unless its timer told of it
+ * already (reqsk_timer_handler not in /proc/kallsyms).
+ */
+static __always_inline __u64 req_seen(struct sock *sk, const struct tkey *k,
+				      __u64 *owner_conn)
+{
+	*owner_conn = listener_of(k);
+	return req_new((__u64)sk,
+		       BPF_CORE_READ(sk, __sk_common.skc_cookie.counter), k,
+		       *owner_conn);
+}
+
+/*
+ * A request sock's timer is armed when the request sock is queued
+ * (inet_csk_reqsk_queue_hash_add(), where the module sees its birth),
+ * before its first SYN-ACK; again at each SYN-ACK retransmit.
+ */
+static __always_inline void req_timer(struct timer_list *timer)
+{
+	struct request_sock *req = (void *)timer -
+		bpf_core_field_offset(struct request_sock, rsk_timer);
+	struct tkey k = {};
+
+	req_tuple(req, &k);
+	req_new((__u64)req,
+		BPF_CORE_READ(req, __req_common.skc_cookie.counter), &k,
+		listener_of(&k));
+}
+
+/*
+ * Who sent a segment whose skb names no socket of its own: @k is its
+ * 4-tuple, from the sender's side.
+ *
+ *  - A qdisc that holds packets (netem) orphans what a request sock or
+ *    a timewait sock sent (skb_orphan_partial() keeps only full
+ *    sockets): skb->sk is NULL by the time it leaves.
+ *  - Before Linux 6.12 a timewait sock's ACK and RST, and a listener's
+ *    replies for its request socks, are sent by the per-CPU control
+ *    sock; so are resets on behalf of a full socket.
+ *
+ * The conns map knows the 4-tuple's socket.  A request sock sends only
+ * SYN-ACKs itself; anything else on its 4-tuple is its listener
+ * answering (an ACK to a retransmitted SYN, a reset for a bad ACK),
+ * which the module records on the listener.  Returns false when no
+ * socket of ours has the 4-tuple.
+ */
+static __always_inline bool reply_owner(const struct tkey *k, __u8 flags,
+					__u8 *kind, __u8 *state, __u64 *conn,
+					__u64 *owner_conn)
+{
+	struct cval *e = bpf_map_lookup_elem(&conns, k);
+	__u8 ekind, estate;
+	__u64 esk, econn, eparent;
+
+	if (!e)
+		return false;
+	ekind = e->kind;
+	estate = e->state;
+	esk = e->sk;
+	econn = e->conn;
+	eparent = e->parent;
+	if (ekind == TCPFLOW_SK_TW) {
+		struct tkey twk = {};
+
+		*kind = TCPFLOW_SK_TW;
+		*conn = econn;
+		*state = estate;
+		/* Still ours? It may have been killed and freed by now. */
+		if (bpf_map_lookup_elem(&tws, &esk))
+			*state = tw_check((struct inet_timewait_sock *)esk,
+					  &twk, conn);
+		return true;
+	}
+	if (ekind == TCPFLOW_SK_REQ) {
+		if (flags & TCPFLOW_F_SYN) {
+			*kind = TCPFLOW_SK_REQ;
+			*conn = econn;
+			*state = ST_NEW_SYN_RECV;
+			*owner_conn = eparent;
+			return true;
+		}
+		*conn = listener_of(k);
+		if (!*conn)
+			return false;
+		*kind = TCPFLOW_SK_FULL;
+		*state = ST_LISTEN;
+		return true;
+	}
+	if (ekind == TCPFLOW_SK_FULL) {
+		*kind = TCPFLOW_SK_FULL;
+		*conn = econn;
+		*state = estate;
+		*owner_conn = eparent;
+		return true;
+	}
+	return false;
 }
 
 /* A full socket's segment: keep its 4-tuple findable for the receiver. */
@@ -988,9 +1127,6 @@ int BPF_PROG(tf_tx, struct sk_buff *skb, struct net_device *dev)
 		(__u32)(head + nh - BPF_CORE_READ(skb, data));
 	if (parse(head + nh, proto, l3len, &p))
 		return 0;
-	sk = skb->sk;		/* a BTF pointer: bpf_get_socket_cookie() takes it */
-	if (!sk)
-		return 0;	/* forwarded, or a SYN-ACK with a syncookie */
 
 	k.netns = BPF_CORE_READ(dev, nd_net.net, ns.inum);
 	k.af = p.af;
@@ -999,6 +1135,28 @@ int BPF_PROG(tf_tx, struct sk_buff *skb, struct net_device *dev)
 	__builtin_memcpy(k.laddr, p.saddr, 16);
 	__builtin_memcpy(k.raddr, p.daddr, 16);
 
+	sk = skb->sk;		/* a BTF pointer: bpf_get_socket_cookie() takes it */
+	if (!sk) {
+		/*
+		 * Orphaned by a qdisc, or sent by IPv6's control sock, which
+		 * does not own what it sends (see reply_owner()).  Else: a
+		 * SYN-ACK with a syncookie (not seen), a segment forwarded
+		 * from another device (not ours), or IPv6's reply for
+		 * nobody (sock=none, as IPv4's).
+		 */
+		if (!reply_owner(&k, p.flags, &kind, &state, &conn,
+				 &owner_conn)) {
+			if ((p.flags & TCPFLOW_F_SYN) ||
+			    BPF_CORE_READ(skb, skb_iif))
+				return 0;
+			kind = TCPFLOW_SK_NONE;
+			state = ST_CLOSE;
+			conn = 0;
+			owner_conn = 0;
+		}
+		goto record;
+	}
+
 	state = BPF_CORE_READ(sk, __sk_common.skc_state);
 	if (state == ST_TIME_WAIT) {
 		struct tkey twk = {};
@@ -1006,19 +1164,34 @@ int BPF_PROG(tf_tx, struct sk_buff *skb, struct net_device *dev)
 		kind = TCPFLOW_SK_TW;
 		state = tw_check((struct inet_timewait_sock *)sk, &twk, &conn);
 	} else if (state == ST_NEW_SYN_RECV) {
-		kind = TCPFLOW_SK_REQ;
-		conn = req_seen(sk, &k, &owner_conn);
+		if (p.flags & TCPFLOW_F_SYN) {
+			kind = TCPFLOW_SK_REQ;
+			conn = req_seen(sk, &k, &owner_conn);
+		} else {
+			/* The listener answering for it (reply_owner()). */
+			conn = listener_of(&k);
+			kind = TCPFLOW_SK_FULL;
+			state = ST_LISTEN;
+		}
 	} else {
 		__u16 type = BPF_CORE_READ(sk, sk_type);
 
 		if (BPF_CORE_READ(sk, sk_protocol) != TF_IPPROTO_TCP)
 			return 0;
 		if (type == TF_SOCK_RAW) {
-			/* The per-CPU control sock: a reply for nobody. */
+			/*
+			 * The per-CPU control sock: a reply on behalf of a
+			 * socket we know (before 6.12), or for nobody.
+			 */
 			if (!BPF_CORE_READ_BITFIELD_PROBED(sk, sk_kern_sock))
 				return 0;
-			kind = TCPFLOW_SK_NONE;
-			state = ST_CLOSE;
+			if (!reply_owner(&k, p.flags, &kind, &state, &conn,
+					 &owner_conn)) {
+				kind = TCPFLOW_SK_NONE;
+				state = ST_CLOSE;
+				conn = 0;
+				owner_conn = 0;
+			}
 		} else if (type == TF_SOCK_STREAM) {
 			kind = TCPFLOW_SK_FULL;
 			conn = full_seen(sk, &k, state, &owner_conn);
@@ -1028,6 +1201,7 @@ int BPF_PROG(tf_tx, struct sk_buff *skb, struct net_device *dev)
 			return 0;
 		}
 	}
+record:
 	if (!want_segment(kind, state, p.flags, p.len, third_ack))
 		return 0;
 	r = rec_new(&k);
@@ -1110,7 +1284,7 @@ static __always_inline void rx_done(void *skb)
 {
 	__u32 zero = 0;
 	struct lastrx *lr = bpf_map_lookup_elem(&lastrxs, &zero);
-	struct tkey k;
+	struct tkey k = {};
 	__u64 conn, twp;
 
 	if (!lr || lr->skb != (__u64)skb)
@@ -1141,11 +1315,15 @@ SEC("tp_btf/timer_start")
 int BPF_PROG(tf_timer_start, struct timer_list *timer)
 {
 	struct inet_timewait_sock *tw;
-	struct tkey k;
+	struct tkey k = {};
 	__u64 twp, conn;
+	__u64 fn = (__u64)BPF_CORE_READ(timer, function);
 
-	if (!cfg_tw_timer_fn ||
-	    (__u64)BPF_CORE_READ(timer, function) != cfg_tw_timer_fn)
+	if (cfg_req_timer_fn && fn == cfg_req_timer_fn) {
+		req_timer(timer);
+		return 0;
+	}
+	if (!cfg_tw_timer_fn || fn != cfg_tw_timer_fn)
 		return 0;
 	tw = tw_of_timer(timer);
 	twp = (__u64)tw;
