@@ -1,58 +1,144 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
- * compat.h - what tcpflow assumes about the kernel it is built against.
+ * compat.h - what tcpflow assumes about the kernel it is built against,
+ * and the only place where kernels differ (docs/kernels.md has the story).
  *
  * The probes read their arguments by position (regs_get_kernel_argument),
  * so a hooked function whose parameters changed would be misread, not
  * rejected.  Every hooked function the kernel declares in a header is
- * checked here against the prototype the handler was written for: a kernel
- * that changed one fails to build, naming it.  The static functions
- * (tw_timer_handler, tcp_v6_do_rcv, tcp_v4_send_synack, tcp_v6_send_synack,
- * tcp_v4_send_reset, tcp_v4_send_ack, tcp_v6_send_response) have no
- * declaration to check; their prototypes are those of Linux 6.1, and
+ * checked here against the prototypes the handler was written for: each
+ * alternative below reads the same arguments at the same positions, and a
+ * kernel with any other prototype fails to build, naming the function.
+ * The static functions (tw_timer_handler, tcp_v6_do_rcv,
+ * tcp_v4_send_synack, tcp_v6_send_synack, tcp_v4_send_reset,
+ * tcp_v4_send_ack, tcp_v6_send_response) have no declaration to check:
+ * their prototypes were compared by hand in Linux 6.1, 6.12 and 7.3, and
  * a missing symbol fails the load with its name.
  */
 #ifndef TCPFLOW_COMPAT_H
 #define TCPFLOW_COMPAT_H
 
 #include <linux/build_bug.h>
+#include <linux/errno.h>
+#include <linux/kprobes.h>
+#include <linux/string.h>
 #include <net/inet6_connection_sock.h>
 #include <net/inet_connection_sock.h>
 #include <net/inet_timewait_sock.h>
 #include <net/ip.h>
 #include <net/tcp.h>
 
+/* Named by a prototype below; declared only by Linux 6.10 and later. */
+struct proto_accept_arg;
+
+#define TCPFLOW_PROTO_IS(fn, proto)					\
+	__builtin_types_compatible_p(typeof(fn), proto)
+
+#define TCPFLOW_PROTO_MSG(fn)						\
+	"tcpflow: the prototype of " #fn " changed; "			\
+	"its probe in hooks.c must follow"
+
 #define TCPFLOW_CHECK_PROTO(fn, proto)					\
-	static_assert(__builtin_types_compatible_p(typeof(fn), proto),	\
-		      "tcpflow: the prototype of " #fn " changed; "	\
-		      "its probe in hooks.c must follow")
+	static_assert(TCPFLOW_PROTO_IS(fn, proto), TCPFLOW_PROTO_MSG(fn))
+
+/* Any of these: the probe reads only what they have in common. */
+#define TCPFLOW_CHECK_PROTO2(fn, proto1, proto2)			\
+	static_assert(TCPFLOW_PROTO_IS(fn, proto1) ||			\
+		      TCPFLOW_PROTO_IS(fn, proto2), TCPFLOW_PROTO_MSG(fn))
+
+#define TCPFLOW_CHECK_PROTO3(fn, proto1, proto2, proto3)		\
+	static_assert(TCPFLOW_PROTO_IS(fn, proto1) ||			\
+		      TCPFLOW_PROTO_IS(fn, proto2) ||			\
+		      TCPFLOW_PROTO_IS(fn, proto3), TCPFLOW_PROTO_MSG(fn))
+
+/*
+ * TIME_WAIT begins in inet_twsk_hashdance(tw, sk, hashinfo); Linux 6.11
+ * (b334b924c9b7 "net: tcp/dccp: prepare for tw_timer un-pinning") renamed
+ * it inet_twsk_hashdance_schedule(tw, sk, hashinfo, timeo), which also
+ * arms the timer.  The probe reads tw and sk.  A kernel declares one of
+ * the two; declaring both here makes the compiler check whichever it has
+ * ("conflicting types" if it changed), and the probe tries the new name,
+ * then the old one.
+ */
+void inet_twsk_hashdance(struct inet_timewait_sock *tw, struct sock *sk,
+			 struct inet_hashinfo *hashinfo);
+void inet_twsk_hashdance_schedule(struct inet_timewait_sock *tw,
+				  struct sock *sk,
+				  struct inet_hashinfo *hashinfo, int timeo);
+
+static inline int tcpflow_register_kprobe(struct kprobe *kp)
+{
+	int err = register_kprobe(kp);
+
+	if (err == -ENOENT &&
+	    !strcmp(kp->symbol_name, "inet_twsk_hashdance_schedule")) {
+		kp->symbol_name = "inet_twsk_hashdance";
+		err = register_kprobe(kp);
+	}
+	return err;
+}
+
+/*
+ * tcp_v6_send_response(sk, skb, seq, ack, win, tsval, tsecr, oif, ...):
+ * TCP-AO (Linux 6.7; ba7783ad45c8 "net/tcp: Add AO sign to RST packets")
+ * moved the key from before rst to the end, so rst went from the 10th
+ * argument to the 9th.  TCP_AO_ADD_KEY came with that series.  Static:
+ * no declaration to check.
+ */
+#ifdef TCP_AO_ADD_KEY
+#define TCPFLOW_V6_RESPONSE_RST 8
+#else
+#define TCPFLOW_V6_RESPONSE_RST 9
+#endif
 
 TCPFLOW_CHECK_PROTO(tcp_set_state, void (struct sock *, int));
 TCPFLOW_CHECK_PROTO(inet_csk_listen_start, int (struct sock *));
-TCPFLOW_CHECK_PROTO(inet_csk_accept,
-		    struct sock *(struct sock *, int, int *, bool));
-TCPFLOW_CHECK_PROTO(inet_csk_reqsk_queue_hash_add,
-		    bool (struct sock *, struct request_sock *, unsigned long));
+/*
+ * Only the return value is read.  6.10 (92ef0fd55ac8) took a struct
+ * proto_accept_arg instead of flags, err, kern.
+ */
+TCPFLOW_CHECK_PROTO2(inet_csk_accept,
+		     struct sock *(struct sock *, int, int *, bool),
+		     struct sock *(struct sock *, struct proto_accept_arg *));
+/*
+ * sk and req are read.  6.19 dropped the timeout ("tcp: Remove timeout
+ * arg from reqsk_queue_hash_req()" and its series).
+ */
+TCPFLOW_CHECK_PROTO2(inet_csk_reqsk_queue_hash_add,
+		     bool (struct sock *, struct request_sock *, unsigned long),
+		     bool (struct sock *, struct request_sock *));
 TCPFLOW_CHECK_PROTO(inet_csk_reqsk_queue_drop,
 		    bool (struct sock *, struct request_sock *));
 TCPFLOW_CHECK_PROTO(inet_csk_clone_lock,
 		    struct sock *(const struct sock *,
 				  const struct request_sock *, const gfp_t));
-TCPFLOW_CHECK_PROTO(inet_twsk_hashdance,
-		    void (struct inet_timewait_sock *, struct sock *,
-			  struct inet_hashinfo *));
 TCPFLOW_CHECK_PROTO(__inet_twsk_schedule,
 		    void (struct inet_timewait_sock *, int, bool));
 TCPFLOW_CHECK_PROTO(inet_twsk_deschedule_put,
 		    void (struct inet_timewait_sock *));
 TCPFLOW_CHECK_PROTO(tcp_v4_do_rcv, int (struct sock *, struct sk_buff *));
-TCPFLOW_CHECK_PROTO(tcp_check_req,
-		    struct sock *(struct sock *, struct sk_buff *,
-				  struct request_sock *, bool, bool *));
-TCPFLOW_CHECK_PROTO(tcp_timewait_state_process,
-		    enum tcp_tw_status (struct inet_timewait_sock *,
-					struct sk_buff *,
-					const struct tcphdr *));
+/* sk, skb, req, fastopen are read.  drop_reason: 6.15 (e34100c2ecbb). */
+TCPFLOW_CHECK_PROTO2(tcp_check_req,
+		     struct sock *(struct sock *, struct sk_buff *,
+				   struct request_sock *, bool, bool *),
+		     struct sock *(struct sock *, struct sk_buff *,
+				   struct request_sock *, bool, bool *,
+				   enum skb_drop_reason *));
+/*
+ * tw and skb are read.  Added at the end: tw_isn in 6.10 (41eecbd712b7),
+ * drop_reason in 6.16 ("tcp: add TCP_RFC7323_TW_PAWS drop reason").
+ */
+TCPFLOW_CHECK_PROTO3(tcp_timewait_state_process,
+		     enum tcp_tw_status (struct inet_timewait_sock *,
+					 struct sk_buff *,
+					 const struct tcphdr *),
+		     enum tcp_tw_status (struct inet_timewait_sock *,
+					 struct sk_buff *,
+					 const struct tcphdr *, u32 *),
+		     enum tcp_tw_status (struct inet_timewait_sock *,
+					 struct sk_buff *,
+					 const struct tcphdr *, u32 *,
+					 enum skb_drop_reason *));
 TCPFLOW_CHECK_PROTO(__ip_queue_xmit,
 		    int (struct sock *, struct sk_buff *, struct flowi *, __u8));
 #if IS_ENABLED(CONFIG_IPV6)

@@ -16,7 +16,8 @@
  *   inet_csk_reqsk_queue_drop   the request sock went away without a child
  *   inet_csk_clone_lock (ret)   passive child born in SYN_RECV; sets state
  *                               directly, tcp_set_state never sees it
- *   inet_twsk_hashdance         TIME_WAIT begins on the timewait sock
+ *   inet_twsk_hashdance_schedule  TIME_WAIT begins on the timewait sock
+ *                               (inet_twsk_hashdance before 6.11)
  *   __inet_twsk_schedule        TIME_WAIT timer rearmed, or FIN_WAIT2
  *                               substate turned into TIME_WAIT
  *   tw_timer_handler            TIME_WAIT over: timer expired
@@ -585,11 +586,11 @@ static int v4_send_ack_pre(struct kprobe *p, struct pt_regs *regs)
 	return 0;
 }
 
-/* IPv6 resets and replies both come here, with rst as the 10th argument. */
+/* IPv6 resets and replies both come here; rst's position: see compat.h. */
 static int v6_send_response_pre(struct kprobe *p, struct pt_regs *regs)
 {
 	const struct sk_buff *skb = (const struct sk_buff *)arg(regs, 1);
-	bool rst = arg(regs, 9) & 1;
+	bool rst = arg(regs, TCPFLOW_V6_RESPONSE_RST) & 1;
 	u8 flags = 0;
 
 	if (rst)
@@ -641,7 +642,7 @@ static struct kprobe tcpflow_kprobes[] = {
 	KP("tcp_set_state", tcp_set_state_pre),
 	KP("inet_csk_reqsk_queue_hash_add", reqsk_hash_add_pre),
 	KP("inet_csk_reqsk_queue_drop", reqsk_drop_pre),
-	KP("inet_twsk_hashdance", twsk_hashdance_pre),
+	KP("inet_twsk_hashdance_schedule", twsk_hashdance_pre),
 	KP("__inet_twsk_schedule", twsk_schedule_pre),
 	KP("tw_timer_handler", tw_timer_pre),
 	KP("inet_twsk_deschedule_put", twsk_deschedule_pre),
@@ -706,7 +707,7 @@ int tcpflow_hooks_init(void)
 		}
 	}
 	for (j = 0; j < ARRAY_SIZE(tcpflow_kprobes); j++) {
-		err = register_kprobe(&tcpflow_kprobes[j]);
+		err = tcpflow_register_kprobe(&tcpflow_kprobes[j]);
 		if (err) {
 			pr_err("cannot attach to %s: error %d\n",
 			       tcpflow_kprobes[j].symbol_name, err);
