@@ -391,6 +391,12 @@ class _Ops:
         return struct.unpack("Q", self._s(name).getsockopt(
             socket.SOL_SOCKET, SO_COOKIE, 8))[0]
 
+    def op_rto(self, name):
+        """The socket's retransmission timeout (TCP_INFO tcpi_rto), s."""
+        info = self._s(name).getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO,
+                                        104)
+        return struct.unpack_from("I", info, 8)[0] / 1e6
+
     def op_sockname(self, name):
         return list(self._s(name).getsockname()[:2])
 
@@ -1272,7 +1278,7 @@ client 1 rx full FIN_WAIT1 . 1 2
 client 1 state full FIN_WAIT1>FIN_WAIT2
 client 1 state tw FIN_WAIT2>FIN_WAIT2
 client 1 state full FIN_WAIT2>CLOSE
-client 1 state tw FIN_WAIT2>CLOSE why=expire  # tcp_fin_timeout: the server never sent its FIN
+client 1 state tw FIN_WAIT2>CLOSE why=expire  # tcp_fin_timeout (5 s here): no FIN came
 server 1 state full CLOSE_WAIT>LAST_ACK       # it does now, too late
 server 1 tx full LAST_ACK F. 1 2
 client - tx none CLOSE R 2 -                  # nobody owns the 4-tuple any more
@@ -1284,7 +1290,9 @@ server 1 state full LAST_ACK>CLOSE
 @scenario("fin-wait2-timeout", "A peer that never closes",
           "the client closes, the server does not; the client's FIN_WAIT2 times out (tcp_fin_timeout), the server's late FIN gets a RST",
           lambda r: HANDSHAKE + FIN_WAIT2_TIMEOUT + LISTENER_CLOSE)
-def sc_fin_wait2_timeout(ctx, fin_timeout=2):
+def sc_fin_wait2_timeout(ctx, fin_timeout=5):
+    """The client's FIN_WAIT2 lasts max(fin_timeout, 3.5 x RTO) (see
+    tcp_time_wait()); the RTO is noted as client_rto."""
     ns = ctx.run.ns[CLIENT]
     knob = "/proc/sys/net/ipv4/tcp_fin_timeout"
     with in_netns(ns):
@@ -1299,11 +1307,13 @@ def sc_fin_wait2_timeout(ctx, fin_timeout=2):
                 f.write(saved)
     ctx.cleanups.append(restore)
     cport = _handshake(ctx)
+    ctx.note("fin_timeout", fin_timeout)
+    ctx.note("client_rto", ctx.client.call("rto", "c"))
     ctx.client.call("close", "c")
     ctx.wait_state(CLIENT, cport, ["FIN_WAIT2"])
     ctx.wait_state(SERVER, cport, ["CLOSE_WAIT"])
     ctx.checkpoint("client-fin-wait2")
-    ctx.wait_gone(CLIENT, cport, timeout=fin_timeout + 10)
+    ctx.wait_gone(CLIENT, cport, timeout=fin_timeout + 15)
     ctx.note("fin_wait2_gone_at", mono())
     ctx.server.call("close", "a")
     ctx.wait_gone(SERVER, cport)
