@@ -3,6 +3,9 @@
 # make            build tcpflow.ko and the tools
 # make demo       watch one connection's handshake and teardown
 # make check      every test: host unit tests, then the guest suite
+# make check-matrix  build and test on the 6.1, 6.12 and 7.3 kernel series
+# make install    tcpflow.ko into /lib/modules/$(KVER)/extra, then depmod
+#                 (make uninstall removes it; docs/kernels.md, DKMS too)
 #
 # The module builds against the running kernel's headers when they exist,
 # else against the newest installed Debian linux-headers-*-amd64.
@@ -13,7 +16,7 @@ KDIR ?= /lib/modules/$(KVER)/build
 export KVER
 
 .PHONY: all module tools deps demo check check-host check-guest clean \
-	lint sparse
+	lint sparse check-matrix install uninstall
 
 all: module tools
 
@@ -46,6 +49,23 @@ check-host: deps
 check-guest: deps
 	$(MAKE) all
 	tests/run --guest-only
+
+# Each Debian kernel series (default, bookworm-backports, trixie-backports):
+# get it, build against it, boot it in the lab, run the guest suite.
+check-matrix: deps
+	scripts/matrix
+
+# The release of the tree in KDIR (KDIR may be given without KVER).
+KREL = $(shell cat $(KDIR)/include/config/kernel.release 2>/dev/null || echo $(KVER))
+
+# INSTALL_MOD_PATH=DIR installs under DIR instead of / (staging, packages).
+install: module
+	$(MAKE) -C $(KDIR) M=$(CURDIR) INSTALL_MOD_DIR=extra modules_install
+	depmod $(if $(INSTALL_MOD_PATH),-b $(INSTALL_MOD_PATH)) $(KREL)
+
+uninstall:
+	rm -f $(INSTALL_MOD_PATH)/lib/modules/$(KREL)/extra/tcpflow.ko*
+	depmod $(if $(INSTALL_MOD_PATH),-b $(INSTALL_MOD_PATH)) $(KREL)
 
 # Kernel style: checkpatch from linux-source-6.1, sparse through kbuild.
 lint:
