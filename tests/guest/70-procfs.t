@@ -128,6 +128,33 @@ t.ok(after == got[-1]["n"] + 1 and end == nxt and nothing == b"",
      ["offset after read %d (last record %d), SEEK_END %d, next %d, "
       "read there %r" % (after, got[-1]["n"], end, nxt, nothing)])
 
+# Reading in small pieces (a reader with a tiny buffer) gives the same
+# text as one big read: partial lines continue where they stopped.
+first = proc.header()["first"]
+upto = proc.mark()
+big = proc.read_raw(first)
+fd = os.open(tf.PROC, os.O_RDONLY)
+try:
+    os.lseek(fd, first, os.SEEK_SET)
+    pieces = []
+    while True:
+        b = os.read(fd, 7)
+        if not b:
+            break
+        pieces.append(b)
+finally:
+    os.close(fd)
+small = b"".join(pieces).decode()
+n_big = [tf.parse_record(x)["n"] for x in big.splitlines()
+         if x and tf.parse_record(x)["n"] < upto]
+n_small = [tf.parse_record(x)["n"] for x in small.splitlines()
+           if x and tf.parse_record(x)["n"] < upto]
+t.ok(n_big and (small.startswith(big) or big.startswith(small)) and
+     n_small == n_big,
+     "reading 7 bytes at a time gives the same %d records, byte for byte, "
+     "as one big read" % len(n_big),
+     ["big %d bytes, small %d bytes" % (len(big), len(small))])
+
 # pread() must not disturb the file's own read() stream.
 PREAD_BUG = (
     "tcpflow keeps ONE partial-line buffer per open file, shared by read() "
