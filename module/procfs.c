@@ -44,7 +44,8 @@ struct tcpflow_reader {
 	struct mutex lock;
 	u32 netns;		/* the opener's network namespace */
 	bool all_netns;		/* opener in the initial namespace */
-	loff_t expect;		/* offset the buffered bytes belong to */
+	loff_t key;		/* offset line[] was read at */
+	loff_t next;		/* offset once line[] has been returned */
 	unsigned int len;	/* bytes in line[] */
 	unsigned int off;	/* bytes of line[] already returned */
 	char line[TCPFLOW_LINE_MAX];
@@ -175,31 +176,32 @@ static unsigned int format_header(char *out, size_t size)
 }
 
 /*
- * Put the next line for offset *pos into rd->line and advance *pos.
- * Returns false when there is nothing (yet) to read.
+ * Put the line for offset @pos into rd->line; rd->next is the offset that
+ * follows it.  Returns false when there is nothing (yet) to read there.
  */
-static bool fill_line(struct tcpflow_reader *rd, loff_t *pos)
+static bool fill_line(struct tcpflow_reader *rd, loff_t pos)
 {
 	struct tcpflow_ring_stats st;
 	unsigned int skipped = 0;
 
+	rd->key = pos;
 	for (;;) {
 		tcpflow_ring_stats(&st);
-		if (*pos == 0) {
+		if (pos == 0) {
 			rd->len = format_header(rd->line, sizeof(rd->line));
-			*pos = st.first;
+			rd->next = st.first;
 			return true;
 		}
-		if (*pos < st.first) {
+		if (pos < st.first) {
 			rd->len = scnprintf(rd->line, sizeof(rd->line),
 					    "# gap from=%llu to=%llu\n",
-					    (u64)*pos, st.first);
-			*pos = st.first;
+					    (u64)pos, st.first);
+			rd->next = st.first;
 			return true;
 		}
-		if (*pos >= st.next)
+		if (pos >= st.next)
 			return false;
-		switch (tcpflow_fetch(*pos, &rd->rec)) {
+		switch (tcpflow_fetch(pos, &rd->rec)) {
 		case TCPFLOW_FETCH_NOTYET:
 			return false;
 		case TCPFLOW_FETCH_GONE:
@@ -207,10 +209,11 @@ static bool fill_line(struct tcpflow_reader *rd, loff_t *pos)
 		case TCPFLOW_FETCH_OK:
 			break;
 		}
-		(*pos)++;
+		pos++;
 		if (rd->all_netns || rd->rec.netns == rd->netns) {
 			rd->len = format_record(rd->line, sizeof(rd->line),
 						&rd->rec);
+			rd->next = pos;
 			return true;
 		}
 		if (!(++skipped % 1024))
@@ -229,15 +232,19 @@ static ssize_t tcpflow_read(struct file *file, char __user *buf,
 		return -EINVAL;
 	if (mutex_lock_interruptible(&rd->lock))
 		return -ERESTARTSYS;
-	/* Bytes left from a line belong to the offset they were read at. */
-	if (*ppos != rd->expect)
+	/*
+	 * The offset stays on a record until its whole line is returned, so
+	 * 1-byte reads go on where they stopped; bytes left from a line read
+	 * at another offset (a pread, a seek) are dropped.
+	 */
+	if (*ppos != rd->key)
 		rd->len = rd->off = 0;
 	while (copied < count) {
 		size_t n;
 
 		if (rd->off == rd->len) {
 			rd->off = rd->len = 0;
-			if (!fill_line(rd, ppos))
+			if (!fill_line(rd, *ppos))
 				break;
 		}
 		n = min_t(size_t, count - copied, rd->len - rd->off);
@@ -247,8 +254,11 @@ static ssize_t tcpflow_read(struct file *file, char __user *buf,
 		}
 		rd->off += n;
 		copied += n;
+		if (rd->off == rd->len) {
+			*ppos = rd->next;
+			rd->off = rd->len = 0;
+		}
 	}
-	rd->expect = *ppos;
 	mutex_unlock(&rd->lock);
 	return copied ? copied : ret;
 }
@@ -274,10 +284,9 @@ static loff_t tcpflow_lseek(struct file *file, loff_t off, int whence)
 	if (off < 0)
 		return -EINVAL;
 	mutex_lock(&rd->lock);
-	if (off != file->f_pos)
-		rd->len = rd->off = 0;
+	/* A seek, even to where we are, starts the line at off afresh. */
+	rd->len = rd->off = 0;
 	file->f_pos = off;
-	rd->expect = off;
 	mutex_unlock(&rd->lock);
 	return off;
 }

@@ -26,6 +26,7 @@ static struct tcpflow_record *ring;
 static u64 ring_mask;
 static atomic64_t ring_last = ATOMIC64_INIT(0);	/* last number given */
 static atomic64_t ring_cleared = ATOMIC64_INIT(0);	/* records < this+1 cleared */
+static atomic64_t ring_lost_before_clear = ATOMIC64_INIT(0);
 
 /*
  * Readers are woken from irq_work, not from the probe: a probe may run
@@ -110,7 +111,9 @@ void tcpflow_ring_stats(struct tcpflow_ring_stats *st)
 
 	if (last > cap)
 		first = last - cap + 1;
-	st->overwritten = first - 1 > cleared ? first - 1 - cleared : 0;
+	st->overwritten = atomic64_read(&ring_lost_before_clear);
+	if (first - 1 > cleared)
+		st->overwritten += first - 1 - cleared;
 	if (cleared + 1 > first)
 		first = cleared + 1;
 	st->capacity = cap;
@@ -118,7 +121,13 @@ void tcpflow_ring_stats(struct tcpflow_ring_stats *st)
 	st->next = last + 1;
 }
 
+/* Serialised by the cfg lock of the only caller (a write to /proc). */
 void tcpflow_ring_clear(void)
 {
-	atomic64_set(&ring_cleared, atomic64_read(&ring_last));
+	struct tcpflow_ring_stats st;
+
+	/* What was lost stays counted: clear forgets, it does not lose. */
+	tcpflow_ring_stats(&st);
+	atomic64_set(&ring_lost_before_clear, st.overwritten);
+	atomic64_set(&ring_cleared, st.next - 1);
 }
