@@ -55,8 +55,11 @@ check-guest: deps
 check-matrix: deps
 	scripts/matrix
 
-# The release of the tree in KDIR (KDIR may be given without KVER).
-KREL = $(shell cat $(KDIR)/include/config/kernel.release 2>/dev/null || echo $(KVER))
+# The release of the tree in KDIR, as the module's vermagic has it (KDIR
+# may be given without KVER; Debian 6.1's include/config/kernel.release
+# says 6.1.192, not 6.1.0-N-amd64).
+KREL = $(or $(shell sed -n 's/^\#define UTS_RELEASE "\(.*\)"/\1/p' \
+	$(KDIR)/include/generated/utsrelease.h 2>/dev/null),$(KVER))
 
 # INSTALL_MOD_PATH=DIR installs under DIR instead of / (staging, packages).
 install: module
