@@ -140,9 +140,12 @@ static void mutation_loop(void **state)
 		for (size_t i = 0; i < g.gl_pathc && nseeds < 256; i++) {
 			seeds[nseeds].data = read_file(g.gl_pathv[i],
 						       &seeds[nseeds].len);
-			if (seeds[nseeds].data &&
-			    seeds[nseeds].len <= MAX_INPUT)
+			if (!seeds[nseeds].data)
+				continue;
+			if (seeds[nseeds].len <= MAX_INPUT)
 				nseeds++;
+			else	/* too big to mutate in buf: not a seed */
+				free(seeds[nseeds].data);
 		}
 		globfree(&g);
 	}
