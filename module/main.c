@@ -24,7 +24,6 @@ static unsigned int owners = 1U << 14;
 static u8 segments = TCPFLOW_SEG_DEFAULT;
 
 struct tcpflow_cfg __rcu *tcpflow_cfg;
-DECLARE_WAIT_QUEUE_HEAD(tcpflow_wait);
 
 static int set_range(const char *val, const struct kernel_param *kp,
 		     unsigned int min, unsigned int max)

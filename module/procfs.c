@@ -12,7 +12,10 @@
 
 #include <linux/capability.h>
 #include <linux/ctype.h>
+#include <linux/delay.h>
 #include <linux/inet.h>
+#include <linux/irq_work.h>
+#include <linux/jiffies.h>
 #include <linux/kernel.h>
 #include <linux/mutex.h>
 #include <linux/nsproxy.h>
@@ -38,6 +41,31 @@ const char *const tcpflow_segmode_names[TCPFLOW_SEG_MAX] =
 	TCPFLOW_SEGMODE_NAMES;
 
 static struct proc_dir_entry *tcpflow_pde;
+
+/*
+ * Followers sleep on this queue in poll(), select() and epoll.  It is
+ * allocated, not static: a poller's entry can outlive the module (see
+ * tcpflow_proc_exit()), and then the queue must outlive it too.
+ */
+static wait_queue_head_t *tcpflow_wait;
+
+/*
+ * Readers are woken from irq_work, not from the probe: a probe may run
+ * in any context, and waking a task takes scheduler locks.
+ */
+static void tcpflow_wake(struct irq_work *work)
+{
+	wake_up_interruptible_poll(tcpflow_wait, EPOLLIN | EPOLLRDNORM);
+}
+
+static struct irq_work tcpflow_wake_work = IRQ_WORK_INIT(tcpflow_wake);
+
+/* A record was committed: wake the followers, if any (any context). */
+void tcpflow_proc_notify(void)
+{
+	if (wq_has_sleeper(tcpflow_wait))
+		irq_work_queue(&tcpflow_wake_work);
+}
 static DEFINE_MUTEX(tcpflow_cfg_lock);	/* serialises writers of the cfg */
 
 struct tcpflow_reader {
@@ -296,7 +324,7 @@ static __poll_t tcpflow_poll(struct file *file, poll_table *wait)
 	struct tcpflow_reader *rd = file->private_data;
 	struct tcpflow_ring_stats st;
 
-	poll_wait(file, &tcpflow_wait, wait);
+	poll_wait(file, tcpflow_wait, wait);
 	tcpflow_ring_stats(&st);
 	if (READ_ONCE(rd->off) < READ_ONCE(rd->len) ||
 	    READ_ONCE(file->f_pos) < st.next)
@@ -422,6 +450,11 @@ static ssize_t tcpflow_write(struct file *file, const char __user *ubuf,
 	buf = memdup_user_nul(ubuf, count);
 	if (IS_ERR(buf))
 		return PTR_ERR(buf);
+	/* A NUL is part of no command: the whole write is refused. */
+	if (memchr(buf, '\0', count)) {
+		kfree(buf);
+		return -EINVAL;
+	}
 	cfg = kmalloc(sizeof(*cfg), GFP_KERNEL);
 	if (!cfg) {
 		kfree(buf);
@@ -466,13 +499,62 @@ static const struct proc_ops tcpflow_proc_ops = {
 
 int tcpflow_proc_init(void)
 {
+	tcpflow_wait = kmalloc(sizeof(*tcpflow_wait), GFP_KERNEL);
+	if (!tcpflow_wait)
+		return -ENOMEM;
+	init_waitqueue_head(tcpflow_wait);
 	/* 0400: sequence numbers of other users' connections are secrets. */
 	tcpflow_pde = proc_create("tcpflow", 0400, NULL, &tcpflow_proc_ops);
-	return tcpflow_pde ? 0 : -ENOMEM;
+	if (!tcpflow_pde) {
+		kfree(tcpflow_wait);
+		return -ENOMEM;
+	}
+	return 0;
 }
 
-/* Waits for running reads and writes; open files get -EIO afterwards. */
+static bool tcpflow_wait_empty(void)
+{
+	bool empty;
+
+	/* Under the lock: a poller that unhooked has also dropped it. */
+	spin_lock_irq(&tcpflow_wait->lock);
+	empty = list_empty(&tcpflow_wait->head);
+	spin_unlock_irq(&tcpflow_wait->lock);
+	return empty;
+}
+
+/*
+ * Waits for running reads, writes and polls; open files get -EIO
+ * afterwards.  Called with no probe left to notify.
+ *
+ * Pollers can still be queued on tcpflow_wait after proc_remove():
+ * poll() and select() sleep outside ->proc_poll, and epoll keeps its
+ * entry until the epoll set or our file is closed, both of which may
+ * come after rmmod.  So: wake them all with POLLFREE, which makes epoll
+ * (and aio, io_uring) unhook at once and wakes poll() and select(),
+ * which unhook as they return (procfs answers their next poll for us);
+ * wait for that, RCU-delayed as epoll needs; then free the queue.  A
+ * poller that does not leave in time (a frozen task) keeps the queue:
+ * it is leaked, never freed under it.
+ */
 void tcpflow_proc_exit(void)
 {
+	unsigned long deadline = jiffies + 10 * HZ;
+
 	proc_remove(tcpflow_pde);
+	irq_work_sync(&tcpflow_wake_work);
+	__wake_up(tcpflow_wait, TASK_NORMAL, 0,
+		  poll_to_key(EPOLLIN | EPOLLRDNORM | EPOLLHUP | POLLFREE));
+	synchronize_rcu();
+	while (!tcpflow_wait_empty()) {
+		if (time_after(jiffies, deadline)) {
+			pr_warn("a process still polls /proc/tcpflow: its wait queue (%zu bytes) is left allocated\n",
+				sizeof(*tcpflow_wait));
+			tcpflow_wait = NULL;
+			return;
+		}
+		msleep(20);
+	}
+	kfree(tcpflow_wait);
+	tcpflow_wait = NULL;
 }

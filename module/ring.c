@@ -12,9 +12,7 @@
  * exactly which numbers it missed, and the header counts them.
  */
 #include <linux/atomic.h>
-#include <linux/irq_work.h>
 #include <linux/log2.h>
-#include <linux/poll.h>
 #include <linux/string.h>
 #include <linux/vmalloc.h>
 #include "tcpflow.h"
@@ -27,17 +25,6 @@ static u64 ring_mask;
 static atomic64_t ring_last = ATOMIC64_INIT(0);	/* last number given */
 static atomic64_t ring_cleared = ATOMIC64_INIT(0);	/* records < this+1 cleared */
 static atomic64_t ring_lost_before_clear = ATOMIC64_INIT(0);
-
-/*
- * Readers are woken from irq_work, not from the probe: a probe may run
- * in any context, and waking a task takes scheduler locks.
- */
-static void ring_wake(struct irq_work *work)
-{
-	wake_up_interruptible_poll(&tcpflow_wait, EPOLLIN | EPOLLRDNORM);
-}
-
-static struct irq_work ring_wake_work = IRQ_WORK_INIT(ring_wake);
 
 int tcpflow_ring_init(unsigned int capacity)
 {
@@ -52,7 +39,6 @@ int tcpflow_ring_init(unsigned int capacity)
 
 void tcpflow_ring_exit(void)
 {
-	irq_work_sync(&ring_wake_work);
 	vfree(ring);
 	ring = NULL;
 }
@@ -78,8 +64,7 @@ void tcpflow_commit(struct tcpflow_record *rec, u64 n)
 {
 	/* Pairs with the acquire in tcpflow_fetch(): contents, then number. */
 	smp_store_release(&rec->n, n);
-	if (wq_has_sleeper(&tcpflow_wait))
-		irq_work_queue(&ring_wake_work);
+	tcpflow_proc_notify();
 }
 
 enum tcpflow_fetch tcpflow_fetch(u64 n, struct tcpflow_record *out)

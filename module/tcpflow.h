@@ -32,7 +32,6 @@ struct tcpflow_cfg {
 };
 
 extern struct tcpflow_cfg __rcu *tcpflow_cfg;
-extern wait_queue_head_t tcpflow_wait;
 
 /* ring.c */
 int tcpflow_ring_init(unsigned int capacity);
@@ -73,6 +72,7 @@ unsigned long tcpflow_hooks_missed(void);
 int tcpflow_proc_init(void);
 void tcpflow_proc_exit(void);
 int tcpflow_parse_segmode(const char *s, u8 *mode);
+void tcpflow_proc_notify(void);
 
 extern const char *const tcpflow_segmode_names[TCPFLOW_SEG_MAX];
 
