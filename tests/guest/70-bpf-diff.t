@@ -364,11 +364,13 @@ def hold_ns(run):
 def dur_close(m, b):
     """docs/bpf.md, "TIME_WAIT": tcpflow-bpf measures dur with the
     monotonic clock from when it saw the timer armed; the module computes
-    it from jiffies: they differ by up to a jiffy (plus the time between
-    the two probes)."""
+    it from jiffies: they differ by up to a jiffy, plus the time between
+    the two probes, plus what the guest's jiffies lag behind its
+    monotonic clock when QEMU's vCPUs are starved (14 ms seen while the
+    host built a kernel).  A wrong dur is off by far more than that."""
     if m["dur"] is None or b["dur"] is None:
         return m["dur"] == b["dur"]
-    return abs(m["dur"] - b["dur"]) <= JIFFY_NS + 2 * 10**6
+    return abs(m["dur"] - b["dur"]) <= JIFFY_NS + 50 * 10**6
 
 
 def kernel_hz():
