@@ -14,6 +14,7 @@
  */
 #include <linux/hash.h>
 #include <linux/log2.h>
+#include <linux/pid.h>
 #include <linux/sched.h>
 #include <linux/spinlock.h>
 #include <linux/string.h>
