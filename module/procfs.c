@@ -68,15 +68,21 @@ void tcpflow_proc_notify(void)
 }
 static DEFINE_MUTEX(tcpflow_cfg_lock);	/* serialises writers of the cfg */
 
+/* One line of text, as far as a reader has got with it. */
+struct tcpflow_line {
+	loff_t key;		/* offset the line was read at */
+	loff_t next;		/* offset once the line has been returned */
+	unsigned int len;	/* bytes in text[] */
+	unsigned int off;	/* bytes of text[] already returned */
+	char text[TCPFLOW_LINE_MAX];
+};
+
 struct tcpflow_reader {
 	struct mutex lock;
 	u32 netns;		/* the opener's network namespace */
 	bool all_netns;		/* opener in the initial namespace */
-	loff_t key;		/* offset line[] was read at */
-	loff_t next;		/* offset once line[] has been returned */
-	unsigned int len;	/* bytes in line[] */
-	unsigned int off;	/* bytes of line[] already returned */
-	char line[TCPFLOW_LINE_MAX];
+	struct tcpflow_line cur;	/* read() at the file offset */
+	struct tcpflow_line other;	/* pread() anywhere else */
 	struct tcpflow_record rec;
 };
 
@@ -204,27 +210,28 @@ static unsigned int format_header(char *out, size_t size)
 }
 
 /*
- * Put the line for offset @pos into rd->line; rd->next is the offset that
+ * Put the line for offset @pos into @ln; ln->next is the offset that
  * follows it.  Returns false when there is nothing (yet) to read there.
  */
-static bool fill_line(struct tcpflow_reader *rd, loff_t pos)
+static bool fill_line(struct tcpflow_reader *rd, struct tcpflow_line *ln,
+		      loff_t pos)
 {
 	struct tcpflow_ring_stats st;
 	unsigned int skipped = 0;
 
-	rd->key = pos;
+	ln->key = pos;
 	for (;;) {
 		tcpflow_ring_stats(&st);
 		if (pos == 0) {
-			rd->len = format_header(rd->line, sizeof(rd->line));
-			rd->next = st.first;
+			ln->len = format_header(ln->text, sizeof(ln->text));
+			ln->next = st.first;
 			return true;
 		}
 		if (pos < st.first) {
-			rd->len = scnprintf(rd->line, sizeof(rd->line),
+			ln->len = scnprintf(ln->text, sizeof(ln->text),
 					    "# gap from=%llu to=%llu\n",
 					    (u64)pos, st.first);
-			rd->next = st.first;
+			ln->next = st.first;
 			return true;
 		}
 		if (pos >= st.next)
@@ -239,9 +246,9 @@ static bool fill_line(struct tcpflow_reader *rd, loff_t pos)
 		}
 		pos++;
 		if (rd->all_netns || rd->rec.netns == rd->netns) {
-			rd->len = format_record(rd->line, sizeof(rd->line),
+			ln->len = format_record(ln->text, sizeof(ln->text),
 						&rd->rec);
-			rd->next = pos;
+			ln->next = pos;
 			return true;
 		}
 		if (!(++skipped % 1024))
@@ -253,6 +260,7 @@ static ssize_t tcpflow_read(struct file *file, char __user *buf,
 			    size_t count, loff_t *ppos)
 {
 	struct tcpflow_reader *rd = file->private_data;
+	struct tcpflow_line *ln;
 	size_t copied = 0;
 	ssize_t ret = 0;
 
@@ -261,30 +269,38 @@ static ssize_t tcpflow_read(struct file *file, char __user *buf,
 	if (mutex_lock_interruptible(&rd->lock))
 		return -ERESTARTSYS;
 	/*
-	 * The offset stays on a record until its whole line is returned, so
-	 * 1-byte reads go on where they stopped; bytes left from a line read
-	 * at another offset (a pread, a seek) are dropped.
+	 * read() keeps the file offset on a record until its whole line is
+	 * returned, so short reads go on where they stopped; what is left of
+	 * a line is kept for the offset it was read at only.  A pread() at
+	 * another offset than the file's starts its line afresh and leaves
+	 * nothing behind, nor disturbs what read() left.
 	 */
-	if (*ppos != rd->key)
-		rd->len = rd->off = 0;
+	if (*ppos == READ_ONCE(file->f_pos)) {
+		ln = &rd->cur;
+		if (*ppos != ln->key)
+			ln->len = ln->off = 0;
+	} else {
+		ln = &rd->other;
+		ln->len = ln->off = 0;
+	}
 	while (copied < count) {
 		size_t n;
 
-		if (rd->off == rd->len) {
-			rd->off = rd->len = 0;
-			if (!fill_line(rd, *ppos))
+		if (ln->off == ln->len) {
+			ln->off = ln->len = 0;
+			if (!fill_line(rd, ln, *ppos))
 				break;
 		}
-		n = min_t(size_t, count - copied, rd->len - rd->off);
-		if (copy_to_user(buf + copied, rd->line + rd->off, n)) {
+		n = min_t(size_t, count - copied, ln->len - ln->off);
+		if (copy_to_user(buf + copied, ln->text + ln->off, n)) {
 			ret = -EFAULT;
 			break;
 		}
-		rd->off += n;
+		ln->off += n;
 		copied += n;
-		if (rd->off == rd->len) {
-			*ppos = rd->next;
-			rd->off = rd->len = 0;
+		if (ln->off == ln->len) {
+			*ppos = ln->next;
+			ln->off = ln->len = 0;
 		}
 	}
 	mutex_unlock(&rd->lock);
@@ -313,7 +329,7 @@ static loff_t tcpflow_lseek(struct file *file, loff_t off, int whence)
 		return -EINVAL;
 	mutex_lock(&rd->lock);
 	/* A seek, even to where we are, starts the line at off afresh. */
-	rd->len = rd->off = 0;
+	rd->cur.len = rd->cur.off = 0;
 	file->f_pos = off;
 	mutex_unlock(&rd->lock);
 	return off;
@@ -326,7 +342,7 @@ static __poll_t tcpflow_poll(struct file *file, poll_table *wait)
 
 	poll_wait(file, tcpflow_wait, wait);
 	tcpflow_ring_stats(&st);
-	if (READ_ONCE(rd->off) < READ_ONCE(rd->len) ||
+	if (READ_ONCE(rd->cur.off) < READ_ONCE(rd->cur.len) ||
 	    READ_ONCE(file->f_pos) < st.next)
 		return EPOLLIN | EPOLLRDNORM;
 	return 0;
