@@ -3,6 +3,8 @@
 # make            build tcpflow.ko and the tools
 # make demo       watch one connection's handshake and teardown
 # make check      every test: host unit tests, then the guest suite
+# make check-debug   the guest suite and the stress tests on a KASAN+lockdep
+#                    +kmemleak kernel (built once, cached; docs/reliability.md)
 # make check-matrix  build and test on the 6.1, 6.12 and 7.3 kernel series
 # make install    tcpflow.ko into /lib/modules/$(KVER)/extra, then depmod
 #                 (make uninstall removes it; docs/kernels.md, DKMS too)
@@ -16,7 +18,7 @@ KDIR ?= /lib/modules/$(KVER)/build
 export KVER
 
 .PHONY: all module tools deps demo check check-host check-guest clean \
-	lint sparse check-matrix install uninstall
+	lint sparse check-debug check-matrix install uninstall
 
 all: module tools
 
@@ -49,6 +51,12 @@ check-host: deps
 check-guest: deps
 	$(MAKE) all
 	tests/run --guest-only
+
+# The reliability lane: the debug kernel (built once, ~18 min, cached in
+# ~/.cache), the guest suite and tests/stress in one boot of it.
+check-debug: deps
+	$(MAKE) all
+	scripts/check-debug
 
 # Each Debian kernel series (default, bookworm-backports, trixie-backports):
 # get it, build against it, boot it in the lab, run the guest suite.
