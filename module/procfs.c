@@ -379,10 +379,33 @@ int tcpflow_parse_segmode(const char *s, u8 *mode)
 	return 0;
 }
 
+/*
+ * An IPv4 octet with a leading zero ("192.0.02.1"): inet_pton() refuses
+ * it (inet_aton() reads it as octal), in4_pton() and in6_pton() take it
+ * as decimal.  Refuse it rather than guess.
+ */
+static bool octet_leading_zero(const char *s)
+{
+	const char *seg = s, *p;
+
+	for (p = s; ; p++) {
+		if (*p != '.' && *p != ':' && *p)
+			continue;
+		if ((*p == '.' || (seg > s && seg[-1] == '.')) &&
+		    p - seg > 1 && *seg == '0')
+			return true;
+		if (!*p)
+			return false;
+		seg = p + 1;
+	}
+}
+
 static int parse_addr(const char *s, struct tcpflow_cfg *cfg)
 {
 	struct in6_addr a6;
 
+	if (octet_leading_zero(s))
+		return -EINVAL;
 	if (in4_pton(s, -1, cfg->addr, '\0', NULL)) {
 		cfg->addr_af = 4;
 		return 0;

@@ -269,6 +269,7 @@ t.ok(h["port"] == 4242 and h["segments"] == "all",
      [repr(h)])
 bad = ["bogus", "port=0", "port=70000", "port=12ab", "port=", "segments=maybe",
        "segments=", "addr=1.2.3", "addr=2001:db8::1::2", "addr=",
+       "addr=192.0.02.2", "addr=::ffff:192.0.2.02",
        "netns=abc", "netns=0", "filter=x", "clear=1", "port=1111\nbogus",
        "segments=none\nport=99999", "x" * 5000]
 problems = []
