@@ -135,14 +135,19 @@ def wait_closed(s, timeout=10):
         time.sleep(0.001)
 
 
+client_ports = iter(range(20000, 30000))
+
+
 def one(kind):
     """One connection of a kind, start to end; returns (af, client
     port).  Sequential: every record of it is made before it returns."""
     af = socket.AF_INET6 if kind == "normal6" else socket.AF_INET
     addr = "::1" if af == socket.AF_INET6 else "127.0.0.1"
     c = socket.socket(af)
-    c.bind((addr, 0))
-    cport = c.getsockname()[1]
+    # A client port of its own: records and capture are matched to their
+    # connection by it (an ephemeral port comes back within a burst).
+    cport = next(client_ports)
+    c.bind((addr, cport))
     if kind == "refused":
         if c.connect_ex((addr, CLOSED)) != errno.ECONNREFUSED:
             raise RuntimeError("connect to a closed port did not fail")
