@@ -1685,6 +1685,9 @@ def sc_simultaneous_both(ctx, delay_ms=300, close_delay_ms=100,
 FLOOD_ADDR = {4: "192.0.2.%d", 6: "2001:db8::%x"}
 FLOOD_MAC = "00:00:5e:00:53:01"
 FLOOD_BASE = 100
+# Small enough for a readable demo: listen(2) keeps 3 request socks, so 2
+# of the 5 SYNs are dropped.
+FLOOD_SYNS, FLOOD_BACKLOG = 5, 2
 
 
 def _flood_sources(af, first, n):
@@ -1693,8 +1696,8 @@ def _flood_sources(af, first, n):
 
 
 def _expect_syn_flood(r):
-    syns = r.opts.get("syns", 8)
-    backlog = r.opts.get("backlog", 4)
+    syns = r.opts.get("syns", FLOOD_SYNS)
+    backlog = r.opts.get("backlog", FLOOD_BACKLOG)
     retries = r.opts.get("synack_retries", 2)
     # inet_csk_reqsk_queue_is_full(): full when it holds MORE than the
     # backlog (Linux 6.1), so listen(N) keeps N + 1 request socks
@@ -1739,7 +1742,7 @@ server %d tx req NEW_SYN_RECV S. 0 1
           "retransmit SYN-ACKs until the queue is full; with syncookies=2 "
           "the listener answers every SYN and keeps nothing",
           _expect_syn_flood, links=("veth",), prefix=True)
-def sc_syn_flood(ctx, syns=8, backlog=4, synack_retries=2):
+def sc_syn_flood(ctx, syns=FLOOD_SYNS, backlog=FLOOD_BACKLOG, synack_retries=2):
     """Two rounds of `syns` raw SYNs from spoofed addresses to a listener
     with listen(backlog): net.ipv4.tcp_syncookies=0 (the request socks
     live until tcp_synack_retries run out), then tcp_syncookies=2."""

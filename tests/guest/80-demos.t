@@ -18,7 +18,7 @@ sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
                                 "lib"))
 import tcpflow as tf  # noqa: E402
-from tcpflow import CLIENT, SERVER  # noqa: E402
+from tcpflow import CLIENT, SERVER, scenarios  # noqa: E402
 
 t = tf.TAP()
 tf.need_root_and_module(t)
@@ -93,9 +93,9 @@ def check_simultaneous(res):
 
 def check_syn_flood(res):
     run = res.run
-    # listen(4) holds 5 request socks: the SYN queue is full when it holds
+    # listen(2) holds 3 request socks: the SYN queue is full when it holds
     # more than the backlog (inet_csk_reqsk_queue_is_full(), Linux 6.1)
-    syns, kept = 8, 4 + 1
+    syns, kept = scenarios.FLOOD_SYNS, scenarios.FLOOD_BACKLOG + 1
     first = seen.get(run.port, {}).get("flood", {"ss": None})
     cookies = seen.get(run.port, {}).get("flood-cookies", {"ss": None})
     problems = []
