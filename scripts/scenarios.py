@@ -371,6 +371,22 @@ class _Ops:
         self._s(name).bind((addr, port))
         return self._s(name).getsockname()[1]
 
+    def op_try_bind(self, af, addr, port, reuse):
+        """Can a new socket bind (addr, port), with or without
+        SO_REUSEADDR?  Returns "ok" or the errno's name; the socket is
+        closed again."""
+        s = socket.socket(socket.AF_INET6 if af == 6 else socket.AF_INET,
+                          socket.SOCK_STREAM)
+        try:
+            if reuse:
+                s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            s.bind((addr, port))
+            return "ok"
+        except OSError as e:
+            return errno.errorcode.get(e.errno, str(e.errno))
+        finally:
+            s.close()
+
     def op_listen(self, name, backlog):
         self._s(name).listen(backlog)
 
@@ -660,11 +676,13 @@ class Ctx:
             s.call("bind", name, self.saddr, self.port)
         s.call("listen", name, backlog)
 
-    def connect(self, name="c", bind_port=None, blocking=True):
+    def connect(self, name="c", bind_port=None, blocking=True,
+                reuseaddr=False):
         c = self.client
         c.call("socket", name, self.af)
-        if bind_port is not None:
+        if bind_port is not None or reuseaddr:
             c.call("reuseaddr", name)
+        if bind_port is not None:
             c.call("bind", name, self.caddr, bind_port)
         if blocking:
             port = c.call("connect", name, self.saddr, self.port, 10)
@@ -1488,11 +1506,26 @@ def sc_exchange(ctx, request=EXCHANGE_REQUEST, response=EXCHANGE_RESPONSE):
               "client 1 state tw TIME_WAIT>CLOSE why=expire  # 60 s after "
               "TIME_WAIT began\n" if r.opts.get("wait", True) else ""))
 def sc_time_wait(ctx, timeout=75, wait=True):
-    """wait=False: stop once TIME_WAIT has begun (a short demo)."""
-    cport = _handshake(ctx)
+    """wait=False: stop once TIME_WAIT has begun (a short demo).
+
+    While TIME_WAIT lasts, and after, a new socket on the client tries to
+    bind the client's address and port (notes bind_*).  Linux lets it only
+    with SO_REUSEADDR on both sockets: the new one and the one now in
+    TIME_WAIT (inet_bind_conflict(): sk->sk_reuse && sk2->sk_reuse), so
+    the client sets SO_REUSEADDR before connect(), as servers do on their
+    listeners; without that, the second bind fails too."""
+    cport = _handshake(ctx, reuseaddr=True)
     _teardown_client_first(ctx, cport)
     _close_listener(ctx)
     entered = ctx.run.notes["time_wait_at"]
+    ep = (ctx.caddr, cport)
+    plain = ctx.client.call("try_bind", ctx.af, ctx.caddr, cport, False)
+    reuse = ctx.client.call("try_bind", ctx.af, ctx.caddr, cport, True)
+    ctx.note("bind_in_time_wait", plain)
+    ctx.note("bind_in_time_wait_reuseaddr", reuse)
+    ctx.say("in TIME_WAIT, bind() to %s port %d: %s; with SO_REUSEADDR: %s "
+            "(Linux wants SO_REUSEADDR on the TIME_WAIT socket too: this "
+            "client had set it before connect())" % (ep + (plain, reuse)))
     ctx.checkpoint("waiting")
     if not wait:
         return
@@ -1500,6 +1533,10 @@ def sc_time_wait(ctx, timeout=75, wait=True):
                lambda: not ctx.states(CLIENT, cport),
                entered + timeout)
     ctx.note("time_wait_gone_at", mono())
+    after = ctx.client.call("try_bind", ctx.af, ctx.caddr, cport, False)
+    ctx.note("bind_after_time_wait", after)
+    ctx.say("TIME_WAIT over: bind() to %s port %d without SO_REUSEADDR: %s"
+            % (ep + (after,)))
     ctx.settle()
 
 

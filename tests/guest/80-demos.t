@@ -9,8 +9,10 @@
 # from addresses nobody has, without SYN cookies (request socks pile up,
 # retransmit their SYN-ACKs and give up; the queue overflows) and with
 # tcp_syncookies=2 (every SYN answered, nothing kept); a client killed by
-# SIGINT (the kernel closes its socket at exit: a FIN).  Each against the
-# capture, the tracepoint, the scenario's expectation and ss.
+# SIGINT (the kernel closes its socket at exit: a FIN); the time-wait demo's
+# bind() probes (EADDRINUSE without SO_REUSEADDR while TIME_WAIT lasts).
+# Each against the capture, the tracepoint, the scenario's expectation and
+# ss.
 import os
 import sys
 
@@ -34,6 +36,8 @@ RUNS = [
     ("syn-flood", 6, "veth"),
     ("interrupt", 4, "veth"),
     ("interrupt", 6, "veth"),
+    ("time-wait", 4, "veth"),
+    ("time-wait", 6, "lo"),
 ]
 seen = {}
 
@@ -163,7 +167,18 @@ def check_interrupt(res):
          problems + [tf.fmt_rec(r) for r in fin])
 
 
+def check_time_wait_bind(res):
+    notes = res.run.notes
+    binds = [notes.get("bind_in_time_wait"),
+             notes.get("bind_in_time_wait_reuseaddr")]
+    t.ok(binds == ["EADDRINUSE", "ok"],
+         "%s: while the client's TIME_WAIT lasts, bind() to its port fails "
+         "(EADDRINUSE) without SO_REUSEADDR and works with it" % res.tag(),
+         [repr(binds)])
+
+
 EXTRA = {"stale-syn": check_stale_syn,
+         "time-wait": check_time_wait_bind,
          "simultaneous-open": check_simultaneous,
          "simultaneous": check_simultaneous,
          "syn-flood": check_syn_flood,
@@ -173,9 +188,11 @@ port = 8800
 for name, af, link in RUNS:
     port += 1
     try:
+        opts = {"wait": False} if name == "time-wait" else {}
         res = scene.run(name, af=af, link=link, port=port,
                         hooks={"flood": at("flood"),
-                               "flood-cookies": at("flood-cookies")})
+                               "flood-cookies": at("flood-cookies")},
+                        **opts)
     except Exception as e:
         t.ok(False, "%s IPv%d %s: scenario ran" % (name, af, link), [repr(e)])
         continue
