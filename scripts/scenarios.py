@@ -1600,6 +1600,8 @@ client 1 tx full SYN_RECV S. 0 1          # its own SYN again, now with an ACK
 server 1 rx full SYN_SENT S 0 -
 server 1 state full SYN_SENT>SYN_RECV
 server 1 tx full SYN_RECV S. 0 1
+# a SYN-ACK in SYN_RECV that acks our SYN is let through, not challenged
+# (tcp_validate_incoming(), Linux 6.1 as in mainline)
 server 1 rx full SYN_RECV S. 0 1          # the ACK in it completes the open
 server 1 state full SYN_RECV>ESTABLISHED
 server 1 tx full ESTABLISHED . 1 1        # the SYN in it is old news: ACK
