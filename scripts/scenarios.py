@@ -1730,7 +1730,9 @@ FLOOD_SYNS, FLOOD_BACKLOG = 5, 2
 
 
 def _flood_sources(af, first, n):
-    return [(FLOOD_ADDR[af] % (FLOOD_BASE + k), 50000 + FLOOD_BASE + k)
+    """(address, port, ISN) of the flood's SYNs first .. first + n - 1."""
+    return [(FLOOD_ADDR[af] % (FLOOD_BASE + k), 50000 + FLOOD_BASE + k,
+             0x10000000 * (k % n + 1) & 0xffffffff)
             for k in range(first, first + n)]
 
 
@@ -1805,8 +1807,7 @@ def sc_syn_flood(ctx, syns=FLOOD_SYNS, backlog=FLOOD_BACKLOG,
         return [t for t in ctx.server.call("tcp_table")
                 if t["lport"] == ctx.port and t["state"] == "SYN_RECV"]
 
-    ctx.inject_syns([(a, p, 0x10000000 * (k + 1)) for k, (a, p) in
-                     enumerate(_flood_sources(ctx.af, 0, syns))])
+    ctx.inject_syns(_flood_sources(ctx.af, 0, syns))
     t0 = mono()
     ctx.settle(0.3)
     n = len(reqs())
@@ -1820,8 +1821,7 @@ def sc_syn_flood(ctx, syns=FLOOD_SYNS, backlog=FLOOD_BACKLOG,
     ctx.say("tcp_synack_retries=%d: the request socks were gone %.1f s "
             "later" % (synack_retries, mono() - t0))
     ctx.sysctl(SERVER, "ipv4/tcp_syncookies", 2)
-    ctx.inject_syns([(a, p, 0x10000000 * (k + 1)) for k, (a, p) in
-                     enumerate(_flood_sources(ctx.af, syns, syns))])
+    ctx.inject_syns(_flood_sources(ctx.af, syns, syns))
     ctx.settle(0.5)
     n = len(reqs())
     ctx.note("request_socks_with_cookies", n)
