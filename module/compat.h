@@ -66,6 +66,16 @@ void inet_twsk_hashdance_schedule(struct inet_timewait_sock *tw,
 				  struct sock *sk,
 				  struct inet_hashinfo *hashinfo, int timeo);
 
+/*
+ * A request sock that goes without a child: inet_csk_reqsk_queue_drop(sk,
+ * req).  The fix for a use-after-free of nreq in reqsk_timer_handler()
+ * (Linux 6.13, in the 6.1 and 6.12 stable series too: Debian's 6.1.0-57
+ * has it) moved its body into a static __inet_csk_reqsk_queue_drop(sk,
+ * req, from_timer), which the timer calls directly when the SYN-ACK
+ * retransmits run out: a probe on the exported wrapper misses those drops.
+ * The probe tries the static function, then the wrapper (older kernels,
+ * or one where the compiler inlined it away).  Both take sk, req first.
+ */
 static inline int tcpflow_register_kprobe(struct kprobe *kp)
 {
 	int err = register_kprobe(kp);
@@ -73,6 +83,11 @@ static inline int tcpflow_register_kprobe(struct kprobe *kp)
 	if (err == -ENOENT &&
 	    !strcmp(kp->symbol_name, "inet_twsk_hashdance_schedule")) {
 		kp->symbol_name = "inet_twsk_hashdance";
+		err = register_kprobe(kp);
+	}
+	if (err == -ENOENT &&
+	    !strcmp(kp->symbol_name, "__inet_csk_reqsk_queue_drop")) {
+		kp->symbol_name = "inet_csk_reqsk_queue_drop";
 		err = register_kprobe(kp);
 	}
 	return err;

@@ -13,7 +13,9 @@
  *   inet_csk_listen_start (ret) CLOSE -> LISTEN; listen() stores the state
  *                               directly, tcp_set_state never sees it
  *   inet_csk_reqsk_queue_hash_add  a SYN made a request sock (NEW_SYN_RECV)
- *   inet_csk_reqsk_queue_drop   the request sock went away without a child
+ *   __inet_csk_reqsk_queue_drop  the request sock went away without a child
+ *                               (reset, or its timer gave up; older
+ *                               kernels: inet_csk_reqsk_queue_drop)
  *   inet_csk_clone_lock (ret)   passive child born in SYN_RECV; sets state
  *                               directly, tcp_set_state never sees it
  *   inet_twsk_hashdance_schedule  TIME_WAIT begins on the timewait sock
@@ -641,7 +643,7 @@ static int accept_ret(struct kretprobe_instance *ri, struct pt_regs *regs)
 static struct kprobe tcpflow_kprobes[] = {
 	KP("tcp_set_state", tcp_set_state_pre),
 	KP("inet_csk_reqsk_queue_hash_add", reqsk_hash_add_pre),
-	KP("inet_csk_reqsk_queue_drop", reqsk_drop_pre),
+	KP("__inet_csk_reqsk_queue_drop", reqsk_drop_pre),
 	KP("inet_twsk_hashdance_schedule", twsk_hashdance_pre),
 	KP("__inet_twsk_schedule", twsk_schedule_pre),
 	KP("tw_timer_handler", tw_timer_pre),

@@ -24,7 +24,7 @@ is the same on every run: no step races a delayed ACK.
 Each scenario also says what must happen, as data: the EXPECT text, one
 line per event, for both ends:
 
-    END LABEL EV SOCK WHAT [FLAGS SEQ ACK] [len=N] [why=W] [lost]
+    END LABEL EV SOCK WHAT [FLAGS SEQ ACK] [len=N] [why=W] [lost] [raw]
 
     END    client | server: whose records (the server end is the side
            whose local port is the scenario's port)
@@ -43,6 +43,9 @@ line per event, for both ends:
     len=N  payload bytes (default 0)
     why=W  expire | kill | rearm
     lost   (tx only) dropped by a firewall rule before it reached the wire
+    raw    (tx only) written by the scenario with a raw socket, not sent
+           by TCP: on the wire, but no record on the sending end (the
+           run's notes list such segments as raw_sent)
 
 The order of the lines is one possible order of the whole exchange (a
 ladder to read); what is checked is the order within each (END, LABEL).
@@ -173,6 +176,56 @@ def ip_batch(lines, ns=None, force=False):
 
 def nft(ns, script):
     ns_run(ns, ["nft", "-f", "-"], input=script)
+
+
+# ------------------------------------------------------------ raw segments
+
+def _csum(data):
+    """The Internet checksum (RFC 1071) of data."""
+    if len(data) % 2:
+        data += b"\0"
+    total = sum(struct.unpack("!%dH" % (len(data) // 2), data))
+    while total >> 16:
+        total = (total & 0xffff) + (total >> 16)
+    return ~total & 0xffff
+
+
+def syn_packet(af, src, dst, sport, dport, seq, win=64240):
+    """A whole IP packet carrying a bare SYN (no TCP options), every header
+    and checksum built here: what a raw socket with IP_HDRINCL (IPv4) or
+    IPV6_HDRINCL (IPv6) sends as it is, whatever its source address."""
+    fam = socket.AF_INET6 if af == 6 else socket.AF_INET
+    s, d = socket.inet_pton(fam, src), socket.inet_pton(fam, dst)
+    tcp = struct.pack("!HHIIBBHHH", sport, dport, seq, 0, 5 << 4, 0x02, win,
+                      0, 0)
+    if af == 6:
+        pseudo = s + d + struct.pack("!I3xB", len(tcp), socket.IPPROTO_TCP)
+    else:
+        pseudo = s + d + struct.pack("!xBH", socket.IPPROTO_TCP, len(tcp))
+    tcp = tcp[:16] + struct.pack("!H", _csum(pseudo + tcp)) + tcp[18:]
+    if af == 6:
+        ip = struct.pack("!IHBB", 6 << 28, len(tcp), socket.IPPROTO_TCP,
+                         64) + s + d
+    else:
+        ip = struct.pack("!BBHHHBBH", 0x45, 0, 20 + len(tcp), 0, 0x4000, 64,
+                         socket.IPPROTO_TCP, 0) + s + d
+        ip = ip[:10] + struct.pack("!H", _csum(ip)) + ip[12:]
+    return ip + tcp
+
+
+def send_raw(ns, af, dst, packets):
+    """Send whole IP packets from network namespace ns through a raw
+    socket (IPPROTO_RAW: the header is ours; Linux fills in only the IPv4
+    header checksum and length).  TCP never sees them: no socket sent
+    them, so tcpflow has no record of them on this end."""
+    fam = socket.AF_INET6 if af == 6 else socket.AF_INET
+    with in_netns(ns):
+        s = socket.socket(fam, socket.SOCK_RAW, socket.IPPROTO_RAW)
+    try:
+        for pkt in packets:
+            s.sendto(pkt, (dst, 0))
+    finally:
+        s.close()
 
 
 class Hosts:
@@ -318,6 +371,22 @@ class _Ops:
         self._s(name).bind((addr, port))
         return self._s(name).getsockname()[1]
 
+    def op_try_bind(self, af, addr, port, reuse):
+        """Can a new socket bind (addr, port), with or without
+        SO_REUSEADDR?  Returns "ok" or the errno's name; the socket is
+        closed again."""
+        s = socket.socket(socket.AF_INET6 if af == 6 else socket.AF_INET,
+                          socket.SOCK_STREAM)
+        try:
+            if reuse:
+                s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            s.bind((addr, port))
+            return "ok"
+        except OSError as e:
+            return errno.errorcode.get(e.errno, str(e.errno))
+        finally:
+            s.close()
+
     def op_listen(self, name, backlog):
         self._s(name).listen(backlog)
 
@@ -389,6 +458,19 @@ class _Ops:
                 got += len(b)
         finally:
             s.settimeout(None)
+
+    def op_recv_block(self, name):
+        """Block in recv() with no timeout: until data, EOF or a
+        signal."""
+        s = self._s(name)
+        s.settimeout(None)
+        return len(s.recv(1))
+
+    def op_sigint_default(self):
+        """SIGINT kills this actor from now on (SIG_DFL), as it kills
+        a C program: no Python handler, no unwinding; the kernel closes
+        the process's files when it exits."""
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
 
     def op_shutdown(self, name, how):
         self._s(name).shutdown({"wr": socket.SHUT_WR, "rd": socket.SHUT_RD,
@@ -493,6 +575,18 @@ class Actor:
         self.start(op, *args)
         return self.result(timeout)
 
+    def kill(self, sig):
+        """Send sig and reap the actor; returns its wait status."""
+        os.kill(self.pid, sig)
+        _, status = os.waitpid(self.pid, 0)
+        self.pid = None
+        for f in (self.w, self.r):
+            try:
+                f.close()
+            except OSError:
+                pass
+        return status
+
     def stop(self):
         if self.pid is None:
             return
@@ -582,11 +676,13 @@ class Ctx:
             s.call("bind", name, self.saddr, self.port)
         s.call("listen", name, backlog)
 
-    def connect(self, name="c", bind_port=None, blocking=True):
+    def connect(self, name="c", bind_port=None, blocking=True,
+                reuseaddr=False):
         c = self.client
         c.call("socket", name, self.af)
-        if bind_port is not None:
+        if bind_port is not None or reuseaddr:
             c.call("reuseaddr", name)
+        if bind_port is not None:
             c.call("bind", name, self.caddr, bind_port)
         if blocking:
             port = c.call("connect", name, self.saddr, self.port, 10)
@@ -607,6 +703,10 @@ class Ctx:
 
     def note(self, key, value):
         self.run.notes[key] = value
+
+    def say(self, text):
+        """A fact for the demo to print under its ladder (notes["said"])."""
+        self.run.notes.setdefault("said", []).append(text)
 
     # -- waiting for the kernel
 
@@ -670,6 +770,37 @@ class Ctx:
         self.run.notes["firewall"] = True
         self.cleanups.append(
             lambda: nft(ns, "delete table inet %s\n" % name))
+
+    def sysctl(self, end, name, value):
+        """Set net sysctl name (e.g. "ipv4/tcp_syncookies") in end's
+        namespace until the run ends."""
+        ns = self.run.ns[end]
+        knob = "/proc/sys/net/" + name
+        with in_netns(ns):
+            with open(knob) as f:
+                saved = f.read().strip()
+            with open(knob, "w") as f:
+                f.write(str(value))
+
+        def restore():
+            with in_netns(ns):
+                with open(knob, "w") as f:
+                    f.write(saved)
+        self.cleanups.append(restore)
+
+    def inject_syns(self, syns):
+        """Send bare SYNs from the client's host through a raw socket, not
+        through TCP: syns is a list of (source address, source port,
+        sequence number), to the server's address and port.  Each is noted
+        in raw_sent as [src, sport, dst, dport, seq]: the checks know that
+        no tcpflow record on the client's end sent them."""
+        pkts = []
+        for src, sport, seq in syns:
+            pkts.append(syn_packet(self.af, src, self.saddr, sport,
+                                   self.port, seq))
+            self.run.notes.setdefault("raw_sent", []).append(
+                [src, sport, self.saddr, self.port, seq])
+        send_raw(self.run.ns[CLIENT], self.af, self.saddr, pkts)
 
     def netem(self, end, delay_ms):
         """Delay what end sends on its veth by delay_ms (until the run
@@ -1375,11 +1506,26 @@ def sc_exchange(ctx, request=EXCHANGE_REQUEST, response=EXCHANGE_RESPONSE):
               "client 1 state tw TIME_WAIT>CLOSE why=expire  # 60 s after "
               "TIME_WAIT began\n" if r.opts.get("wait", True) else ""))
 def sc_time_wait(ctx, timeout=75, wait=True):
-    """wait=False: stop once TIME_WAIT has begun (a short demo)."""
-    cport = _handshake(ctx)
+    """wait=False: stop once TIME_WAIT has begun (a short demo).
+
+    While TIME_WAIT lasts, and after, a new socket on the client tries to
+    bind the client's address and port (notes bind_*).  Linux lets it only
+    with SO_REUSEADDR on both sockets: the new one and the one now in
+    TIME_WAIT (inet_bind_conflict(): sk->sk_reuse && sk2->sk_reuse), so
+    the client sets SO_REUSEADDR before connect(), as servers do on their
+    listeners; without that, the second bind fails too."""
+    cport = _handshake(ctx, reuseaddr=True)
     _teardown_client_first(ctx, cport)
     _close_listener(ctx)
     entered = ctx.run.notes["time_wait_at"]
+    ep = (ctx.caddr, cport)
+    plain = ctx.client.call("try_bind", ctx.af, ctx.caddr, cport, False)
+    reuse = ctx.client.call("try_bind", ctx.af, ctx.caddr, cport, True)
+    ctx.note("bind_in_time_wait", plain)
+    ctx.note("bind_in_time_wait_reuseaddr", reuse)
+    ctx.say("in TIME_WAIT, bind() to %s port %d: %s; with SO_REUSEADDR: %s "
+            "(Linux wants SO_REUSEADDR on the TIME_WAIT socket too: this "
+            "client had set it before connect())" % (ep + (plain, reuse)))
     ctx.checkpoint("waiting")
     if not wait:
         return
@@ -1387,14 +1533,377 @@ def sc_time_wait(ctx, timeout=75, wait=True):
                lambda: not ctx.states(CLIENT, cport),
                entered + timeout)
     ctx.note("time_wait_gone_at", mono())
+    after = ctx.client.call("try_bind", ctx.af, ctx.caddr, cport, False)
+    ctx.note("bind_after_time_wait", after)
+    ctx.say("TIME_WAIT over: bind() to %s port %d without SO_REUSEADDR: %s"
+            % (ep + (after,)))
     ctx.settle()
+
+
+STALE_SYN = """
+# later, an old copy of a SYN from the client's port, delayed somewhere in
+# the network, arrives; its sequence number is not one the client uses now
+client - tx none - S 0 - raw              # written with a raw socket
+server L rx full LISTEN S 0 -             # the server cannot tell it is old
+server 2 state req LISTEN>NEW_SYN_RECV
+server 2 tx req NEW_SYN_RECV S. 0 1
+client - tx none CLOSE R 1 -              # no socket: the kernel resets
+server 2 rx req NEW_SYN_RECV R 1 -
+server 2 state req NEW_SYN_RECV>CLOSE     # dropped: no connection
+"""
+
+
+@scenario("stale-syn", "An old SYN arrives late",
+          "after a connection is gone, an old SYN from its port reaches the "
+          "server; the SYN-ACK meets no socket at the client, whose RST "
+          "makes the server drop its request sock: why a third step",
+          lambda r: HANDSHAKE + ABORT + STALE_SYN + LISTENER_CLOSE)
+def sc_stale_syn(ctx, seq=None):
+    """The first connection ends with an abortive close (no TIME_WAIT on
+    either end, so nothing but the listener meets the old SYN).  seq: the
+    old SYN's sequence number (default: random)."""
+    cport = _handshake(ctx)
+    ctx.client.call("linger0", "c")
+    ctx.client.call("close", "c")
+    ctx.wait_gone(SERVER, cport)
+    try:
+        ctx.server.call("recv_eof", "a", 5)
+    except ActorError:
+        pass
+    ctx.server.call("close", "a")
+    ctx.wait_gone(CLIENT, cport)
+    ctx.checkpoint("connection-gone")
+    if seq is None:
+        seq = struct.unpack("I", os.urandom(4))[0]
+    ctx.note("stale_seq", seq)
+    ctx.say("first connection from port %d: aborted (RST), no socket left "
+            "on either end" % cport)
+    ctx.say("then a SYN from port %d with seq %d, written with a raw "
+            "socket: to the server, as good as a new one" % (cport, seq))
+    ctx.inject_syns([(ctx.caddr, cport, seq)])
+    ctx.settle(0.5)
+    ctx.wait_gone(SERVER, cport)
+    ctx.settle(0.2)
+    _close_listener(ctx)
+    return
+    yield
+
+
+SIM_OPEN = """
+client 1 state full CLOSE>SYN_SENT        # both connect(), from fixed ports
+client 1 tx full SYN_SENT S 0 -           # held 300 ms on the way (netem)
+server 1 state full CLOSE>SYN_SENT
+server 1 tx full SYN_SENT S 0 -           # the SYNs cross
+client 1 rx full SYN_SENT S 0 -           # a SYN where a SYN-ACK was due
+client 1 state full SYN_SENT>SYN_RECV
+client 1 tx full SYN_RECV S. 0 1          # its own SYN again, now with an ACK
+server 1 rx full SYN_SENT S 0 -
+server 1 state full SYN_SENT>SYN_RECV
+server 1 tx full SYN_RECV S. 0 1
+# a SYN-ACK in SYN_RECV that acks our SYN is let through, not challenged
+# (tcp_validate_incoming(), Linux 6.1 as in mainline)
+server 1 rx full SYN_RECV S. 0 1          # the ACK in it completes the open
+server 1 state full SYN_RECV>ESTABLISHED
+server 1 tx full ESTABLISHED . 1 1        # the SYN in it is old news: ACK
+client 1 rx full SYN_RECV S. 0 1
+client 1 state full SYN_RECV>ESTABLISHED
+client 1 tx full ESTABLISHED . 1 1
+# each end receives the other's ACK in ESTABLISHED: the default segment
+# mode records no pure ACK an ESTABLISHED socket receives (only the
+# handshake ACK it sends), so these two are on the wire only
+"""
+
+
+def _know_neighbours(ctx):
+    """Permanent neighbour entries for the peer's address on both veths,
+    for the run."""
+    mac = {}
+    for end in (CLIENT, SERVER):
+        p = ns_run(ctx.run.ns[end], ["ip", "-j", "link", "show", "dev",
+                                     VETH[end]])
+        mac[end] = json.loads(p.stdout)[0]["address"]
+    for end, peer in ((CLIENT, SERVER), (SERVER, CLIENT)):
+        ns, dev, addr = ctx.run.ns[end], VETH[end], ADDR[ctx.af][peer]
+        p = ip_batch(["neigh replace %s lladdr %s dev %s nud permanent" % (
+            addr, mac[peer], dev)], ns=ns)
+        if p.returncode != 0:
+            raise ScenarioError("ip neigh: " + p.stderr.strip())
+        ctx.cleanups.append(lambda ns=ns, dev=dev, addr=addr: ip_batch(
+            ["neigh del %s dev %s" % (addr, dev)], ns=ns))
+
+
+def _simultaneous_open(ctx, client_port):
+    """Both ends bind a fixed port and connect to each other at once.  The
+    client's packets take delay_ms (netem, set by the caller) to cross,
+    so its SYN is still on the way when the server's arrives.  The hosts
+    know each other's link addresses beforehand (permanent neighbour
+    entries): the server has never heard from the client, and its SYN
+    would otherwise wait for an ARP or ND reply, held up as long.
+
+    Each end's first RTT sample is its SYN-ACK's, taken when the other's
+    SYN-ACK comes in: the client's is the real round trip (about delay_ms
+    + 20 ms), the server's only about 20 ms (the client's SYN-ACK was on
+    its way before the server sent its own), so the server's RTO is near
+    the 200 ms minimum.  Both are noted as rto."""
+    if client_port is None:
+        client_port = 30000 + ctx.port % 10000
+    _know_neighbours(ctx)
+    c, s = ctx.client, ctx.server
+    c.call("socket", "c", ctx.af)
+    c.call("reuseaddr", "c")
+    c.call("bind", "c", ctx.caddr, client_port)
+    s.call("socket", "a", ctx.af)
+    s.call("reuseaddr", "a")
+    s.call("bind", "a", ctx.saddr, ctx.port)
+    c.start("connect_nb", "c", ctx.saddr, ctx.port)
+    s.start("connect_nb", "a", ctx.caddr, client_port)
+    c.result()
+    s.result()
+    ctx.run.cports.append(client_port)
+    for end, actor, name in ((CLIENT, c, "c"), (SERVER, s, "a")):
+        err = actor.call("connect_result", name, 10)
+        if err:
+            raise ScenarioError("%s: connect: %s" % (end, os.strerror(err)))
+    ctx.wait_state(SERVER, client_port, ["ESTABLISHED"])
+    ctx.wait_state(CLIENT, client_port, ["ESTABLISHED"])
+    ctx.settle(0.7)   # the ACKs of the SYN-ACKs are on their way
+    rto = {CLIENT: c.call("rto", "c"), SERVER: s.call("rto", "a")}
+    ctx.note("rto", rto)
+    ctx.say("both ends bound (%d and %d) and called connect(); RTO after "
+            "the open: client %.3f s, server %.3f s" % (
+                client_port, ctx.port, rto[CLIENT], rto[SERVER]))
+    ctx.checkpoint("established")
+    return client_port
+
+
+@scenario("simultaneous-open", "Simultaneous open",
+          "both ends connect() to each other at once: the SYNs cross, "
+          "SYN_SENT -> SYN_RECV -> ESTABLISHED on both; then a normal close",
+          lambda r: SIM_OPEN + TEARDOWN_CLIENT_FIRST,
+          links=("veth",))
+def sc_simultaneous_open(ctx, delay_ms=300, client_port=None):
+    undo = ctx.netem(CLIENT, delay_ms)
+    cport = _simultaneous_open(ctx, client_port)
+    undo()
+    _teardown_client_first(ctx, cport)
+    return
+    yield
+
+
+@scenario("simultaneous", "Simultaneous open and close",
+          "both ends connect() at once (the SYNs cross), then both close at "
+          "once (the FINs cross): no listener, no passive end",
+          lambda r: SIM_OPEN + SIMULTANEOUS.replace(
+              "held 300 ms",
+              "held %d ms" % r.opts.get("close_delay_ms", 100)),
+          links=("veth",))
+def sc_simultaneous_both(ctx, delay_ms=300, close_delay_ms=100,
+                         client_port=None):
+    """The FINs cross the same way as in simultaneous-close, but held for
+    only close_delay_ms: each FIN waits that long (plus 20 ms) for its
+    ACK, and the server's RTO after a simultaneous open is about 220 ms
+    (see _simultaneous_open); 300 ms would make it send its FIN again."""
+    undo = ctx.netem(CLIENT, delay_ms)
+    cport = _simultaneous_open(ctx, client_port)
+    ctx.netem(CLIENT, close_delay_ms)
+    ctx.client.start("close", "c")
+    ctx.server.start("close", "a")
+    ctx.client.result()
+    ctx.server.result()
+    ctx.wait_state(SERVER, cport, ["TIME_WAIT"], timeout=15)
+    ctx.wait_state(CLIENT, cport, ["TIME_WAIT"], timeout=15)
+    undo()
+    return
+    yield
+
+
+# The flood's sources: addresses no host has, on the hosts' own subnet.
+# The server reaches them through a neighbour entry with a documentation
+# MAC address (RFC 7042) that no interface has: its SYN-ACKs cross the
+# link (the capture sees them) and the client's host drops them unread.
+FLOOD_ADDR = {4: "192.0.2.%d", 6: "2001:db8::%x"}
+FLOOD_MAC = "00:00:5e:00:53:01"
+FLOOD_BASE = 100
+# Small enough for a readable demo: listen(2) keeps 3 request socks, so 2
+# of the 5 SYNs are dropped.
+FLOOD_SYNS, FLOOD_BACKLOG = 5, 2
+
+
+def _flood_sources(af, first, n):
+    """(address, port, ISN) of the flood's SYNs first .. first + n - 1."""
+    return [(FLOOD_ADDR[af] % (FLOOD_BASE + k), 50000 + FLOOD_BASE + k,
+             0x10000000 * (k % n + 1) & 0xffffffff)
+            for k in range(first, first + n)]
+
+
+def _expect_syn_flood(r):
+    syns = r.opts.get("syns", FLOOD_SYNS)
+    backlog = r.opts.get("backlog", FLOOD_BACKLOG)
+    retries = r.opts.get("synack_retries", 2)
+    # inet_csk_reqsk_queue_is_full(): full when it holds MORE than the
+    # backlog (Linux 6.1), so listen(N) keeps N + 1 request socks
+    kept = min(syns, backlog + 1)
+    text = """server L state full CLOSE>LISTEN   # listen(%d)
+# net.ipv4.tcp_syncookies=0: %d SYNs from addresses nobody has (a raw
+# socket on the client's host)
+""" % (backlog, syns)
+    for k in range(1, syns + 1):
+        text += "client - tx none - S 0 - raw\nserver L rx full LISTEN S 0 -\n"
+        if k <= kept:
+            text += """server %(k)d state req LISTEN>NEW_SYN_RECV
+server %(k)d tx req NEW_SYN_RECV S. 0 1     # to nobody: never answered
+""" % {"k": k}
+        else:
+            text += "# SYN queue full (%d request socks): dropped, no " \
+                "answer\n" % kept
+    text += "# the request socks pile up; each sends its SYN-ACK again " \
+        "after 1 s, 2 s, ...\n# (tcp_synack_retries=%d), then gives " \
+        "up\n" % retries
+    for k in range(1, kept + 1):
+        text += "server %d tx req NEW_SYN_RECV S. 0 1\n" % k * retries
+        text += "server %d state req NEW_SYN_RECV>CLOSE  # its timer " \
+            "gives up\n" % k
+    text += "# net.ipv4.tcp_syncookies=2: the same again, from %d other " \
+        "addresses\n" % syns
+    for k in range(kept + 1, kept + syns + 1):
+        text += """client - tx none - S 0 - raw
+server L rx full LISTEN S 0 -
+# the ISN is a cookie; the request sock that sent it is freed at once
+server %d tx req NEW_SYN_RECV S. 0 1
+""" % k
+    return text + LISTENER_CLOSE
+
+
+@scenario("syn-flood", "A SYN flood, without and with SYN cookies",
+          "SYNs from addresses nobody has: request socks pile up and "
+          "retransmit SYN-ACKs until the queue is full; with syncookies=2 "
+          "the listener answers every SYN and keeps nothing",
+          _expect_syn_flood, links=("veth",))
+def sc_syn_flood(ctx, syns=FLOOD_SYNS, backlog=FLOOD_BACKLOG,
+                 synack_retries=2):
+    """Two rounds of `syns` raw SYNs from spoofed addresses to a listener
+    with listen(backlog): net.ipv4.tcp_syncookies=0 (the request socks
+    live until tcp_synack_retries run out), then tcp_syncookies=2."""
+    veth = VETH[SERVER]
+    ns = ctx.run.ns[SERVER]
+    cmds = []
+    for k in range(2 * syns):
+        addr = FLOOD_ADDR[ctx.af] % (FLOOD_BASE + k)
+        cmds.append("neigh replace %s lladdr %s dev %s nud permanent" % (
+            addr, FLOOD_MAC, veth))
+    p = ip_batch(cmds, ns=ns)
+    if p.returncode != 0:
+        raise ScenarioError("ip neigh: " + p.stderr.strip())
+    ctx.cleanups.append(lambda: ip_batch(
+        [c.replace("replace", "del").split(" lladdr")[0] + " dev " + veth
+         for c in cmds], ns=ns, force=True))
+    ctx.run.notes["nohost"] = [FLOOD_ADDR[ctx.af] % (FLOOD_BASE + k)
+                               for k in range(2 * syns)]
+    ctx.sysctl(SERVER, "ipv4/tcp_synack_retries", synack_retries)
+    ctx.sysctl(SERVER, "ipv4/tcp_syncookies", 0)
+    ctx.listen(backlog=backlog)
+
+    def reqs():
+        return [t for t in ctx.server.call("tcp_table")
+                if t["lport"] == ctx.port and t["state"] == "SYN_RECV"]
+
+    ctx.inject_syns(_flood_sources(ctx.af, 0, syns))
+    t0 = mono()
+    ctx.settle(0.3)
+    n = len(reqs())
+    ctx.note("request_socks_without_cookies", n)
+    ctx.say("tcp_syncookies=0: %d SYNs to listen(%d), %d request socks in "
+            "/proc/net/tcp, %d SYNs dropped" % (syns, backlog, n, syns - n))
+    ctx.checkpoint("flood")
+    # SYN-ACK at 0, 1, 3, ... s; dropped 2^(retries+1) - 1 s after the SYN
+    yield Wait("the request socks to give up", lambda: not reqs(),
+               mono() + 2 ** (synack_retries + 1) + 10)
+    ctx.say("tcp_synack_retries=%d: the request socks were gone %.1f s "
+            "later" % (synack_retries, mono() - t0))
+    ctx.sysctl(SERVER, "ipv4/tcp_syncookies", 2)
+    ctx.inject_syns(_flood_sources(ctx.af, syns, syns))
+    ctx.settle(0.5)
+    n = len(reqs())
+    ctx.note("request_socks_with_cookies", n)
+    ctx.say("tcp_syncookies=2: %d more SYNs, %d request socks in "
+            "/proc/net/tcp" % (syns, n))
+    ctx.checkpoint("flood-cookies")
+    _close_listener(ctx)
+
+
+INTERRUPT_CLOSE = """
+# SIGINT: the process dies; at exit the kernel closes its socket
+client 1 state full ESTABLISHED>FIN_WAIT1
+""" + "\n".join(TEARDOWN_CLIENT_FIRST.strip().splitlines()[1:]) + "\n"
+
+
+@scenario("interrupt", "A client killed by a signal",
+          "the client process, blocked in recv(), dies of SIGINT: the "
+          "kernel closes its socket at exit, with a FIN, as close() would",
+          lambda r: HANDSHAKE + INTERRUPT_CLOSE + LISTENER_CLOSE)
+def sc_interrupt(ctx):
+    """The client end is an actor of its own that SIGINT kills (SIG_DFL,
+    as for a C program: no handler, no Python unwinding)."""
+    victim = Actor(ctx.run.ns[CLIENT], COMM[CLIENT])
+    ctx.cleanups.append(victim.stop)
+    ctx.run.pids[CLIENT] = victim.pid
+    victim.call("sigint_default")
+    ctx.listen()
+    victim.call("socket", "c", ctx.af)
+    cport = victim.call("connect", "c", ctx.saddr, ctx.port, 10)
+    ctx.run.cports.append(cport)
+    ctx.accept()
+    ctx.wait_state(SERVER, cport, ["ESTABLISHED"])
+    ctx.checkpoint("established")
+    victim.start("recv_block", "c")
+    ctx.note("client_blocked_in", _wait_blocked(victim.pid))
+    status = victim.kill(signal.SIGINT)
+    ctx.note("client_exit", "killed by %s" % signal.Signals(
+        os.WTERMSIG(status)).name if os.WIFSIGNALED(status) else
+        "exit status %d" % os.WEXITSTATUS(status))
+    ctx.wait_state(CLIENT, cport, ["FIN_WAIT2"])
+    ctx.wait_state(SERVER, cport, ["CLOSE_WAIT"])
+    ctx.checkpoint("client-fin-wait2")
+    got = ctx.server.call("recv_eof", "a", 10)
+    ctx.note("server_read_at_eof", got)
+    ctx.say("the client (pid %d) was blocked in %s; SIGINT: %s; the "
+            "server's recv() then read EOF after %d bytes" % (
+                ctx.run.pids[CLIENT], ctx.run.notes["client_blocked_in"],
+                ctx.run.notes["client_exit"], got))
+    ctx.server.call("close", "a")
+    ctx.wait_state(CLIENT, cport, ["TIME_WAIT"])
+    ctx.wait_gone(SERVER, cport)
+    _close_listener(ctx)
+    return
+    yield
+
+
+# recvfrom(2)'s number, to see a process blocked in it (/proc/PID/syscall)
+RECVFROM = {"x86_64": 45, "aarch64": 207}
+
+
+def _wait_blocked(pid, timeout=10):
+    """Wait until process pid sleeps in recvfrom(); returns what it was
+    seen doing."""
+    nr = RECVFROM.get(os.uname().machine)
+    deadline = mono() + timeout
+    while nr is not None and mono() < deadline:
+        try:
+            with open("/proc/%d/syscall" % pid) as f:
+                if f.read().split()[0] == str(nr):
+                    return "recvfrom"
+        except (OSError, IndexError):
+            pass
+        time.sleep(0.02)
+    time.sleep(0.5)
+    return "unknown (waited 0.5 s)"
 
 
 # ------------------------------------------------------------ expectations
 
 class ExpLine:
     __slots__ = ("end", "label", "ev", "sock", "old", "new", "state",
-                 "flags", "seq", "ack", "len", "why", "lost", "text")
+                 "flags", "seq", "ack", "len", "why", "lost", "raw", "text")
 
     def key(self):
         """What a record must show to match, with relative seq/ack."""
@@ -1415,7 +1924,7 @@ def parse_expect(text):
         e.text = line
         e.end, e.label, e.ev, e.sock = w[0], w[1], w[2], w[3]
         e.old = e.new = e.state = e.flags = e.seq = e.ack = None
-        e.len, e.why, e.lost = 0, "-", False
+        e.len, e.why, e.lost, e.raw = 0, "-", False, False
         rest = w[4:]
         if e.ev == "state":
             e.old, e.new = rest[0].split(">")
@@ -1428,6 +1937,8 @@ def parse_expect(text):
         for opt in rest:
             if opt == "lost":
                 e.lost = True
+            elif opt == "raw":
+                e.raw = True
             elif opt.startswith("len="):
                 e.len = int(opt[4:])
             elif opt.startswith("why="):
@@ -1460,7 +1971,9 @@ def end_of(rec, run):
 class Relative:
     """Turns absolute seq/ack into numbers relative to the ISNs, per
     connection, from the SYNs seen in the records (in record order).  A
-    new client ISN on the same 4-tuple starts a new epoch."""
+    new client ISN on the same 4-tuple starts a new epoch.  Each end's
+    ISN is its SYN's (with or without ACK: in a simultaneous open the
+    server sends a bare SYN too)."""
 
     def __init__(self, run):
         self.run = run
@@ -1480,8 +1993,13 @@ class Relative:
         isn = self.isn.setdefault(cport, {CLIENT: None, SERVER: None})
         if "S" in flags and "." not in flags and sender == CLIENT:
             if isn[CLIENT] != seq:
-                isn[CLIENT], isn[SERVER] = seq, None
-        if "S" in flags and "." in flags and sender == SERVER:
+                # A new client ISN: a new connection, unless this is the
+                # first client SYN and the server's own SYN came first
+                # (a simultaneous open).
+                if isn[CLIENT] is not None:
+                    isn[SERVER] = None
+                isn[CLIENT] = seq
+        if "S" in flags and sender == SERVER:
             isn[SERVER] = seq
         rs = (seq - (isn[sender] or 0)) & 0xffffffff
         ra = (ack - (isn[receiver] or 0)) & 0xffffffff
@@ -1551,6 +2069,8 @@ def match_expectation(records, run):
     exp = parse_expect(run.expect)
     want = {}
     for e in exp:
+        if e.raw:
+            continue  # on the wire only: no socket sent it
         k = e.key()
         if e.ev != "state":
             k = k[:4] + (e.seq, e.ack, e.len)

@@ -20,8 +20,10 @@
 enum note {
 	N_NONE, N_SYN, N_REL, N_SYNACK, N_ACK3, N_ESTAB, N_DATA, N_FIN1,
 	N_FINACK, N_HALF, N_FIN2, N_LASTACK, N_CLOSE_WAIT, N_LAST_ACK,
-	N_FIN_WAIT2, N_TIME_WAIT, N_TW_END, N_RST, N_RST_SYN, N_RETRANS,
-	N_TW_ACK, N_NOTRECV, N_REARM, N_NEWSYN,
+	N_FIN_WAIT2, N_TIME_WAIT, N_TW_END, N_RST, N_RST_SYN, N_RST_SYNACK,
+	N_RETRANS,
+	N_TW_ACK, N_NOTRECV, N_REARM, N_NEWSYN, N_SYN_SERVER, N_SIMOPEN,
+	N_SIMSYNACK,
 	N_MAX
 };
 
@@ -58,6 +60,9 @@ static const char *const notes[N_MAX][4] = {
 	[N_RST] = { "RST: aborts the connection at once" },
 	[N_RST_SYN] = { "RST to a SYN: nothing listens on this",
 			"port; connect() gets ECONNREFUSED" },
+	[N_RST_SYNACK] = { "RST to the SYN-ACK: no socket wanted",
+			   "it (the SYN was old); the request is",
+			   "dropped, no connection is made" },
 	[N_RETRANS] = { "no ACK came in time: sent again" },
 	[N_TW_ACK] = { "answered from TIME_WAIT: this is why",
 		       "TIME_WAIT waits (the last ACK was lost)" },
@@ -65,6 +70,13 @@ static const char *const notes[N_MAX][4] = {
 	[N_REARM] = { "the FIN came again: 2MSL starts over" },
 	[N_NEWSYN] = { "a request sock: SYN_RECV in textbooks;",
 		       "the full socket is born with the ACK" },
+	[N_SYN_SERVER] = { "SYN from the server's side: it",
+			   "connects too, from its own port" },
+	[N_SIMOPEN] = { "a SYN from each side, crossing:",
+			"simultaneous open; no SYN-ACK came",
+			"first, so each side is in SYN_SENT" },
+	[N_SIMSYNACK] = { "its own SYN again, now with the ACK",
+			  "of the other's SYN: SYN_RECV on both" },
 };
 
 enum row_kind { ROW_STATE, ROW_ARROW };
@@ -227,7 +239,9 @@ struct convstate {
 	uint8_t fin[2];		/* side sent a FIN: 1 first, 2 second */
 	uint32_t fin_seq[2];
 	int nfin, estab, synack, ack3, syn[2];
+	int bare_syn[2], simopen;	/* a SYN without ACK from each side */
 	uint32_t synack_seq;
+	unsigned int synack_side;	/* who sent the SYN-ACK */
 };
 
 static void state_row(struct ctx *c, struct convstate *cs, struct noter *nt,
@@ -329,17 +343,29 @@ static void arrow_row(struct ctx *c, const struct tf_group *g,
 		tag_add(w, "[not received]");
 
 	if (f & TCPFLOW_F_RST) {
-		note_add(nt, w, !cs->estab && cs->syn[!s] ? N_RST_SYN : N_RST);
+		if (cs->estab)
+			note_add(nt, w, N_RST);
+		else if (cs->synack && cs->synack_side != s)
+			note_add(nt, w, N_RST_SYNACK);
+		else
+			note_add(nt, w, cs->syn[!s] ? N_RST_SYN : N_RST);
 	} else if (r->mark & TF_MK_RETRANS) {
 		note_add(nt, w, N_RETRANS);
 	} else if ((f & TCPFLOW_F_SYN) && !(f & TCPFLOW_F_ACK)) {
-		note_add(nt, w, N_SYN);
+		if (cs->bare_syn[!s] && !cs->synack) {
+			cs->simopen = 1;
+			note_add(nt, w, N_SIMOPEN);
+		} else {
+			note_add(nt, w, s ? N_SYN_SERVER : N_SYN);
+		}
 		if (!c->o->absolute)
 			note_add(nt, w, N_REL);
+		cs->bare_syn[s] = 1;
 	} else if (f & TCPFLOW_F_SYN) {
-		note_add(nt, w, N_SYNACK);
+		note_add(nt, w, cs->simopen ? N_SIMSYNACK : N_SYNACK);
 		cs->synack = 1;
 		cs->synack_seq = x->seq;
+		cs->synack_side = s;
 	} else if (f & TCPFLOW_F_FIN) {
 		if (!cs->fin[s]) {
 			cs->fin[s] = (uint8_t)++cs->nfin;
@@ -353,7 +379,8 @@ static void arrow_row(struct ctx *c, const struct tf_group *g,
 	} else if (cs->synack && !cs->ack3 && (f & TCPFLOW_F_ACK) &&
 		   x->ack == cs->synack_seq + 1) {
 		cs->ack3 = 1;
-		note_add(nt, w, N_ACK3);
+		if (!cs->simopen)
+			note_add(nt, w, N_ACK3);
 	} else if ((f & TCPFLOW_F_ACK) && cs->fin[!s] &&
 		   x->ack == cs->fin_seq[!s] + 1) {
 		note_add(nt, w, cs->fin[!s] == 1 ? N_FINACK : N_LASTACK);

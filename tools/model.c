@@ -726,6 +726,7 @@ static void mark_segments(struct tf_trace *t, const uint32_t *idx,
 	int have_next[2] = { 0, 0 }, have_last[2] = { 0, 0 };
 	uint32_t last_rx[2] = { 0, 0 };	/* position after a side's last rx */
 	uint32_t tw_old[2] = { 0, 0 };
+	int bare_syn[2] = { 0, 0 };	/* sent a SYN, no SYN-ACK yet */
 
 	for (uint32_t k = 0; k < n; k++) {
 		const struct tf_rec *r = &t->rec[idx[k]];
@@ -769,8 +770,23 @@ static void mark_segments(struct tf_trace *t, const uint32_t *idx,
 		if (x->flags & TCPFLOW_F_RST) {
 			/* a reset carries no data worth counting */
 		} else if (end != x->seq) {
-			if (have_next[s] && seq_before(x->seq, next[s]))
+			/*
+			 * A simultaneous open: the side that sent a SYN and
+			 * got one sends its SYN again with an ACK.  Same
+			 * seq, but an answer, not a retransmission.
+			 */
+			int answer = (x->flags & TCPFLOW_F_SYN) &&
+				     (x->flags & TCPFLOW_F_ACK) &&
+				     bare_syn[s] == 1;
+
+			if (have_next[s] && seq_before(x->seq, next[s]) &&
+			    !answer)
 				r->mark |= TF_MK_RETRANS;
+			if ((x->flags & TCPFLOW_F_SYN) &&
+			    !(x->flags & TCPFLOW_F_ACK) && !bare_syn[s])
+				bare_syn[s] = 1;
+			else if (x->flags & TCPFLOW_F_SYN)
+				bare_syn[s] = 2;
 			if (!have_next[s] || seq_before(next[s], end))
 				next[s] = end;
 			have_next[s] = 1;

@@ -192,6 +192,14 @@ rows = tf.snapshot_ss(tw_run)
 t.ok(not rows[CLIENT] and not rows[SERVER],
      "time-wait :%d: after expiry ss has no socket of the connection" %
      TW_PORT, [x["line"] for x in rows[CLIENT] + rows[SERVER]])
+notes = tw_run.notes
+binds = [notes.get(k) for k in ("bind_in_time_wait",
+                                "bind_in_time_wait_reuseaddr",
+                                "bind_after_time_wait")]
+t.ok(binds == ["EADDRINUSE", "ok", "ok"],
+     "time-wait :%d: the client's port cannot be bound during TIME_WAIT "
+     "without SO_REUSEADDR, can with it (both sockets have it), and can "
+     "without it once TIME_WAIT is over" % TW_PORT, [repr(binds)])
 
 scene.close()
 t.done()

@@ -721,9 +721,12 @@ def control_packets(packets, port):
         sender = "c" if p.dport == port else "s"
         recv = "s" if sender == "c" else "c"
         if "S" in p.flags:
+            # A new client ISN is a new connection, unless the server's
+            # own SYN came first (a simultaneous open).
             if sender == "c" and "." not in p.flags and \
-                    c["isn"].get("c") != p.seq:
-                c.update(isn={"c": p.seq}, fin=False, data=False)
+                    c["isn"].get("c") != p.seq and \
+                    c["isn"].get("c") is not None:
+                c.update(isn={}, fin=False, data=False)
             c["isn"][sender] = p.seq
         why = None
         if any(f in p.flags for f in "SFR"):
@@ -779,6 +782,20 @@ def check_capture(res):
             closed[k] = r["ts"] / 1e9
         elif r["ev"] != "tx" or r["sock"] != "none":
             closed.pop(k, None)
+    # Segments the scenario wrote with a raw socket: no socket sent them,
+    # so no tx record; segments to an address no host has: no rx record.
+    raw = {(_norm(a), sp, _norm(d), dp, seq)
+           for a, sp, d, dp, seq in run.notes.get("raw_sent", [])}
+    nohost = {_norm(a) for a in run.notes.get("nohost", [])}
+    # The default segment mode records no pure ACK that an ESTABLISHED
+    # full socket receives: a handshake ACK that reaches one (in a
+    # simultaneous open, both ends' last ACKs) has no rx record.
+    established = {}
+    for r in res.records:
+        if r["ev"] == "state" and r["sock"] == "full" and \
+                r["new"] == "ESTABLISHED":
+            established.setdefault((r["laddr"], r["lport"], r["raddr"],
+                                    r["rport"]), r["ts"] / 1e9)
     if not res.packets:
         problems.append("nothing captured for :%d" % run.port)
     for p, why in control_packets(res.packets, run.port):
@@ -786,6 +803,16 @@ def check_capture(res):
         ncap = len(cap[k])
         for kind, have in (("tx", tx), ("rx", rx)):
             if kind == "rx" and k[:2] in unowned:
+                continue
+            if kind == "tx" and p.flags == "S" and \
+                    (p.src, p.sport, p.dst, p.dport, p.seq) in raw:
+                continue
+            if kind == "rx" and p.dst in nohost:
+                continue
+            since = established.get((p.dst, p.dport, p.src, p.sport))
+            if kind == "rx" and why == "handshake ACK" and \
+                    since is not None and p.mono is not None and \
+                    since < p.mono:
                 continue
             gone = closed.get((k[1], k[0]))
             mono_ts = getattr(p, "mono", None)
@@ -819,6 +846,12 @@ def check_capture(res):
         problems.append("capture of :%d:" % run.port)
         problems += ["  " + str(p) for p in res.packets]
     return problems
+
+
+def _norm(addr):
+    """An address as the capture writes it (inet_ntop's form)."""
+    fam = socket.AF_INET6 if ":" in addr else socket.AF_INET
+    return socket.inet_ntop(fam, socket.inet_pton(fam, addr))
 
 
 def _after(a, b):

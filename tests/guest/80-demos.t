@@ -1,0 +1,205 @@
+#!/usr/bin/python3
+# SPDX-License-Identifier: GPL-2.0
+#
+# 80-demos.t: the scenarios added for the demos of issue 5.  An old SYN
+# that arrives after its connection is gone (the server's SYN-ACK meets
+# no socket, the client's kernel resets, the request sock is dropped); a
+# simultaneous open (the SYNs cross: SYN_SENT -> SYN_RECV -> ESTABLISHED
+# on both ends), alone and followed by a simultaneous close; a SYN flood
+# from addresses nobody has, without SYN cookies (request socks pile up,
+# retransmit their SYN-ACKs and give up; the queue overflows) and with
+# tcp_syncookies=2 (every SYN answered, nothing kept); a client killed by
+# SIGINT (the kernel closes its socket at exit: a FIN); the time-wait demo's
+# bind() probes (EADDRINUSE without SO_REUSEADDR while TIME_WAIT lasts).
+# Each against the capture, the tracepoint, the scenario's expectation and
+# ss.
+import os
+import sys
+
+sys.dont_write_bytecode = True
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                "lib"))
+import tcpflow as tf  # noqa: E402
+from tcpflow import CLIENT, SERVER, scenarios  # noqa: E402
+
+t = tf.TAP()
+tf.need_root_and_module(t)
+scene = tf.Scene()
+
+RUNS = [
+    ("stale-syn", 4, "veth"),
+    ("stale-syn", 6, "veth"),
+    ("simultaneous-open", 4, "veth"),
+    ("simultaneous-open", 6, "veth"),
+    ("simultaneous", 4, "veth"),
+    ("syn-flood", 4, "veth"),
+    ("syn-flood", 6, "veth"),
+    ("interrupt", 4, "veth"),
+    ("interrupt", 6, "veth"),
+    ("time-wait", 4, "veth"),
+    ("time-wait", 6, "lo"),
+]
+seen = {}
+
+
+def at(what):
+    def hook(run):
+        seen.setdefault(run.port, {})[what] = {
+            "ss": [x for x in tf.ss(run.ns[SERVER], "state", "syn-recv")
+                   if x["lport"] == run.port],
+            "mark": scene.proc.mark()}
+    return hook
+
+
+def check_stale_syn(res):
+    run = res.run
+    c = tf.conns(res)
+    rst = tf.recs_where(res, ev="tx", sock="none")
+    problems = []
+    if len(rst) != 1 or rst[0]["conn"] != 0 or \
+            rst[0]["netns"] != run.netns[CLIENT] or \
+            rst[0]["lport"] != run.cports[0] or rst[0]["flags"] != "R":
+        problems.append("want one RST from no socket in the client's "
+                        "namespace, from :%d" % run.cports[0])
+    req = c.get((SERVER, "2"))
+    born = [r for r in res.records if r["conn"] == req and
+            r["sock"] != "req"]
+    if req is None or born:
+        problems.append("the old SYN's request sock must stay a request "
+                        "sock (conn %s)" % req)
+    synack = tf.recs_where(res, ev="tx", sock="req", conn=req)
+    if len(synack) != 1 or \
+            synack[0]["ack"] != (run.notes["stale_seq"] + 1) & 0xffffffff:
+        problems.append("the SYN-ACK must acknowledge the old SYN's "
+                        "sequence number %d" % run.notes["stale_seq"])
+    t.ok(not problems, "%s: the old SYN makes a request sock whose "
+         "SYN-ACK the client's kernel resets from no socket; no "
+         "connection" % res.tag(),
+         problems + [tf.fmt_rec(r) for r in rst + synack + born])
+
+
+def check_simultaneous(res):
+    run = res.run
+    problems = []
+    for end in (CLIENT, SERVER):
+        states = [(r["old"], r["new"]) for r in res.records
+                  if r["ev"] == "state" and r["sock"] == "full" and
+                  tf.end_of(r, run) == end][:3]
+        if states != [("CLOSE", "SYN_SENT"), ("SYN_SENT", "SYN_RECV"),
+                      ("SYN_RECV", "ESTABLISHED")]:
+            problems.append("%s: %s" % (end, states))
+    if any("LISTEN" in (r["old"], r["new"], r["state"])
+           for r in res.records):
+        problems.append("a listener took part")
+    t.ok(not problems, "%s: both ends go SYN_SENT -> SYN_RECV -> "
+         "ESTABLISHED, no listener" % res.tag(), problems)
+
+
+def check_syn_flood(res):
+    run = res.run
+    # listen(2) holds 3 request socks: the SYN queue is full when it holds
+    # more than the backlog (inet_csk_reqsk_queue_is_full(), Linux 6.1)
+    syns, kept = scenarios.FLOOD_SYNS, scenarios.FLOOD_BACKLOG + 1
+    first = seen.get(run.port, {}).get("flood", {"ss": None})
+    cookies = seen.get(run.port, {}).get("flood-cookies", {"ss": None})
+    problems = []
+    if first["ss"] is None or len(first["ss"]) != kept:
+        problems.append("without cookies ss lists %s request socks, want "
+                        "%d" % (first["ss"] and len(first["ss"]), kept))
+    if cookies["ss"] != []:
+        problems.append("with cookies ss lists request socks: %s" %
+                        cookies["ss"])
+    reqs = tf.recs_where(res, ev="state", sock="req", new="NEW_SYN_RECV")
+    if len(reqs) != kept:
+        problems.append("%d request socks made, want %d" % (len(reqs), kept))
+    for x in first["ss"] or []:
+        if x["cookie"] not in {r["conn"] for r in reqs}:
+            problems.append("ss has a request sock tcpflow lacks: " +
+                            x["line"])
+    after = [r for r in res.records if r["n"] >= first.get("mark", 0)]
+    cookie_synacks = [r for r in after if r["ev"] == "tx" and
+                      r["sock"] == "req" and r["conn"] not in
+                      {q["conn"] for q in reqs}]
+    if len(cookie_synacks) != syns or \
+            len({r["conn"] for r in cookie_synacks}) != syns or \
+            any(r["conn"] == q["conn"] for r in cookie_synacks
+                for q in res.records if q["ev"] == "state"):
+        problems.append("with cookies: %d SYN-ACKs from %d request socks "
+                        "that never entered a state; want %d" % (
+                            len(cookie_synacks),
+                            len({r["conn"] for r in cookie_synacks}), syns))
+    t.ok(not problems, "%s: without cookies the listener keeps %d request "
+         "socks (ss) and drops the other SYNs; with cookies it answers all "
+         "%d and keeps none" % (res.tag(), kept, syns), problems)
+
+    # The request socks were gone from ss before the cookie round began
+    # (the scenario waited for it); tcpflow records each going, from the
+    # timer: NEW_SYN_RECV -> CLOSE, 2^(retries + 1) - 1 s after its SYN.
+    drops = tf.recs_where(res, ev="state", sock="req", new="CLOSE")
+    born = {r["conn"]: r["ts"] for r in reqs}
+    late = [r for r in drops if r["conn"] in born and
+            not 7.0 <= (r["ts"] - born[r["conn"]]) / 1e9 <= 9.5]
+    t.ok({r["conn"] for r in drops} == set(born) and len(drops) == kept and
+         not late, "%s: each request sock that gives up is recorded "
+         "NEW_SYN_RECV -> CLOSE once, about 7 s after its SYN "
+         "(tcp_synack_retries=2)" % res.tag(),
+         [tf.fmt_rec(r) for r in drops])
+
+
+def check_interrupt(res):
+    run = res.run
+    notes = run.notes
+    fin = tf.recs_where(res, ev="state", old="ESTABLISHED", new="FIN_WAIT1")
+    problems = []
+    if notes.get("client_exit") != "killed by SIGINT":
+        problems.append("client: %s" % notes.get("client_exit"))
+    if notes.get("server_read_at_eof") != 0:
+        problems.append("the server read %s bytes before EOF" %
+                        notes.get("server_read_at_eof"))
+    if len(fin) != 1 or fin[0]["pid"] != run.pids[CLIENT] or \
+            fin[0]["comm"] != run.comms[CLIENT]:
+        problems.append("want the client's FIN_WAIT1 in its own dying "
+                        "process (pid %d)" % run.pids[CLIENT])
+    t.ok(not problems, "%s: the client died of SIGINT in %s; its kernel "
+         "closed the socket with a FIN; the server read EOF" % (
+             res.tag(), notes.get("client_blocked_in")),
+         problems + [tf.fmt_rec(r) for r in fin])
+
+
+def check_time_wait_bind(res):
+    notes = res.run.notes
+    binds = [notes.get("bind_in_time_wait"),
+             notes.get("bind_in_time_wait_reuseaddr")]
+    t.ok(binds == ["EADDRINUSE", "ok"],
+         "%s: while the client's TIME_WAIT lasts, bind() to its port fails "
+         "(EADDRINUSE) without SO_REUSEADDR and works with it" % res.tag(),
+         [repr(binds)])
+
+
+EXTRA = {"stale-syn": check_stale_syn,
+         "time-wait": check_time_wait_bind,
+         "simultaneous-open": check_simultaneous,
+         "simultaneous": check_simultaneous,
+         "syn-flood": check_syn_flood,
+         "interrupt": check_interrupt}
+
+port = 8800
+for name, af, link in RUNS:
+    port += 1
+    try:
+        opts = {"wait": False} if name == "time-wait" else {}
+        res = scene.run(name, af=af, link=link, port=port,
+                        hooks={"flood": at("flood"),
+                               "flood-cookies": at("flood-cookies")},
+                        **opts)
+    except Exception as e:
+        t.ok(False, "%s IPv%d %s: scenario ran" % (name, af, link), [repr(e)])
+        continue
+    tf.standard_checks(t, res)
+    try:
+        EXTRA[name](res)
+    except Exception as e:
+        t.ok(False, "%s: %s checks ran" % (res.tag(), name), [repr(e)])
+
+scene.close()
+t.done()
