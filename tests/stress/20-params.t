@@ -22,13 +22,7 @@ sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import lib  # noqa: E402
 
-t = lib.TAP()
-lib.need_root(t)
-ko = lib.module_path()
-if not ko:
-    print("1..0 # SKIP no tcpflow.ko (set TCPFLOW_KO)")
-    sys.exit(4)
-orig = lib.current_params()
+t, ko, orig = lib.start()
 KPROBES = "/sys/kernel/debug/kprobes/list"
 if not os.path.exists(KPROBES):
     os.system("mount -t debugfs debugfs /sys/kernel/debug 2>/dev/null")

@@ -41,17 +41,11 @@ sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import lib  # noqa: E402
 
-t = lib.TAP()
-lib.need_root(t)
-ko = lib.module_path()
-if not ko:
-    print("1..0 # SKIP no tcpflow.ko (set TCPFLOW_KO)")
-    sys.exit(4)
+t, ko, orig = lib.start()
 if subprocess.run(["sh", "-c", "command -v tcpdump"],
                   capture_output=True).returncode:
     print("1..0 # SKIP no tcpdump")
     sys.exit(4)
-orig = lib.current_params()
 CAP = 256
 BURST_SECS = float(os.environ.get("STRESS_OVERFLOW_SECS") or 35)
 BURST_MAX = int(os.environ.get("STRESS_OVERFLOW_CONNS") or 200)

@@ -31,13 +31,7 @@ sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import lib  # noqa: E402
 
-t = lib.TAP()
-lib.need_root(t)
-ko = lib.module_path()
-if not ko:
-    print("1..0 # SKIP no tcpflow.ko (set TCPFLOW_KO)")
-    sys.exit(4)
-orig = lib.current_params()
+t, ko, orig = lib.start()
 CYCLES = int(os.environ.get("STRESS_CYCLES") or 200)
 # A time budget (seconds; 0: none): the cycles stop when it is spent, and
 # at least MIN_CYCLES must have run.  Under emulation on a debug kernel a

@@ -97,6 +97,19 @@ def need_root(t):
         sys.exit(4)
 
 
+def start():
+    """A stress test's opening: its TAP, the tcpflow.ko to load, and the
+    parameters tcpflow is loaded with now.  Skips the file (exit 4)
+    without root or without a module."""
+    t = TAP()
+    need_root(t)
+    ko = module_path()
+    if not ko:
+        print("1..0 # SKIP no tcpflow.ko (set TCPFLOW_KO)")
+        sys.exit(4)
+    return t, ko, current_params()
+
+
 # ------------------------------------------------------------- kernel log
 
 class Kmsg:
