@@ -615,13 +615,16 @@ static int listen_ret(struct kretprobe_instance *ri, struct pt_regs *regs)
 {
 	struct sock *sk = *(struct sock **)ri->data;
 	struct tcpflow_record r = { .event = TCPFLOW_EV_STATE };
+	unsigned long flags;
 
 	if (regs_return_value(regs))
 		return 0;
+	local_irq_save(flags);	/* see irqs_off_pre() */
 	rec_sock(&r, &sk->__sk_common, TCPFLOW_SK_FULL);
 	r.old_state = TCP_CLOSE;
 	r.new_state = TCP_LISTEN;
 	emit(&r, 0);
+	local_irq_restore(flags);
 	return 0;
 }
 
@@ -630,9 +633,13 @@ static int listen_ret(struct kretprobe_instance *ri, struct pt_regs *regs)
 static int accept_ret(struct kretprobe_instance *ri, struct pt_regs *regs)
 {
 	struct sock *child = (struct sock *)regs_return_value(regs);
+	unsigned long flags;
 
-	if (child)
-		tcpflow_owner_learn(conn_of(&child->__sk_common));
+	if (!child)
+		return 0;
+	local_irq_save(flags);	/* see irqs_off_pre() */
+	tcpflow_owner_learn(conn_of(&child->__sk_common));
+	local_irq_restore(flags);
 	return 0;
 }
 
@@ -660,6 +667,28 @@ static struct kprobe tcpflow_kprobes[] = {
 	KP("tcp_v4_send_ack", v4_send_ack_pre),
 	KP("tcp_v6_send_response", v6_send_response_pre),
 };
+
+/*
+ * Every kprobe's handler runs with interrupts off.  While a kprobe
+ * handler runs, the kernel refuses any other kprobe hit on that CPU as
+ * nested (counted in "missed"); a handler in process context that an
+ * interrupt breaks into would let the softirq run on the interrupt's way
+ * out, and lose that softirq's records (the ACK it sends, the segment it
+ * receives).  Interrupts are off from here to the end of the handler; the
+ * few instructions of kprobe_ftrace_handler() around it are the only
+ * window left.  The real handlers are set aside at init.
+ */
+static kprobe_pre_handler_t tcpflow_pre[ARRAY_SIZE(tcpflow_kprobes)];
+
+static int irqs_off_pre(struct kprobe *p, struct pt_regs *regs)
+{
+	unsigned long flags;
+
+	local_irq_save(flags);
+	tcpflow_pre[p - tcpflow_kprobes](p, regs);
+	local_irq_restore(flags);
+	return 0;
+}
 
 static struct kretprobe tcpflow_kretprobes[] = {
 	{
@@ -709,6 +738,10 @@ int tcpflow_hooks_init(void)
 		}
 	}
 	for (j = 0; j < ARRAY_SIZE(tcpflow_kprobes); j++) {
+		if (tcpflow_kprobes[j].pre_handler != irqs_off_pre) {
+			tcpflow_pre[j] = tcpflow_kprobes[j].pre_handler;
+			tcpflow_kprobes[j].pre_handler = irqs_off_pre;
+		}
 		err = tcpflow_register_kprobe(&tcpflow_kprobes[j]);
 		if (err) {
 			pr_err("cannot attach to %s: error %d\n",
