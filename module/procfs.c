@@ -30,6 +30,8 @@
 #include "tcpflow.h"
 
 #define TCPFLOW_LINE_MAX	512
+/* In a file offset: "inside this record's line" (see tcpflow_read()). */
+#define TCPFLOW_MIDLINE		(1LL << 62)
 #define TCPFLOW_WRITE_MAX	4096
 
 static const char *const event_names[] = TCPFLOW_EVENT_NAMES;
@@ -256,12 +258,20 @@ static bool fill_line(struct tcpflow_reader *rd, struct tcpflow_line *ln,
 	}
 }
 
+/* Is @pos the mark a short read() left inside a line we still hold? */
+static bool midline(const struct tcpflow_reader *rd, loff_t pos)
+{
+	return (pos & TCPFLOW_MIDLINE) && rd->cur.off < rd->cur.len &&
+	       rd->cur.key == (pos & ~TCPFLOW_MIDLINE);
+}
+
 static ssize_t tcpflow_read(struct file *file, char __user *buf,
 			    size_t count, loff_t *ppos)
 {
 	struct tcpflow_reader *rd = file->private_data;
 	struct tcpflow_line *ln;
 	size_t copied = 0;
+	loff_t pos;
 	ssize_t ret = 0;
 
 	if (*ppos < 0)
@@ -269,16 +279,16 @@ static ssize_t tcpflow_read(struct file *file, char __user *buf,
 	if (mutex_lock_interruptible(&rd->lock))
 		return -ERESTARTSYS;
 	/*
-	 * read() keeps the file offset on a record until its whole line is
-	 * returned, so short reads go on where they stopped; what is left of
-	 * a line is kept for the offset it was read at only.  A pread() at
-	 * another offset than the file's starts its line afresh and leaves
-	 * nothing behind, nor disturbs what read() left.
+	 * A read that stops inside record N's line leaves the offset at N
+	 * with TCPFLOW_MIDLINE set, and the rest of the line in rd->cur: a
+	 * read() goes on from there (the VFS keeps the offset), while a
+	 * pread() at N (no mark) starts the line afresh and leaves rd->cur
+	 * alone.  An offset with the mark but no such rest is just a number.
 	 */
-	if (*ppos == READ_ONCE(file->f_pos)) {
+	pos = *ppos;
+	if (midline(rd, pos)) {
 		ln = &rd->cur;
-		if (*ppos != ln->key)
-			ln->len = ln->off = 0;
+		pos &= ~TCPFLOW_MIDLINE;
 	} else {
 		ln = &rd->other;
 		ln->len = ln->off = 0;
@@ -288,7 +298,7 @@ static ssize_t tcpflow_read(struct file *file, char __user *buf,
 
 		if (ln->off == ln->len) {
 			ln->off = ln->len = 0;
-			if (!fill_line(rd, ln, *ppos))
+			if (!fill_line(rd, ln, pos))
 				break;
 		}
 		n = min_t(size_t, count - copied, ln->len - ln->off);
@@ -299,9 +309,16 @@ static ssize_t tcpflow_read(struct file *file, char __user *buf,
 		ln->off += n;
 		copied += n;
 		if (ln->off == ln->len) {
-			*ppos = ln->next;
+			pos = ln->next;
 			ln->off = ln->len = 0;
 		}
+	}
+	if (ln->off < ln->len && (ln == &rd->cur || !rd->cur.len)) {
+		/* Stopped inside a line: keep its rest for a read() at the mark. */
+		rd->cur = *ln;
+		*ppos = ln->key | TCPFLOW_MIDLINE;
+	} else {
+		*ppos = pos;
 	}
 	mutex_unlock(&rd->lock);
 	return copied ? copied : ret;
@@ -312,27 +329,29 @@ static loff_t tcpflow_lseek(struct file *file, loff_t off, int whence)
 	struct tcpflow_reader *rd = file->private_data;
 	struct tcpflow_ring_stats st;
 
+	mutex_lock(&rd->lock);
 	switch (whence) {
 	case SEEK_SET:
 		break;
 	case SEEK_CUR:
-		off += file->f_pos;
+		/* Inside a line: from its record. */
+		off += midline(rd, file->f_pos) ?
+			file->f_pos & ~TCPFLOW_MIDLINE : file->f_pos;
 		break;
 	case SEEK_END:
 		tcpflow_ring_stats(&st);
 		off += st.next;
 		break;
 	default:
-		return -EINVAL;
+		off = -1;
 	}
-	if (off < 0)
-		return -EINVAL;
-	mutex_lock(&rd->lock);
-	/* A seek, even to where we are, starts the line at off afresh. */
-	rd->cur.len = rd->cur.off = 0;
-	file->f_pos = off;
+	if (off >= 0) {
+		/* A seek, even to where we are, starts the line at off afresh. */
+		rd->cur.len = rd->cur.off = 0;
+		file->f_pos = off;
+	}
 	mutex_unlock(&rd->lock);
-	return off;
+	return off < 0 ? -EINVAL : off;
 }
 
 static __poll_t tcpflow_poll(struct file *file, poll_table *wait)
