@@ -78,16 +78,18 @@ void inet_twsk_hashdance_schedule(struct inet_timewait_sock *tw,
  */
 static inline int tcpflow_register_kprobe(struct kprobe *kp)
 {
+	/* A hooked function, and the name to try where it does not exist. */
+	static const char *const fallback[][2] = {
+		{ "inet_twsk_hashdance_schedule", "inet_twsk_hashdance" },
+		{ "__inet_csk_reqsk_queue_drop", "inet_csk_reqsk_queue_drop" },
+	};
 	int err = register_kprobe(kp);
+	int i;
 
-	if (err == -ENOENT &&
-	    !strcmp(kp->symbol_name, "inet_twsk_hashdance_schedule")) {
-		kp->symbol_name = "inet_twsk_hashdance";
-		err = register_kprobe(kp);
-	}
-	if (err == -ENOENT &&
-	    !strcmp(kp->symbol_name, "__inet_csk_reqsk_queue_drop")) {
-		kp->symbol_name = "inet_csk_reqsk_queue_drop";
+	for (i = 0; err == -ENOENT && i < ARRAY_SIZE(fallback); i++) {
+		if (strcmp(kp->symbol_name, fallback[i][0]))
+			continue;
+		kp->symbol_name = fallback[i][1];
 		err = register_kprobe(kp);
 	}
 	return err;

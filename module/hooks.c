@@ -738,10 +738,8 @@ int tcpflow_hooks_init(void)
 		}
 	}
 	for (j = 0; j < ARRAY_SIZE(tcpflow_kprobes); j++) {
-		if (tcpflow_kprobes[j].pre_handler != irqs_off_pre) {
-			tcpflow_pre[j] = tcpflow_kprobes[j].pre_handler;
-			tcpflow_kprobes[j].pre_handler = irqs_off_pre;
-		}
+		tcpflow_pre[j] = tcpflow_kprobes[j].pre_handler;
+		tcpflow_kprobes[j].pre_handler = irqs_off_pre;
 		err = tcpflow_register_kprobe(&tcpflow_kprobes[j]);
 		if (err) {
 			pr_err("cannot attach to %s: error %d\n",

@@ -68,6 +68,7 @@ void tcpflow_proc_notify(void)
 	if (wq_has_sleeper(tcpflow_wait))
 		irq_work_queue(&tcpflow_wake_work);
 }
+
 static DEFINE_MUTEX(tcpflow_cfg_lock);	/* serialises writers of the cfg */
 
 /* One line of text, as far as a reader has got with it. */
@@ -83,8 +84,8 @@ struct tcpflow_reader {
 	struct mutex lock;
 	u32 netns;		/* the opener's network namespace */
 	bool all_netns;		/* opener in the initial namespace */
-	struct tcpflow_line cur;	/* read() at the file offset */
-	struct tcpflow_line other;	/* pread() anywhere else */
+	struct tcpflow_line cur;	/* the line a read() stopped inside */
+	struct tcpflow_line other;	/* a line read from its start */
 	struct tcpflow_record rec;
 };
 
