@@ -40,54 +40,9 @@ BAD_RE = re.compile(
     r"suspected|Kernel panic")
 
 
-# --------------------------------------------------------------------- TAP
-
-class TAP:
-    def __init__(self):
-        self.n = 0
-        self.failed = 0
-        self.skipped = 0
-        sys.stdout.reconfigure(line_buffering=True)
-
-    def diag(self, *lines):
-        for text in lines:
-            for line in str(text).splitlines() or [""]:
-                print("# " + line)
-
-    def ok(self, cond, name, diag=(), known=None, limit=30):
-        """One result; diag is shown when it failed.  known: the
-        description of a module bug this exposes (still a failure)."""
-        self.n += 1
-        name = name.replace("#", "\\#")
-        if cond:
-            print("ok %d - %s" % (self.n, name))
-            return True
-        self.failed += 1
-        print("not ok %d - %s" % (self.n, name))
-        if known:
-            self.diag("MODULE BUG: " + known)
-        diag = list(diag)
-        for d in diag[:limit]:
-            self.diag(d)
-        if len(diag) > limit:
-            self.diag("... and %d more" % (len(diag) - limit))
-        return False
-
-    def problems(self, problems, name, known=None, limit=30):
-        return self.ok(not problems, name, problems, known=known, limit=limit)
-
-    def skip(self, name, why):
-        self.n += 1
-        self.skipped += 1
-        print("ok %d - %s # SKIP %s" % (self.n, name, why))
-
-    def done(self):
-        print("1..%d" % self.n)
-        if self.failed:
-            sys.exit(1)
-        if self.n and self.skipped == self.n:
-            sys.exit(4)
-        sys.exit(0)
+# The guest suite's TAP and parsers (tests/guest/lib/tcpflow.py).
+sys.path.insert(0, os.path.join(REPO, "tests", "guest", "lib"))
+from tcpflow import TAP, flag_letters, parse_header  # noqa: E402,F401
 
 
 def need_root(t):
@@ -218,16 +173,6 @@ def ensure_loaded(ko, params=()):
 
 # ------------------------------------------------------------ /proc/tcpflow
 
-def parse_header(line):
-    w = line.split()
-    if len(w) < 3 or w[0] != "#" or w[1] != "tcpflow":
-        raise ValueError("not a tcpflow header: %r" % line)
-    d = {"version": w[2]}
-    for word in w[3:]:
-        k, _, v = word.partition("=")
-        d[k] = int(v) if v.isdigit() else v
-    return d
-
 
 INT_KEYS = ("n", "ts", "cpu", "netns", "conn", "af", "lport", "rport",
             "seq", "ack", "win", "len", "pid", "dur")
@@ -314,14 +259,6 @@ def fmt_rec(r):
 
 
 # ----------------------------------------------------------------- packets
-
-FLAG_LETTERS = (("F", 0x01), ("S", 0x02), ("R", 0x04), ("P", 0x08),
-                (".", 0x10), ("U", 0x20), ("E", 0x40), ("W", 0x80))
-
-
-def flag_letters(b):
-    return "".join(ch for ch, bit in FLAG_LETTERS if b & bit) or "none"
-
 
 class Packet:
     __slots__ = ("ts", "src", "sport", "dst", "dport", "flags", "seq", "ack",
