@@ -1434,19 +1434,7 @@ server 1 state full LAST_ACK>CLOSE
 def sc_fin_wait2_timeout(ctx, fin_timeout=5):
     """The client's FIN_WAIT2 lasts max(fin_timeout, 3.5 x RTO) (see
     tcp_time_wait()); the RTO is noted as client_rto."""
-    ns = ctx.run.ns[CLIENT]
-    knob = "/proc/sys/net/ipv4/tcp_fin_timeout"
-    with in_netns(ns):
-        with open(knob) as f:
-            saved = f.read().strip()
-        with open(knob, "w") as f:
-            f.write(str(fin_timeout))
-
-    def restore():
-        with in_netns(ns):
-            with open(knob, "w") as f:
-                f.write(saved)
-    ctx.cleanups.append(restore)
+    ctx.sysctl(CLIENT, "ipv4/tcp_fin_timeout", fin_timeout)
     cport = _handshake(ctx)
     ctx.note("fin_timeout", fin_timeout)
     ctx.note("client_rto", ctx.client.call("rto", "c"))
