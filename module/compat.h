@@ -20,6 +20,7 @@
 
 #include <linux/build_bug.h>
 #include <linux/errno.h>
+#include <linux/ftrace.h>
 #include <linux/kprobes.h>
 #include <linux/string.h>
 #include <net/inet6_connection_sock.h>
@@ -94,6 +95,22 @@ static inline int tcpflow_register_kprobe(struct kprobe *kp)
 	}
 	return err;
 }
+
+/*
+ * A hooked function's arguments, from ftrace's saved registers (hooks.c
+ * registers without FTRACE_OPS_FL_SAVE_REGS: x86-64 has
+ * DYNAMIC_FTRACE_WITH_ARGS, which saves the argument registers anyway).
+ * ftrace_regs_get_argument() came in Linux 6.5 (7.x made struct
+ * ftrace_regs opaque); before it, x86's struct ftrace_regs is a pt_regs.
+ */
+#ifndef CONFIG_HAVE_DYNAMIC_FTRACE_WITH_ARGS
+#error "tcpflow needs DYNAMIC_FTRACE_WITH_ARGS (x86-64 has it since 5.11)"
+#endif
+#ifdef ftrace_regs_get_argument
+#define tcpflow_ftrace_arg(fregs, i)	ftrace_regs_get_argument(fregs, i)
+#else
+#define tcpflow_ftrace_arg(fregs, i)	regs_get_kernel_argument(&(fregs)->regs, i)
+#endif
 
 /*
  * tcp_v6_send_response(sk, skb, seq, ack, win, tsval, tsecr, oif, ...):

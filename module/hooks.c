@@ -2,9 +2,10 @@
 /*
  * hooks.c - where tcpflow listens, and why there.
  *
- * Every hook is a kprobe at a function's entry (ftrace-based on x86, so
- * handlers run in the probed function's own context) or a kretprobe
- * where the interesting value is the return value.  Handlers copy a
+ * Every hook is an ftrace callback at a function's entry (all of them on
+ * one ftrace_ops, so handlers run in the hooked function's own context),
+ * or a kretprobe where the interesting value is the return value (three
+ * functions, on kprobes' own ftrace_ops).  Handlers copy a
  * fixed-size record into the ring and return: no allocation, no sleeping,
  * no loop that depends on the traffic.
  *
@@ -40,6 +41,7 @@
  * Owner
  *   inet_csk_accept (ret)       the accepting process owns the child
  */
+#include <linux/ftrace.h>
 #include <linux/in6.h>
 #include <linux/ipv6.h>
 #include <linux/kprobes.h>
@@ -49,6 +51,7 @@
 #include <linux/sock_diag.h>
 #include <linux/tcp.h>
 #include <linux/timekeeping.h>
+#include <linux/trace_recursion.h>
 #include <net/inet_connection_sock.h>
 #include <net/inet_timewait_sock.h>
 #include <net/ip.h>
@@ -60,7 +63,10 @@
 #include "compat.h"
 #include "tcpflow.h"
 
-#define arg(regs, i)	regs_get_kernel_argument(regs, i)
+/* Argument @i (from 0) of a hooked function, as ftrace saved it. */
+#define arg(fregs, i)	tcpflow_ftrace_arg(fregs, i)
+/* The same, at a kretprobe's entry. */
+#define karg(regs, i)	regs_get_kernel_argument(regs, i)
 
 /*
  * Same-CPU hand-over between two hooks of one code path.  Only ids are
@@ -262,7 +268,7 @@ static void rec_seg(struct tcpflow_record *r, u8 ev, u8 flags, u32 seq,
 
 /* ---- state changes ---------------------------------------------------- */
 
-static int tcp_set_state_pre(struct kprobe *p, struct pt_regs *regs)
+static void tcp_set_state_pre(struct ftrace_regs *regs)
 {
 	struct sock *sk = (struct sock *)arg(regs, 0);
 	struct tcpflow_record r = { .event = TCPFLOW_EV_STATE };
@@ -271,10 +277,9 @@ static int tcp_set_state_pre(struct kprobe *p, struct pt_regs *regs)
 	r.old_state = sk->sk_state;
 	r.new_state = (u8)arg(regs, 1);
 	emit(&r, 0);
-	return 0;
 }
 
-static int reqsk_hash_add_pre(struct kprobe *p, struct pt_regs *regs)
+static void reqsk_hash_add_pre(struct ftrace_regs *regs)
 {
 	const struct sock *lsk = (const struct sock *)arg(regs, 0);
 	struct request_sock *req = (struct request_sock *)arg(regs, 1);
@@ -284,10 +289,9 @@ static int reqsk_hash_add_pre(struct kprobe *p, struct pt_regs *regs)
 	r.old_state = TCP_LISTEN;
 	r.new_state = TCP_NEW_SYN_RECV;
 	emit(&r, conn_of(&lsk->__sk_common));
-	return 0;
 }
 
-static int reqsk_drop_pre(struct kprobe *p, struct pt_regs *regs)
+static void reqsk_drop_pre(struct ftrace_regs *regs)
 {
 	const struct sock *lsk = (const struct sock *)arg(regs, 0);
 	struct request_sock *req = (struct request_sock *)arg(regs, 1);
@@ -296,11 +300,10 @@ static int reqsk_drop_pre(struct kprobe *p, struct pt_regs *regs)
 	rec_sock(&r, &req->__req_common, TCPFLOW_SK_REQ);
 	/* A request that just became a child is not a drop. */
 	if (r.conn == this_cpu_read(tcpflow_pcpu.clone_conn))
-		return 0;
+		return;
 	r.old_state = TCP_NEW_SYN_RECV;
 	r.new_state = TCP_CLOSE;
 	emit(&r, conn_of(&lsk->__sk_common));
-	return 0;
 }
 
 /* The child's record is built from the request sock: same 4-tuple, and
@@ -308,7 +311,7 @@ static int reqsk_drop_pre(struct kprobe *p, struct pt_regs *regs)
  */
 static int clone_entry(struct kretprobe_instance *ri, struct pt_regs *regs)
 {
-	struct request_sock *req = (struct request_sock *)arg(regs, 1);
+	struct request_sock *req = (struct request_sock *)karg(regs, 1);
 	struct tcpflow_record *r = (struct tcpflow_record *)ri->data;
 
 	memset(r, 0, sizeof(*r));
@@ -338,7 +341,7 @@ static int clone_ret(struct kretprobe_instance *ri, struct pt_regs *regs)
 	return 0;
 }
 
-static int twsk_hashdance_pre(struct kprobe *p, struct pt_regs *regs)
+static void twsk_hashdance_pre(struct ftrace_regs *regs)
 {
 	struct inet_timewait_sock *tw = (struct inet_timewait_sock *)arg(regs, 0);
 	const struct sock *sk = (const struct sock *)arg(regs, 1);
@@ -348,17 +351,16 @@ static int twsk_hashdance_pre(struct kprobe *p, struct pt_regs *regs)
 	r.old_state = sk->sk_state;
 	r.new_state = tw->tw_substate;
 	emit(&r, 0);
-	return 0;
 }
 
-static int twsk_schedule_pre(struct kprobe *p, struct pt_regs *regs)
+static void twsk_schedule_pre(struct ftrace_regs *regs)
 {
 	struct inet_timewait_sock *tw = (struct inet_timewait_sock *)arg(regs, 0);
 	struct tcpflow_pcpu *pc = this_cpu_ptr(&tcpflow_pcpu);
 	struct tcpflow_record r = { .event = TCPFLOW_EV_STATE };
 
 	if (!arg(regs, 2))	/* first arming, told by hashdance */
-		return 0;
+		return;
 	rec_sock(&r, &tw->__tw_common, TCPFLOW_SK_TW);
 	r.new_state = tw->tw_substate;
 	if (pc->tw_rx_conn == r.conn && pc->tw_rx_substate != r.new_state) {
@@ -368,7 +370,6 @@ static int twsk_schedule_pre(struct kprobe *p, struct pt_regs *regs)
 		r.why = TCPFLOW_WHY_REARM;
 	}
 	emit(&r, 0);
-	return 0;
 }
 
 static void twsk_end(struct inet_timewait_sock *tw, u8 why)
@@ -387,23 +388,21 @@ static void twsk_end(struct inet_timewait_sock *tw, u8 why)
 	emit(&r, 0);
 }
 
-static int tw_timer_pre(struct kprobe *p, struct pt_regs *regs)
+static void tw_timer_pre(struct ftrace_regs *regs)
 {
 	struct timer_list *t = (struct timer_list *)arg(regs, 0);
 
 	twsk_end(container_of(t, struct inet_timewait_sock, tw_timer),
 		 TCPFLOW_WHY_EXPIRE);
-	return 0;
 }
 
-static int twsk_deschedule_pre(struct kprobe *p, struct pt_regs *regs)
+static void twsk_deschedule_pre(struct ftrace_regs *regs)
 {
 	struct inet_timewait_sock *tw = (struct inet_timewait_sock *)arg(regs, 0);
 
 	/* Not pending: the timer already ran and told its own story. */
 	if (timer_pending(&tw->tw_timer))
 		twsk_end(tw, TCPFLOW_WHY_KILL);
-	return 0;
 }
 
 /* ---- segments received ------------------------------------------------- */
@@ -433,26 +432,25 @@ static void rx_skb(const struct sock_common *skc, u8 kind, u8 state,
 	emit(&r, owner_conn);
 }
 
-static int do_rcv_pre(struct kprobe *p, struct pt_regs *regs)
+static void do_rcv_pre(struct ftrace_regs *regs)
 {
 	struct sock *sk = (struct sock *)arg(regs, 0);
 	const struct sk_buff *skb = (const struct sk_buff *)arg(regs, 1);
 
 	rx_skb(&sk->__sk_common, TCPFLOW_SK_FULL, sk->sk_state, skb, 0);
-	return 0;
 }
 
-static int v6_do_rcv_pre(struct kprobe *p, struct pt_regs *regs)
+static void v6_do_rcv_pre(struct ftrace_regs *regs)
 {
 	const struct sk_buff *skb = (const struct sk_buff *)arg(regs, 1);
 
 	/* An IPv4 packet to a v6 socket is passed on to tcp_v4_do_rcv(). */
 	if (skb->protocol == htons(ETH_P_IP))
-		return 0;
-	return do_rcv_pre(p, regs);
+		return;
+	do_rcv_pre(regs);
 }
 
-static int check_req_pre(struct kprobe *p, struct pt_regs *regs)
+static void check_req_pre(struct ftrace_regs *regs)
 {
 	const struct sock *lsk = (const struct sock *)arg(regs, 0);
 	const struct sk_buff *skb = (const struct sk_buff *)arg(regs, 1);
@@ -460,13 +458,12 @@ static int check_req_pre(struct kprobe *p, struct pt_regs *regs)
 
 	/* Fast Open: called on the child, already seen by do_rcv. */
 	if (arg(regs, 3))
-		return 0;
+		return;
 	rx_skb(&req->__req_common, TCPFLOW_SK_REQ, TCP_NEW_SYN_RECV, skb,
 	       conn_of(&lsk->__sk_common));
-	return 0;
 }
 
-static int tw_rcv_pre(struct kprobe *p, struct pt_regs *regs)
+static void tw_rcv_pre(struct ftrace_regs *regs)
 {
 	struct inet_timewait_sock *tw = (struct inet_timewait_sock *)arg(regs, 0);
 	const struct sk_buff *skb = (const struct sk_buff *)arg(regs, 1);
@@ -475,12 +472,11 @@ static int tw_rcv_pre(struct kprobe *p, struct pt_regs *regs)
 	pc->tw_rx_conn = conn_of(&tw->__tw_common);
 	pc->tw_rx_substate = tw->tw_substate;
 	rx_skb(&tw->__tw_common, TCPFLOW_SK_TW, tw->tw_substate, skb, 0);
-	return 0;
 }
 
 /* ---- segments sent ----------------------------------------------------- */
 
-static int queue_xmit_pre(struct kprobe *p, struct pt_regs *regs)
+static void queue_xmit_pre(struct ftrace_regs *regs)
 {
 	struct sock *sk = (struct sock *)arg(regs, 0);
 	const struct sk_buff *skb = (const struct sk_buff *)arg(regs, 1);
@@ -491,14 +487,14 @@ static int queue_xmit_pre(struct kprobe *p, struct pt_regs *regs)
 	u32 len;
 
 	if (sk->sk_protocol != IPPROTO_TCP || sk->sk_type != SOCK_STREAM)
-		return 0;
+		return;
 	th = tcp_hdr(skb);
 	flags = tcp_flag_byte(th);
 	len = skb->len - th->doff * 4;
 	third_ack = !tcp_sk(sk)->bytes_received;
 	if (!want_segment(segmode(), TCPFLOW_SK_FULL, sk->sk_state, flags, len,
 			  third_ack))
-		return 0;
+		return;
 	rec_sock(&r, &sk->__sk_common, TCPFLOW_SK_FULL);
 	/* After CLOSE the socket has let go of its port; the header has not. */
 	r.lport = ntohs(th->source);
@@ -507,11 +503,10 @@ static int queue_xmit_pre(struct kprobe *p, struct pt_regs *regs)
 		ntohs(th->window), len);
 	r.new_state = sk->sk_state;
 	emit(&r, 0);
-	return 0;
 }
 
 /* What tcp_make_synack() will put in the header, from the request sock. */
-static int send_synack_pre(struct kprobe *p, struct pt_regs *regs)
+static void send_synack_pre(struct ftrace_regs *regs)
 {
 	const struct sock *lsk = (const struct sock *)arg(regs, 0);
 	struct request_sock *req = (struct request_sock *)arg(regs, 3);
@@ -519,7 +514,7 @@ static int send_synack_pre(struct kprobe *p, struct pt_regs *regs)
 	u8 flags = TCPFLOW_F_SYN | TCPFLOW_F_ACK;
 
 	if (segmode() == TCPFLOW_SEG_NONE)
-		return 0;
+		return;
 	if (inet_rsk(req)->ecn_ok)
 		flags |= TCPFLOW_F_ECE;
 	rec_sock(&r, &req->__req_common, TCPFLOW_SK_REQ);
@@ -527,7 +522,6 @@ static int send_synack_pre(struct kprobe *p, struct pt_regs *regs)
 		tcp_rsk(req)->rcv_nxt, min(req->rsk_rcv_wnd, 65535U), 0);
 	r.new_state = TCP_NEW_SYN_RECV;
 	emit(&r, conn_of(&lsk->__sk_common));
-	return 0;
 }
 
 /*
@@ -560,7 +554,7 @@ static void tx_reply(const struct sock *sk, const struct sk_buff *skb,
 }
 
 /* tcp_v4_send_reset() builds its reset from the offending segment. */
-static int v4_send_reset_pre(struct kprobe *p, struct pt_regs *regs)
+static void v4_send_reset_pre(struct ftrace_regs *regs)
 {
 	const struct sock *sk = (const struct sock *)arg(regs, 0);
 	const struct sk_buff *skb = (const struct sk_buff *)arg(regs, 1);
@@ -570,26 +564,24 @@ static int v4_send_reset_pre(struct kprobe *p, struct pt_regs *regs)
 
 	/* The same early returns as tcp_v4_send_reset(). */
 	if (th->rst || (!sk && (!rt || rt->rt_type != RTN_LOCAL)))
-		return 0;
+		return;
 	if (th->ack) {
 		tx_reply(sk, skb, TCPFLOW_F_RST, ntohl(th->ack_seq), 0, 0);
-		return 0;
+		return;
 	}
 	ack = ntohl(th->seq) + th->syn + th->fin + skb->len - th->doff * 4;
 	tx_reply(sk, skb, TCPFLOW_F_RST | TCPFLOW_F_ACK, 0, ack, 0);
-	return 0;
 }
 
-static int v4_send_ack_pre(struct kprobe *p, struct pt_regs *regs)
+static void v4_send_ack_pre(struct ftrace_regs *regs)
 {
 	tx_reply((const struct sock *)arg(regs, 0),
 		 (const struct sk_buff *)arg(regs, 1), TCPFLOW_F_ACK,
 		 arg(regs, 2), arg(regs, 3), arg(regs, 4));
-	return 0;
 }
 
 /* IPv6 resets and replies both come here; rst's position: see compat.h. */
-static int v6_send_response_pre(struct kprobe *p, struct pt_regs *regs)
+static void v6_send_response_pre(struct ftrace_regs *regs)
 {
 	const struct sk_buff *skb = (const struct sk_buff *)arg(regs, 1);
 	bool rst = arg(regs, TCPFLOW_V6_RESPONSE_RST) & 1;
@@ -601,13 +593,12 @@ static int v6_send_response_pre(struct kprobe *p, struct pt_regs *regs)
 		flags |= TCPFLOW_F_ACK;
 	tx_reply((const struct sock *)arg(regs, 0), skb, flags, arg(regs, 2),
 		 arg(regs, 3), arg(regs, 4));
-	return 0;
 }
 
 /* listen() is a state change that tcp_set_state() never sees. */
 static int listen_entry(struct kretprobe_instance *ri, struct pt_regs *regs)
 {
-	*(struct sock **)ri->data = (struct sock *)arg(regs, 0);
+	*(struct sock **)ri->data = (struct sock *)karg(regs, 0);
 	return 0;
 }
 
@@ -619,7 +610,7 @@ static int listen_ret(struct kretprobe_instance *ri, struct pt_regs *regs)
 
 	if (regs_return_value(regs))
 		return 0;
-	local_irq_save(flags);	/* see irqs_off_pre() */
+	local_irq_save(flags);	/* see tcpflow_ftrace() */
 	rec_sock(&r, &sk->__sk_common, TCPFLOW_SK_FULL);
 	r.old_state = TCP_CLOSE;
 	r.new_state = TCP_LISTEN;
@@ -637,7 +628,7 @@ static int accept_ret(struct kretprobe_instance *ri, struct pt_regs *regs)
 
 	if (!child)
 		return 0;
-	local_irq_save(flags);	/* see irqs_off_pre() */
+	local_irq_save(flags);	/* see tcpflow_ftrace() */
 	tcpflow_owner_learn(conn_of(&child->__sk_common));
 	local_irq_restore(flags);
 	return 0;
@@ -645,50 +636,85 @@ static int accept_ret(struct kretprobe_instance *ri, struct pt_regs *regs)
 
 /* ---- registration ------------------------------------------------------ */
 
-#define KP(sym, fn) { .symbol_name = sym, .pre_handler = fn }
+/*
+ * The function-entry hooks.  They share one ftrace_ops: the kernel
+ * patches every hooked function's fentry call in one code update, where
+ * a kprobe each (as tcpflow used to have) cost an update each: on a
+ * debug kernel under emulation, those updates were most of the time an
+ * insmod or rmmod took (docs/reliability.md).
+ */
+typedef void (*tcpflow_hook_fn)(struct ftrace_regs *fregs);
 
-static struct kprobe tcpflow_kprobes[] = {
-	KP("tcp_set_state", tcp_set_state_pre),
-	KP("inet_csk_reqsk_queue_hash_add", reqsk_hash_add_pre),
-	KP("__inet_csk_reqsk_queue_drop", reqsk_drop_pre),
-	KP("inet_twsk_hashdance_schedule", twsk_hashdance_pre),
-	KP("__inet_twsk_schedule", twsk_schedule_pre),
-	KP("tw_timer_handler", tw_timer_pre),
-	KP("inet_twsk_deschedule_put", twsk_deschedule_pre),
-	KP("tcp_v4_do_rcv", do_rcv_pre),
-	KP("tcp_v6_do_rcv", v6_do_rcv_pre),
-	KP("tcp_check_req", check_req_pre),
-	KP("tcp_timewait_state_process", tw_rcv_pre),
-	KP("__ip_queue_xmit", queue_xmit_pre),
-	KP("inet6_csk_xmit", queue_xmit_pre),
-	KP("tcp_v4_send_synack", send_synack_pre),
-	KP("tcp_v6_send_synack", send_synack_pre),
-	KP("tcp_v4_send_reset", v4_send_reset_pre),
-	KP("tcp_v4_send_ack", v4_send_ack_pre),
-	KP("tcp_v6_send_response", v6_send_response_pre),
+struct tcpflow_hook {
+	const char *name;
+	tcpflow_hook_fn fn;
+	unsigned long ip;	/* its fentry call, where ftrace calls us */
 };
 
-/*
- * Every kprobe's handler runs with interrupts off.  While a kprobe
- * handler runs, the kernel refuses any other kprobe hit on that CPU as
- * nested (counted in "missed"); a handler in process context that an
- * interrupt breaks into would let the softirq run on the interrupt's way
- * out, and lose that softirq's records (the ACK it sends, the segment it
- * receives).  Interrupts are off from here to the end of the handler; the
- * few instructions of kprobe_ftrace_handler() around it are the only
- * window left.  The real handlers are set aside at init.
- */
-static kprobe_pre_handler_t tcpflow_pre[ARRAY_SIZE(tcpflow_kprobes)];
+#define HOOK(sym, f) { .name = sym, .fn = f }
 
-static int irqs_off_pre(struct kprobe *p, struct pt_regs *regs)
+static struct tcpflow_hook tcpflow_hooks[] = {
+	HOOK("tcp_set_state", tcp_set_state_pre),
+	HOOK("inet_csk_reqsk_queue_hash_add", reqsk_hash_add_pre),
+	HOOK("__inet_csk_reqsk_queue_drop", reqsk_drop_pre),
+	HOOK("inet_twsk_hashdance_schedule", twsk_hashdance_pre),
+	HOOK("__inet_twsk_schedule", twsk_schedule_pre),
+	HOOK("tw_timer_handler", tw_timer_pre),
+	HOOK("inet_twsk_deschedule_put", twsk_deschedule_pre),
+	HOOK("tcp_v4_do_rcv", do_rcv_pre),
+	HOOK("tcp_v6_do_rcv", v6_do_rcv_pre),
+	HOOK("tcp_check_req", check_req_pre),
+	HOOK("tcp_timewait_state_process", tw_rcv_pre),
+	HOOK("__ip_queue_xmit", queue_xmit_pre),
+	HOOK("inet6_csk_xmit", queue_xmit_pre),
+	HOOK("tcp_v4_send_synack", send_synack_pre),
+	HOOK("tcp_v6_send_synack", send_synack_pre),
+	HOOK("tcp_v4_send_reset", v4_send_reset_pre),
+	HOOK("tcp_v4_send_ack", v4_send_ack_pre),
+	HOOK("tcp_v6_send_response", v6_send_response_pre),
+};
+
+/* Hook hits dropped because another hook was running on that CPU. */
+static atomic_long_t tcpflow_hooks_recursed = ATOMIC_LONG_INIT(0);
+
+/*
+ * Every hook runs with interrupts off.  ftrace refuses a call that comes
+ * while a hook is running in the same context on that CPU (recursion,
+ * counted in "missed"); a hook in process context that an interrupt
+ * broke into would let the softirq run on the interrupt's way out, and
+ * lose that softirq's records (the ACK it sends, the segment it
+ * receives).  Interrupts are off from here to the end of the hook.
+ */
+static void notrace tcpflow_ftrace(unsigned long ip, unsigned long parent_ip,
+				   struct ftrace_ops *ops,
+				   struct ftrace_regs *fregs)
 {
 	unsigned long flags;
+	int bit, i;
 
+	bit = ftrace_test_recursion_trylock(ip, parent_ip);
+	if (bit < 0) {
+		atomic_long_inc(&tcpflow_hooks_recursed);
+		return;
+	}
 	local_irq_save(flags);
-	tcpflow_pre[p - tcpflow_kprobes](p, regs);
+	for (i = 0; i < ARRAY_SIZE(tcpflow_hooks); i++) {
+		if (tcpflow_hooks[i].ip == ip) {
+			tcpflow_hooks[i].fn(fregs);
+			break;
+		}
+	}
 	local_irq_restore(flags);
-	return 0;
+	ftrace_test_recursion_unlock(bit);
 }
+
+/*
+ * No FTRACE_OPS_FL_RECURSION: tcpflow_ftrace() guards itself.  Without
+ * FTRACE_OPS_FL_SAVE_REGS ftrace saves only what the arguments need.
+ */
+static struct ftrace_ops tcpflow_ops = {
+	.func = tcpflow_ftrace,
+};
 
 static struct kretprobe tcpflow_kretprobes[] = {
 	{
@@ -714,21 +740,65 @@ static struct kretprobe tcpflow_kretprobes[] = {
 
 unsigned long tcpflow_hooks_missed(void)
 {
-	unsigned long missed = 0;
+	unsigned long missed = atomic_long_read(&tcpflow_hooks_recursed);
 	int i;
 
-	for (i = 0; i < ARRAY_SIZE(tcpflow_kprobes); i++)
-		missed += tcpflow_kprobes[i].nmissed;
 	for (i = 0; i < ARRAY_SIZE(tcpflow_kretprobes); i++)
 		missed += tcpflow_kretprobes[i].nmissed +
 			  tcpflow_kretprobes[i].kp.nmissed;
 	return missed;
 }
 
+/*
+ * Where each hooked function's fentry call is.  kallsyms_lookup_name() is
+ * not for modules; a kprobe registered disabled is looked up the same way
+ * as an armed one (fallback names and all: compat.h) but patches nothing.
+ * For a function that ftrace can trace its address is that call.
+ */
+static struct kprobe tcpflow_lookup[ARRAY_SIZE(tcpflow_hooks)];
+
+static int tcpflow_resolve(unsigned long *ips)
+{
+	struct kprobe *kps[ARRAY_SIZE(tcpflow_hooks)];
+	int i, err = 0;
+
+	for (i = 0; i < ARRAY_SIZE(tcpflow_hooks); i++) {
+		struct kprobe *kp = &tcpflow_lookup[i];
+
+		memset(kp, 0, sizeof(*kp));
+		kp->symbol_name = tcpflow_hooks[i].name;
+		kp->flags = KPROBE_FLAG_DISABLED;
+		err = tcpflow_register_kprobe(kp);
+		if (err) {
+			pr_err("cannot attach to %s: error %d\n",
+			       tcpflow_hooks[i].name, err);
+			break;
+		}
+		tcpflow_hooks[i].name = kp->symbol_name;
+		tcpflow_hooks[i].ip = (unsigned long)kp->addr;
+		ips[i] = tcpflow_hooks[i].ip;
+		kps[i] = kp;
+	}
+	/* Batched: one synchronize_rcu() for all of them. */
+	if (i)
+		unregister_kprobes(kps, i);
+	return err;
+}
+
 int tcpflow_hooks_init(void)
 {
-	int i, j, err;
+	unsigned long ips[ARRAY_SIZE(tcpflow_hooks)];
+	int i, err;
 
+	err = tcpflow_resolve(ips);
+	if (err)
+		return err;
+	err = ftrace_set_filter_ips(&tcpflow_ops, ips, ARRAY_SIZE(ips), 0, 0);
+	if (err) {
+		pr_err("cannot hook the functions with ftrace: error %d\n",
+		       err);
+		goto out_free_filter;
+	}
 	for (i = 0; i < ARRAY_SIZE(tcpflow_kretprobes); i++) {
 		err = register_kretprobe(&tcpflow_kretprobes[i]);
 		if (err) {
@@ -737,37 +807,30 @@ int tcpflow_hooks_init(void)
 			goto out_unregister_kretprobes;
 		}
 	}
-	for (j = 0; j < ARRAY_SIZE(tcpflow_kprobes); j++) {
-		tcpflow_pre[j] = tcpflow_kprobes[j].pre_handler;
-		tcpflow_kprobes[j].pre_handler = irqs_off_pre;
-		err = tcpflow_register_kprobe(&tcpflow_kprobes[j]);
-		if (err) {
-			pr_err("cannot attach to %s: error %d\n",
-			       tcpflow_kprobes[j].symbol_name, err);
-			goto out_unregister_kprobes;
-		}
+	err = register_ftrace_function(&tcpflow_ops);
+	if (err) {
+		pr_err("cannot register the ftrace hooks: error %d\n", err);
+		goto out_unregister_kretprobes;
 	}
 	return 0;
 
-out_unregister_kprobes:
-	while (j--)
-		unregister_kprobe(&tcpflow_kprobes[j]);
 out_unregister_kretprobes:
 	while (i--)
 		unregister_kretprobe(&tcpflow_kretprobes[i]);
+out_free_filter:
+	ftrace_free_filter(&tcpflow_ops);
 	return err;
 }
 
 void tcpflow_hooks_exit(void)
 {
-	struct kprobe *kps[ARRAY_SIZE(tcpflow_kprobes)];
 	struct kretprobe *rps[ARRAY_SIZE(tcpflow_kretprobes)];
 	int i;
 
+	/* Waits until no CPU can be in tcpflow_ftrace() any more. */
+	unregister_ftrace_function(&tcpflow_ops);
+	ftrace_free_filter(&tcpflow_ops);
 	/* Batched: one synchronize_rcu() for all of them. */
-	for (i = 0; i < ARRAY_SIZE(kps); i++)
-		kps[i] = &tcpflow_kprobes[ARRAY_SIZE(kps) - 1 - i];
-	unregister_kprobes(kps, ARRAY_SIZE(kps));
 	for (i = 0; i < ARRAY_SIZE(rps); i++)
 		rps[i] = &tcpflow_kretprobes[ARRAY_SIZE(rps) - 1 - i];
 	unregister_kretprobes(rps, ARRAY_SIZE(rps));

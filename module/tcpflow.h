@@ -5,7 +5,7 @@
  * main.c    parameters, init and exit
  * ring.c    the lock-free record ring (hot path: tcpflow_commit())
  * owner.c   which process owns a connection, learned in process context
- * hooks.c   the kprobes on the TCP paths; build records
+ * hooks.c   the hooks on the TCP paths; build records
  * procfs.c  /proc/tcpflow: text at read time, commands on write
  */
 #ifndef TCPFLOW_H

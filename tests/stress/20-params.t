@@ -6,7 +6,7 @@
 #   - one past each limit, zero, negative, overflowing, non-numeric, hex
 #     just below the limit, empty: insmod fails with EINVAL, a kernel log
 #     line names the parameter, and nothing is left behind (no
-#     /proc/tcpflow, no module, no kprobe)
+#     /proc/tcpflow, no module, no kprobe, no function hooked by ftrace)
 #   - the limits themselves load (capacity=256, owners=64 and
 #     owners=4194304; capacity=16777216 only where there is memory for
 #     its 2 GiB ring, else skipped and said why), the header and
@@ -36,10 +36,27 @@ def kprobe_count():
         return None
 
 
+ENABLED = [p + "/enabled_functions" for p in ("/sys/kernel/tracing",
+                                             "/sys/kernel/debug/tracing")]
+
+
+def hooked_count():
+    """Functions ftrace calls anything for (enabled_functions; tcpflow's
+    hooks are there while it is loaded, named tcpflow_ftrace [tcpflow])."""
+    for path in ENABLED:
+        try:
+            with open(path) as f:
+                return sum(1 for _ in f)
+        except OSError:
+            continue
+    return None
+
+
 if lib.loaded():
     t.ok(lib.rmmod() == 0 and not os.path.exists(lib.PROC),
          "rmmod tcpflow (it was loaded: %s)" % " ".join(orig))
 probes_before = kprobe_count()
+hooked_before = hooked_count()
 
 
 def load(params):
@@ -60,6 +77,10 @@ def leftovers():
     n = kprobe_count()
     if n is not None and n != probes_before:
         out.append("%d kprobes registered, %d before" % (n, probes_before))
+    n = hooked_count()
+    if n is not None and n != hooked_before:
+        out.append("ftrace calls something at %d functions, %d before" %
+                   (n, hooked_before))
     return out
 
 

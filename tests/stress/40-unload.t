@@ -2,8 +2,9 @@
 # SPDX-License-Identifier: GPL-2.0
 #
 # 40-unload.t: load and unload tcpflow over and over (STRESS_CYCLES, 200 by
-# default, or as many as STRESS_UNLOAD_SECS allows, at least 50) while loopback connections churn and four readers loop over
-# /proc/tcpflow (workers.py): 1-byte reads; pread and lseek+read at random
+# default, or as many as STRESS_UNLOAD_SECS allows, at least
+# STRESS_MIN_CYCLES) while loopback connections churn and four readers
+# loop over /proc/tcpflow (workers.py): 1-byte reads; pread and lseek+read at random
 # record numbers; follow mode with poll() and epoll, asleep across rmmod
 # (STRESS_POLL_ACROSS_RMMOD=0 fences it out of poll() around each rmmod
 # instead); a reader that holds the file open across rmmod. Each cycle
@@ -38,6 +39,10 @@ CYCLES = int(os.environ.get("STRESS_CYCLES") or 200)
 # cycle takes seconds (make check-debug sets it; docs/reliability.md).
 BUDGET = float(os.environ.get("STRESS_UNLOAD_SECS") or 0)
 MIN_CYCLES = min(CYCLES, int(os.environ.get("STRESS_MIN_CYCLES") or 50))
+# Cycle 0, and every LONG_HOLD_EVERY-th after it, keeps the module loaded
+# for STRESS_LONG_HOLD seconds (make check-debug sets a longer one).
+LONG_HOLD = float(os.environ.get("STRESS_LONG_HOLD") or 3)
+LONG_HOLD_EVERY = 25
 seed = int(os.environ.get("STRESS_SEED") or random.randrange(1 << 30))
 rng = random.Random(seed)
 WORKERS = os.path.join(os.path.dirname(os.path.abspath(__file__)),
@@ -152,8 +157,14 @@ try:
                 i, " ".join(params), errno.errorcode.get(err, err)))
             time.sleep(0.5)
             continue
-        # Let the readers find it, for a random while.
-        time.sleep(rng.choice([0, 0.02, 0.1, 0.3]))
+        # Let the readers find it, for a random while; now and then for
+        # long enough that even the 1-byte reader gets through the header
+        # to the records (on a debug kernel under emulation it reads
+        # about ten bytes a second while the others run).
+        if i % LONG_HOLD_EVERY == 0:
+            time.sleep(LONG_HOLD)
+        else:
+            time.sleep(rng.choice([0, 0.02, 0.1, 0.3]))
         fd = os.open(lib.PROC, os.O_RDWR)
         os.read(fd, rng.randint(1, 60))     # leave part of a line buffered
         fence(i)
