@@ -226,10 +226,15 @@ def bytes_reader(stop, seed):
         n = 0
         while n < limit and not w.stopped():
             b = read_or_eio(w, lambda: os.read(fd, 1), "1-byte read")
-            if not b:
-                if b is not None:
-                    w.count("eof")
+            if b is None:
                 break
+            if not b:
+                # At the end: wait for more on the same file, as tail -f
+                # does; starting again from offset 0 would mean the header
+                # again, and on a slow kernel never getting past it.
+                w.count("eof")
+                time.sleep(10 * PACE)
+                continue
             n += 1
             chk.feed(b.decode("latin-1"))
             if not n % 64:
