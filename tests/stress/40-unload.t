@@ -4,11 +4,11 @@
 # 40-unload.t: load and unload tcpflow over and over (STRESS_CYCLES, 200 by
 # default, or as many as STRESS_UNLOAD_SECS allows, at least
 # STRESS_MIN_CYCLES) while loopback connections churn and four readers
-# loop over /proc/tcpflow (workers.py): 1-byte reads; pread and lseek+read at random
-# record numbers; follow mode with poll() and epoll, asleep across rmmod
-# (STRESS_POLL_ACROSS_RMMOD=0 fences it out of poll() around each rmmod
-# instead); a reader that holds the file open across rmmod. Each cycle
-# loads with other parameters
+# loop over /proc/tcpflow (workers.py): 1-byte reads; pread and
+# lseek+read at random record numbers; follow mode with poll() and
+# epoll, asleep across rmmod (STRESS_POLL_ACROSS_RMMOD=0 fences it out of
+# poll() around each rmmod instead); a reader that holds the file open
+# across rmmod. Each cycle loads with other parameters
 # (capacity 256 to 262144, segments none/default/all) and holds a file of
 # its own, half-way through a line, across rmmod: after it, read, pread
 # and write fail with EIO, poll does not block, close works.
@@ -160,7 +160,7 @@ try:
         # Let the readers find it, for a random while; now and then for
         # long enough that even the 1-byte reader gets through the header
         # to the records (on a debug kernel under emulation it reads
-        # about ten bytes a second while the others run).
+        # about five bytes a second while the others run).
         if i % LONG_HOLD_EVERY == 0:
             time.sleep(LONG_HOLD)
         else:
