@@ -32,12 +32,10 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.environ.get("TCPFLOW_REPO") or os.path.abspath(
     os.path.join(HERE, "..", ".."))
 
-# The lab's list (scripts/lab, tests/guest/all): any of these in the kernel
+# The lab's list (scripts/kernel-problems.re): any of these in the kernel
 # log is a failure.
-BAD_RE = re.compile(
-    r"Call Trace:|WARNING:|BUG:|KASAN:|Oops|kernel BUG|possible circular "
-    r"locking|INFO: lockdep|UBSAN:|general protection fault|kmemleak: .*new "
-    r"suspected|Kernel panic")
+with open(os.path.join(REPO, "scripts", "kernel-problems.re")) as _f:
+    BAD_RE = re.compile(_f.read().strip())
 
 
 # The guest suite's TAP and parsers (tests/guest/lib/tcpflow.py).

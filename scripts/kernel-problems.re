@@ -1,0 +1,1 @@
+Call Trace:|WARNING:|BUG:|KASAN:|Oops|kernel BUG|possible circular locking|INFO: lockdep|UBSAN:|general protection fault|kmemleak: .*new suspected|Kernel panic|rcu: INFO:|detected stalls|blocked for more than
