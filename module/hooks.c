@@ -827,7 +827,14 @@ void tcpflow_hooks_exit(void)
 	struct kretprobe *rps[ARRAY_SIZE(tcpflow_kretprobes)];
 	int i;
 
-	/* Waits until no CPU can be in tcpflow_ftrace() any more. */
+	/*
+	 * Waits until no CPU can be in tcpflow_ftrace() any more: for ops
+	 * in a module, on a preemptible kernel (Debian's), that includes an
+	 * RCU tasks grace period, which ends once every task that was
+	 * runnable has slept or gone to user space.  A kernel thread that
+	 * runs long without sleeping (kmemleak's scan on a debug kernel
+	 * under emulation: many minutes) holds rmmod up that long.
+	 */
 	unregister_ftrace_function(&tcpflow_ops);
 	ftrace_free_filter(&tcpflow_ops);
 	/* Batched: one synchronize_rcu() for all of them. */

@@ -13,6 +13,7 @@
  * stays bounded and stale entries need no cleanup (ids are never reused).
  */
 #include <linux/hash.h>
+#include <linux/kmemleak.h>
 #include <linux/log2.h>
 #include <linux/pid.h>
 #include <linux/sched.h>
@@ -38,6 +39,7 @@ int tcpflow_owner_init(unsigned int slots)
 	owners = vzalloc(array_size(n, sizeof(*owners)));
 	if (!owners)
 		return -ENOMEM;
+	kmemleak_no_scan(owners);	/* no pointers in it (see ring.c) */
 	for (i = 0; i < n; i++)
 		raw_spin_lock_init(&owners[i].lock);
 	owner_bits = ilog2(n);

@@ -12,6 +12,7 @@
  * exactly which numbers it missed, and the header counts them.
  */
 #include <linux/atomic.h>
+#include <linux/kmemleak.h>
 #include <linux/log2.h>
 #include <linux/string.h>
 #include <linux/vmalloc.h>
@@ -33,6 +34,12 @@ int tcpflow_ring_init(unsigned int capacity)
 	ring = vzalloc(array_size(cap, sizeof(*ring)));
 	if (!ring)
 		return -ENOMEM;
+	/*
+	 * Records hold no kernel pointers: kmemleak need not scan up to
+	 * 32 MiB of them.  On a kmemleak kernel a long scan keeps an RCU
+	 * tasks grace period, and so rmmod (see hooks.c), waiting.
+	 */
+	kmemleak_no_scan(ring);
 	ring_mask = cap - 1;
 	return 0;
 }
