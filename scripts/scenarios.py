@@ -104,6 +104,34 @@ def mono():
     return time.clock_gettime(time.CLOCK_MONOTONIC)
 
 
+def sleep_until(at):
+    """Sleep until mono() reaches @at (None: do not wait).  Two actors
+    told when to act keep to it however late each got its command: the
+    RPC to each is a pipe write and a wake-up, which on a busy machine can
+    take longer than a crossing's netem hold.  For segments to cross, the
+    client (whose packets netem holds) acts first, the server half a hold
+    later: the server's segment then reaches the client while the
+    client's is still held."""
+    if at is not None:
+        left = at - mono()
+        if left > 0:
+            time.sleep(left)
+
+
+# How far ahead of now two ends are told to act (see sleep_until).
+TOGETHER_IN = 0.5
+
+
+def act_crossing(ctx, op, cargs, sargs, hold_ms):
+    """The client does op(*cargs), the server op(*sargs) half of hold_ms
+    later (see sleep_until); waits for both."""
+    at = mono() + TOGETHER_IN
+    ctx.client.start(op, *cargs, at)
+    ctx.server.start(op, *sargs, at + hold_ms / 2000.0)
+    ctx.client.result()
+    ctx.server.result()
+
+
 class ScenarioError(Exception):
     """A scenario could not do what it set out to do (not a tcpflow bug:
     the kernel did not reach a state in time, a command failed...)."""
@@ -399,9 +427,11 @@ class _Ops:
             s.settimeout(None)
         return s.getsockname()[1]
 
-    def op_connect_nb(self, name, addr, port):
-        """Start a connect and return at once (the SYN is on its way)."""
+    def op_connect_nb(self, name, addr, port, at=None):
+        """Start a connect (at mono() time @at, if given) and return at
+        once (the SYN is on its way)."""
         s = self._s(name)
+        sleep_until(at)
         s.setblocking(False)
         err = s.connect_ex((addr, port))
         s.setblocking(True)
@@ -476,7 +506,9 @@ class _Ops:
         self._s(name).shutdown({"wr": socket.SHUT_WR, "rd": socket.SHUT_RD,
                                 "rdwr": socket.SHUT_RDWR}[how])
 
-    def op_close(self, name):
+    def op_close(self, name, at=None):
+        """Close (at mono() time @at, if given)."""
+        sleep_until(at)
         self.socks.pop(name).close()
 
     def op_cookie(self, name):
@@ -1121,8 +1153,7 @@ def sc_simultaneous(ctx, delay_ms=300):
     # their FINs while the ACKs are held up.
     undo = ctx.netem(CLIENT, delay_ms)
     cport = _handshake(ctx)
-    ctx.client.call("close", "c")
-    ctx.server.call("close", "a")
+    act_crossing(ctx, "close", ["c"], ["a"], delay_ms)
     ctx.wait_state(SERVER, cport, ["TIME_WAIT"], timeout=15)
     ctx.wait_state(CLIENT, cport, ["TIME_WAIT"], timeout=15)
     undo()
@@ -1620,7 +1651,7 @@ def _know_neighbours(ctx):
             ["neigh del %s dev %s" % (addr, dev)], ns=ns))
 
 
-def _simultaneous_open(ctx, client_port):
+def _simultaneous_open(ctx, client_port, delay_ms):
     """Both ends bind a fixed port and connect to each other at once.  The
     client's packets take delay_ms (netem, set by the caller) to cross,
     so its SYN is still on the way when the server's arrives.  The hosts
@@ -1628,11 +1659,10 @@ def _simultaneous_open(ctx, client_port):
     entries): the server has never heard from the client, and its SYN
     would otherwise wait for an ARP or ND reply, held up as long.
 
-    Each end's first RTT sample is its SYN-ACK's, taken when the other's
-    SYN-ACK comes in: the client's is the real round trip (about delay_ms
-    + 20 ms), the server's only about 20 ms (the client's SYN-ACK was on
-    its way before the server sent its own), so the server's RTO is near
-    the 200 ms minimum.  Both are noted as rto."""
+    The client connects first, the server half of delay_ms later (see
+    act_crossing()), so each end's first RTT sample, its SYN-ACK's, taken
+    when the other's SYN-ACK comes in, is about half of delay_ms.  Both
+    RTOs are noted as rto."""
     if client_port is None:
         client_port = 30000 + ctx.port % 10000
     _know_neighbours(ctx)
@@ -1643,10 +1673,8 @@ def _simultaneous_open(ctx, client_port):
     s.call("socket", "a", ctx.af)
     s.call("reuseaddr", "a")
     s.call("bind", "a", ctx.saddr, ctx.port)
-    c.start("connect_nb", "c", ctx.saddr, ctx.port)
-    s.start("connect_nb", "a", ctx.caddr, client_port)
-    c.result()
-    s.result()
+    act_crossing(ctx, "connect_nb", ["c", ctx.saddr, ctx.port],
+                 ["a", ctx.caddr, client_port], delay_ms)
     ctx.run.cports.append(client_port)
     for end, actor, name in ((CLIENT, c, "c"), (SERVER, s, "a")):
         err = actor.call("connect_result", name, 10)
@@ -1671,7 +1699,7 @@ def _simultaneous_open(ctx, client_port):
           links=("veth",))
 def sc_simultaneous_open(ctx, delay_ms=300, client_port=None):
     undo = ctx.netem(CLIENT, delay_ms)
-    cport = _simultaneous_open(ctx, client_port)
+    cport = _simultaneous_open(ctx, client_port, delay_ms)
     undo()
     _teardown_client_first(ctx, cport)
     return
@@ -1689,15 +1717,12 @@ def sc_simultaneous_both(ctx, delay_ms=300, close_delay_ms=100,
                          client_port=None):
     """The FINs cross the same way as in simultaneous-close, but held for
     only close_delay_ms: each FIN waits that long (plus 20 ms) for its
-    ACK, and the server's RTO after a simultaneous open is about 220 ms
-    (see _simultaneous_open); 300 ms would make it send its FIN again."""
+    ACK, which must come within the RTO the simultaneous open left (see
+    _simultaneous_open), or the FIN is sent again."""
     undo = ctx.netem(CLIENT, delay_ms)
-    cport = _simultaneous_open(ctx, client_port)
+    cport = _simultaneous_open(ctx, client_port, delay_ms)
     ctx.netem(CLIENT, close_delay_ms)
-    ctx.client.start("close", "c")
-    ctx.server.start("close", "a")
-    ctx.client.result()
-    ctx.server.result()
+    act_crossing(ctx, "close", ["c"], ["a"], close_delay_ms)
     ctx.wait_state(SERVER, cport, ["TIME_WAIT"], timeout=15)
     ctx.wait_state(CLIENT, cport, ["TIME_WAIT"], timeout=15)
     undo()
