@@ -183,10 +183,11 @@ EXTRA = {"stale-syn": check_stale_syn,
          "syn-flood": check_syn_flood,
          "interrupt": check_interrupt}
 
-# Scenarios whose segments cross only if both ends act within the ~100 ms
-# that netem holds them: on a busy host the two calls can come further
-# apart, the segments do not cross, and the scenario says so.  Those get
-# one more try (on another port), and the log says why.
+# Scenarios whose segments cross only if both ends act within the time
+# netem holds them.  The scenarios tell both ends when to act
+# (scenarios.act_crossing()), but on a very busy host one may still wake
+# too late; the segments do not cross, and the scenario says so.  Those
+# get one more try (on another port), and the log says why.
 TIMING = {"simultaneous-open", "simultaneous"}
 
 port = 8800
