@@ -108,10 +108,7 @@ def sleep_until(at):
     """Sleep until mono() reaches @at (None: do not wait).  Two actors
     told when to act keep to it however late each got its command: the
     RPC to each is a pipe write and a wake-up, which on a busy machine can
-    take longer than a crossing's netem hold.  For segments to cross, the
-    client (whose packets netem holds) acts first, the server half a hold
-    later: the server's segment then reaches the client while the
-    client's is still held."""
+    take longer than a crossing's netem hold."""
     if at is not None:
         left = at - mono()
         if left > 0:
@@ -124,7 +121,9 @@ TOGETHER_IN = 0.5
 
 def act_crossing(ctx, op, cargs, sargs, hold_ms):
     """The client does op(*cargs), the server op(*sargs) half of hold_ms
-    later (see sleep_until); waits for both."""
+    later, each at its time (sleep_until()); waits for both.  The client's
+    packets are the ones netem holds: the server's segment then reaches
+    the client while the client's is still held, and they cross."""
     at = mono() + TOGETHER_IN
     ctx.client.start(op, *cargs, at)
     ctx.server.start(op, *sargs, at + hold_ms / 2000.0)

@@ -145,14 +145,13 @@ def held_checks(fd):
 try:
     done = 0
     for i in range(CYCLES):
-        if BUDGET and time.time() - t0 > BUDGET:
-            t.diag("time budget of %.0f s spent after %d cycles" % (BUDGET, i))
-            break
         long_hold = i % LONG_HOLD_EVERY == 0
-        if BUDGET and long_hold and i and \
-                time.time() - t0 + LONG_HOLD > BUDGET:
-            t.diag("time budget of %.0f s: no room for another %.0f s hold "
-                   "after %d cycles" % (BUDGET, LONG_HOLD, i))
+        # A long hold (but cycle 0's) must fit in what is left.
+        need = LONG_HOLD if long_hold and i else 0
+        if BUDGET and time.time() - t0 + need > BUDGET:
+            t.diag("time budget of %.0f s spent after %d cycles%s" % (
+                BUDGET, i, " (no room for a %.0f s hold)" % need
+                if need else ""))
             break
         done = i + 1
         c0 = time.time()
