@@ -407,17 +407,17 @@ static void twsk_deschedule_pre(struct ftrace_regs *regs)
 
 /* ---- segments received ------------------------------------------------- */
 
-static void rx_skb(const struct sock_common *skc, u8 kind, u8 state,
-		   const struct sk_buff *skb, u64 owner_conn)
+/*
+ * The record is built (and zeroed) only for a segment the mode keeps: in
+ * the default mode most segments are not, and the hooks see all of them.
+ */
+static void rx_record(const struct sock_common *skc, u8 kind, u8 state,
+		      const struct sk_buff *skb, u8 flags, u32 len,
+		      u64 owner_conn)
 {
 	const struct tcp_skb_cb *cb = TCP_SKB_CB(skb);
 	struct tcpflow_record r = { };
-	u8 flags = cb->tcp_flags;
-	u32 len = cb->end_seq - cb->seq - !!(flags & TCPFLOW_F_SYN) -
-		  !!(flags & TCPFLOW_F_FIN);
 
-	if (!want_segment(segmode(), kind, state, flags, len, false))
-		return;
 	rec_sock(&r, skc, kind);
 	/* A listener has no remote end: the segment says who is calling. */
 	if (state == TCP_LISTEN)
@@ -430,6 +430,18 @@ static void rx_skb(const struct sock_common *skc, u8 kind, u8 state,
 		ntohs(tcp_hdr(skb)->window), len);
 	r.new_state = state;
 	emit(&r, owner_conn);
+}
+
+static void rx_skb(const struct sock_common *skc, u8 kind, u8 state,
+		   const struct sk_buff *skb, u64 owner_conn)
+{
+	const struct tcp_skb_cb *cb = TCP_SKB_CB(skb);
+	u8 flags = cb->tcp_flags;
+	u32 len = cb->end_seq - cb->seq - !!(flags & TCPFLOW_F_SYN) -
+		  !!(flags & TCPFLOW_F_FIN);
+
+	if (want_segment(segmode(), kind, state, flags, len, false))
+		rx_record(skc, kind, state, skb, flags, len, owner_conn);
 }
 
 static void do_rcv_pre(struct ftrace_regs *regs)
@@ -476,12 +488,26 @@ static void tw_rcv_pre(struct ftrace_regs *regs)
 
 /* ---- segments sent ----------------------------------------------------- */
 
+static void tx_record(const struct sock *sk, const struct tcphdr *th,
+		      u8 flags, u32 len)
+{
+	struct tcpflow_record r = { };
+
+	rec_sock(&r, &sk->__sk_common, TCPFLOW_SK_FULL);
+	/* After CLOSE the socket has let go of its port; the header has not. */
+	r.lport = ntohs(th->source);
+	r.rport = ntohs(th->dest);
+	rec_seg(&r, TCPFLOW_EV_TX, flags, ntohl(th->seq), ntohl(th->ack_seq),
+		ntohs(th->window), len);
+	r.new_state = sk->sk_state;
+	emit(&r, 0);
+}
+
 static void queue_xmit_pre(struct ftrace_regs *regs)
 {
 	struct sock *sk = (struct sock *)arg(regs, 0);
 	const struct sk_buff *skb = (const struct sk_buff *)arg(regs, 1);
 	const struct tcphdr *th;
-	struct tcpflow_record r = { };
 	bool third_ack;
 	u8 flags;
 	u32 len;
@@ -492,17 +518,10 @@ static void queue_xmit_pre(struct ftrace_regs *regs)
 	flags = tcp_flag_byte(th);
 	len = skb->len - th->doff * 4;
 	third_ack = !tcp_sk(sk)->bytes_received;
-	if (!want_segment(segmode(), TCPFLOW_SK_FULL, sk->sk_state, flags, len,
-			  third_ack))
-		return;
-	rec_sock(&r, &sk->__sk_common, TCPFLOW_SK_FULL);
-	/* After CLOSE the socket has let go of its port; the header has not. */
-	r.lport = ntohs(th->source);
-	r.rport = ntohs(th->dest);
-	rec_seg(&r, TCPFLOW_EV_TX, flags, ntohl(th->seq), ntohl(th->ack_seq),
-		ntohs(th->window), len);
-	r.new_state = sk->sk_state;
-	emit(&r, 0);
+	/* As in rx_skb(): the record only for a segment the mode keeps. */
+	if (want_segment(segmode(), TCPFLOW_SK_FULL, sk->sk_state, flags, len,
+			 third_ack))
+		tx_record(sk, th, flags, len);
 }
 
 /* What tcp_make_synack() will put in the header, from the request sock. */
