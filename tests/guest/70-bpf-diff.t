@@ -20,7 +20,9 @@
 # outputs are left in $TCPFLOW_TEST_OUT (70-bpf-diff-*.txt).
 #
 # Exit 4 (skipped) when tools/bpf/tcpflow-bpf was not built
-# (make -C tools/bpf, on a host with BTF, bpftool and clang).
+# (make -C tools/bpf, on a host with BTF, bpftool and clang), or when the
+# running kernel has no BTF to load it with (the debug kernel of make
+# check-debug is built without BPF).
 import os
 import select
 import signal
@@ -80,6 +82,9 @@ if not os.path.exists(PROC):
     skip_all("/proc/tcpflow missing: tcpflow.ko not loaded")
 if not os.access(BIN, os.X_OK):
     skip_all("tools/bpf/tcpflow-bpf not built (make -C tools/bpf)")
+if not os.path.exists("/sys/kernel/btf/vmlinux"):
+    skip_all("this kernel has no BTF (/sys/kernel/btf/vmlinux): "
+             "tcpflow-bpf cannot load on it")
 
 sys.path.insert(0, os.path.join(REPO, "scripts"))
 try:
