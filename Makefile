@@ -52,7 +52,7 @@ check-guest: deps
 	$(MAKE) all
 	tests/run --guest-only
 
-# The reliability lane: the debug kernel (built once, ~18 min, cached in
+# The reliability lane: the debug kernel (built once, ~12 min, cached in
 # ~/.cache), the guest suite and tests/stress in one boot of it.
 check-debug: deps
 	$(MAKE) all
