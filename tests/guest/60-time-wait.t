@@ -180,10 +180,14 @@ if tw_wait is not None:
                     bad.append("%.1f s into TIME_WAIT, ss says %s s left" % (
                         elapsed, left))
         time.sleep(2)
-t.ok(samples >= 5 and not bad, "time-wait :%d: while waiting, ss lists "
-     "the timewait sock exactly when tcpflow says it exists, with the time "
-     "left that tcpflow's entry time implies (%d samples)" % (
-         TW_PORT, samples), bad)
+# The 60 s are the kernel's, the time a sample takes is not: a kernel
+# SLOW times slower fits fewer samples in (3 and 5 in two runs on the
+# debug kernel); two still show ss and tcpflow agree twice.
+want_samples = max(2, round(5 / tf.SLOW))
+t.ok(samples >= want_samples and not bad, "time-wait :%d: while waiting, "
+     "ss lists the timewait sock exactly when tcpflow says it exists, with "
+     "the time left that tcpflow's entry time implies (%d samples, %d "
+     "wanted)" % (TW_PORT, samples, want_samples), bad)
 
 try:
     res = scene.finish(tw_runner, tw_mark)
