@@ -207,9 +207,9 @@ for name, af, link in RUNS:
     res = None
     for attempt in (1, 2):
         try:
-            opts = {"wait": False} if name == "time-wait" else \
-                {"synack_retries": SYNACK_RETRIES} if name == "syn-flood" \
-                else {}
+            opts = {"time-wait": {"wait": False},
+                    "syn-flood": {"synack_retries": SYNACK_RETRIES}
+                    }.get(name, {})
             res = scene.run(name, af=af, link=link,
                             port=port + 100 * (attempt - 1),
                             hooks={"flood": at("flood"),

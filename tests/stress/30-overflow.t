@@ -267,12 +267,18 @@ def tw_extra(port):
     return n
 
 
+def wire_records(port):
+    """Records a connection's segments make, as the capture shows them: a
+    tx and an rx record each, and what reached its timewait sock."""
+    return 2 * len(pk_by.get(port, [])) + tw_extra(port)
+
+
 # Per-kind number of records that are not segments on the wire.
 kind_extra = {}
 cal_problems = []
 for kind, af, port, n0, n1 in cal:
     made = n1 - n0
-    extra = made - 2 * len(pk_by.get(port, [])) - tw_extra(port)
+    extra = made - wire_records(port)
     if kind in kind_extra and kind_extra[kind] != extra:
         cal_problems.append("%s: %d then %d" % (kind, kind_extra[kind], extra))
     kind_extra[kind] = extra
@@ -281,8 +287,9 @@ for kind, af, port, n0, n1 in cal:
                                               len(pk_by.get(port, [])),
                                               extra))
 
-E = sum(2 * len(pk_by.get(port, [])) + kind_extra[kind] + tw_extra(port)
-        for kind, _, port in burst)
+# Records each connection of the burst made, in the burst's order.
+want_n = [wire_records(port) + kind_extra[kind] for kind, _, port in burst]
+E = sum(want_n)
 numbered = h1["next"] - h0["next"]
 t.ok(numbered == E,
      "the capture says the burst made %d records; the module numbered %d"
@@ -326,8 +333,6 @@ t.ok(lost_burst == lost_burst_header and len(got_burst) == G,
 got_by = by_client(recs)
 stray = [r for k, rs in got_by.items() for r in rs
          if k not in {p for _, _, p in burst}]
-want_n = [2 * len(pk_by.get(port, [])) + kind_extra[kind] + tw_extra(port)
-          for kind, _, port in burst]
 have_n = [len(got_by.get(port, [])) for _, _, port in burst]
 problems = ["not from the burst: " + lib.fmt_rec(r) for r in stray[:5]]
 first_seen = next((i for i, n in enumerate(have_n) if n), None)
