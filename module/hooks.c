@@ -41,6 +41,8 @@
  * Owner
  *   inet_csk_accept (ret)       the accepting process owns the child
  */
+#define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
+
 #include <linux/ftrace.h>
 #include <linux/in6.h>
 #include <linux/ipv6.h>
@@ -730,9 +732,15 @@ static void notrace tcpflow_ftrace(unsigned long ip, unsigned long parent_ip,
 /*
  * No FTRACE_OPS_FL_RECURSION: tcpflow_ftrace() guards itself.  Without
  * FTRACE_OPS_FL_SAVE_REGS ftrace saves only what the arguments need.
+ * FTRACE_OPS_FL_PERMANENT: with sysctl kernel.ftrace_enabled=0 ftrace
+ * would take the ops and never call them (nor the kretprobes, which sit
+ * on the same fentry sites through ftrace): tcpflow would load and
+ * record nothing.  With the flag the load fails instead (-EBUSY), and
+ * while tcpflow is loaded that sysctl cannot be set to 0.
  */
 static struct ftrace_ops tcpflow_ops = {
 	.func = tcpflow_ftrace,
+	.flags = FTRACE_OPS_FL_PERMANENT,
 };
 
 static struct kretprobe tcpflow_kretprobes[] = {
@@ -827,6 +835,10 @@ int tcpflow_hooks_init(void)
 		}
 	}
 	err = register_ftrace_function(&tcpflow_ops);
+	if (err == -EBUSY) {
+		pr_err("cannot register the ftrace hooks: ftrace is off (sysctl kernel.ftrace_enabled=0)\n");
+		goto out_unregister_kretprobes;
+	}
 	if (err) {
 		pr_err("cannot register the ftrace hooks: error %d\n", err);
 		goto out_unregister_kretprobes;

@@ -3,9 +3,12 @@
 #
 # 90-params.t: module parameters are validated: a bad one makes insmod
 # fail, with a kernel message that names it; good ones take effect
-# (capacity rounded up to a power of two, the segment mode).  Unloads and
+# (capacity rounded up to a power of two, the segment mode); a hook that
+# cannot attach (ftrace turned off) fails the load and leaves no kprobe
+# behind, and a loaded tcpflow keeps ftrace on.  Unloads and
 # reloads tcpflow, so it runs last; the module is loaded again with the
 # parameters it had, whatever happens.
+import errno
 import os
 import socket
 import subprocess
@@ -82,6 +85,35 @@ def rmmod():
             return True
         time.sleep(0.2)
     return False
+
+
+FTRACE_ENABLED = "/proc/sys/kernel/ftrace_enabled"
+KPROBES_LIST = "/sys/kernel/debug/kprobes/list"
+
+
+def read_first_line(path):
+    with open(path) as f:
+        return f.readline().strip()
+
+
+def sysctl_write(path, value):
+    """Write VALUE; 0 or the errno the kernel refused it with."""
+    try:
+        with open(path, "w") as f:
+            f.write(value + "\n")
+    except OSError as e:
+        return e.errno
+    return 0
+
+
+def kprobes_listed():
+    """The kernel's registered kprobes, as it lists them (debugfs)."""
+    if not os.path.exists(KPROBES_LIST):
+        subprocess.run(["mount", "-t", "debugfs", "debugfs",
+                        "/sys/kernel/debug"], capture_output=True)
+    with open(KPROBES_LIST) as f:
+        return sorted(line.split(None, 1)[1].strip() for line in f
+                      if line.strip())
 
 
 loaded_again = False
@@ -161,6 +193,48 @@ try:
          "= L > first-1, so the count drops to 0 and the records that were "
          "really overwritten before the clear are no longer counted (the "
          "issue asks for an exact count of lost records)")
+    rmmod()
+
+    # A hook that cannot attach fails the load, says why, and leaves
+    # nothing behind.  ftrace_enabled=0 makes ftrace refuse tcpflow's
+    # hooks (its ops are PERMANENT) after the kretprobes are registered:
+    # init's unwind must remove them.  The kernel's own list of kprobes
+    # is the witness.
+    base_probes = kprobes_listed()
+    sysctl_write(FTRACE_ENABLED, "0")
+    try:
+        p, msgs = insmod()
+        after = kprobes_listed()
+    finally:
+        sysctl_write(FTRACE_ENABLED, "1")
+    named = [m for m in msgs if "tcpflow" in m and "ftrace_enabled" in m]
+    t.ok(p.returncode != 0 and named and not os.path.exists(tf.PROC) and
+         after == base_probes,
+         "insmod with kernel.ftrace_enabled=0 fails, the kernel log says "
+         "ftrace is off, and no kprobe of tcpflow's is left registered",
+         ["insmod exit %d: %s" % (p.returncode, p.stderr.strip())] +
+         ["kmsg: " + m for m in msgs] +
+         ["kprobes before: %r" % base_probes, "kprobes after: %r" % after] +
+         (["/proc/tcpflow exists!"] if os.path.exists(tf.PROC) else []))
+    if p.returncode == 0:
+        rmmod()
+
+    # Loaded, tcpflow keeps ftrace on: a hook that stopped firing would
+    # lose records without counting them.
+    p, msgs = insmod()
+    loaded = kprobes_listed()
+    err = sysctl_write(FTRACE_ENABLED, "0")
+    still = read_first_line(FTRACE_ENABLED)
+    if still != "1":
+        sysctl_write(FTRACE_ENABLED, "1")
+    t.ok(p.returncode == 0 and err == errno.EBUSY and still == "1" and
+         len(loaded) > len(base_probes),
+         "while tcpflow is loaded (its kretprobes in the kernel's kprobe "
+         "list), kernel.ftrace_enabled=0 is refused with EBUSY",
+         ["insmod exit %d: %s" % (p.returncode, p.stderr.strip()),
+          "write 0: %s" % (errno.errorcode.get(err, err) if err else "ok"),
+          "ftrace_enabled now %r" % still,
+          "kprobes before: %r" % base_probes, "kprobes loaded: %r" % loaded])
     rmmod()
 finally:
     params = ["%s=%s" % kv for kv in orig.items()]

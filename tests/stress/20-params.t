@@ -12,6 +12,8 @@
 #     its 2 GiB ring, else skipped and said why), the header and
 #     /sys/module/tcpflow/parameters show what was asked (capacity rounded
 #     up to a power of two), and the module unloads cleanly
+#   - a hook that cannot attach (ftrace turned off): the load fails after
+#     the ring and the kretprobes were set up, and leaves nothing behind
 # Leaves tcpflow loaded with the parameters it had.
 import errno
 import os
@@ -159,6 +161,36 @@ for params, cap, seg in GOOD:
     t.problems(problems, "insmod tcpflow %s loads (capacity %s, segments=%s) "
                "and unloads cleanly" % (" ".join(params), cap or "default",
                                         seg))
+
+# A hook that cannot attach: with kernel.ftrace_enabled=0 ftrace refuses
+# tcpflow's ftrace_ops (it is PERMANENT) after the module's ring, owner
+# table, /proc/tcpflow and kretprobes exist, so init unwinds all of them.  Repeated, so
+# that a leak on that path adds up for kmemleak's scan at the end.
+FTRACE_ENABLED = "/proc/sys/kernel/ftrace_enabled"
+FAILED_LOADS = 10
+problems = []
+with open(FTRACE_ENABLED, "w") as f:
+    f.write("0\n")
+try:
+    for i in range(FAILED_LOADS):
+        err, msgs = load([])
+        if err != errno.EBUSY:
+            problems.append("load %d: %s, want EBUSY" % (
+                i, errno.errorcode.get(err, err) if err else "loaded!"))
+            if err == 0:
+                lib.rmmod()
+        if not any("tcpflow" in m and "ftrace_enabled" in m for m in msgs):
+            problems += ["load %d: no kernel line names ftrace_enabled" % i] \
+                + ["kmsg: " + m for m in msgs]
+        problems += ["load %d: %s" % (i, x) for x in leftovers()]
+        if problems:
+            break
+finally:
+    with open(FTRACE_ENABLED, "w") as f:
+        f.write("1\n")
+t.problems(problems, "with kernel.ftrace_enabled=0, %d loads fail with "
+           "EBUSY, the kernel log says ftrace is off, and nothing is left "
+           "behind (no kprobe, no function hooked)" % FAILED_LOADS)
 
 err, msgs = load(orig)
 t.ok(err == 0 and os.path.exists(lib.PROC),
