@@ -1041,10 +1041,17 @@ def check_expect(res):
 # CLOSE -> LISTEN on both sides, no mapping.  What the tracepoint cannot
 # show at all: request socks (sock=req) and timewait socks (sock=tw);
 # those are checked against ss and timing instead.
-# How far apart a record and its tracepoint event may be: 50 ms, times
-# SLOW (the debug kernel under emulation once took longer than 50 ms from
-# listen()'s state change to the return of inet_csk_listen_start()).
-TP_TOLERANCE_NS = int(0.050 * SLOW * 10**9)
+# How far apart a record and its tracepoint event may be: 250 ms, times
+# SLOW.  listen()'s record is made when inet_csk_listen_start() returns,
+# after the state change the tracepoint saw; the debug kernel took longer
+# than 50 ms over that.  And under single-threaded TCG (the lab's default)
+# the two vCPUs take turns on one host thread: QEMU switches every 100 ms
+# (TCG_KICK_PERIOD), while guest time runs on, so any two events on one
+# vCPU can be 100 ms apart, more on a busy host (stock kernel, 2026-12-03:
+# one CLOSE -> LISTEN pair with three guests on two cores).  Pairing does
+# not need the window to be small: records and events are paired in
+# order, and the order is checked.
+TP_TOLERANCE_NS = int(0.250 * SLOW * 10**9)
 
 
 def _tp_state_key(e):
@@ -1121,7 +1128,7 @@ def match_tracepoint(res):
 def check_tracepoint(res):
     """tcpflow's full-socket state changes (ev=state sock=full) are the
     kernel's inet_sock_set_state events for the scenario's port, one for
-    one, each within 50 ms, in the same order per socket."""
+    one, each within 250 ms, in the same order per socket."""
     return match_tracepoint(res)[1]
 
 
