@@ -491,6 +491,22 @@ static int apply_command(char *cmd, struct tcpflow_cfg *cfg, bool *clear)
 }
 
 /*
+ * Commands are ASCII, and a NUL is part of none: such a write is refused
+ * whole.  The check matters for blanks too: the kernel's isspace() is
+ * Latin-1 (lib/ctype.c) and takes 0xa0, the no-break space, for one, so
+ * strim() alone would read "netns=-\xa0" as "netns=-".
+ */
+static bool write_is_ascii(const char *buf, size_t count)
+{
+	size_t i;
+
+	for (i = 0; i < count; i++)
+		if (!buf[i] || (u8)buf[i] >= 0x80)
+			return false;
+	return true;
+}
+
+/*
  * Every line of a write must be a valid command, or nothing is applied:
  * a typo never leaves half a configuration behind.
  */
@@ -509,8 +525,7 @@ static ssize_t tcpflow_write(struct file *file, const char __user *ubuf,
 	buf = memdup_user_nul(ubuf, count);
 	if (IS_ERR(buf))
 		return PTR_ERR(buf);
-	/* A NUL is part of no command: the whole write is refused. */
-	if (memchr(buf, '\0', count)) {
+	if (!write_is_ascii(buf, count)) {
 		kfree(buf);
 		return -EINVAL;
 	}

@@ -271,11 +271,16 @@ bad = ["bogus", "port=0", "port=70000", "port=12ab", "port=", "segments=maybe",
        "segments=", "addr=1.2.3", "addr=2001:db8::1::2", "addr=",
        "addr=192.0.02.2", "addr=::ffff:192.0.2.02",
        "netns=abc", "netns=0", "filter=x", "clear=1", "port=1111\nbogus",
-       "segments=none\nport=99999", "x" * 5000]
+       "segments=none\nport=99999", "x" * 5000,
+       # Commands are ASCII.  The kernel's isspace() is Latin-1 and takes
+       # 0xa0 (no-break space) for a blank: strim() alone would read
+       # "netns=-\xa0" as "netns=-" (found by 10-hostile.t's random writes).
+       b"netns=-\xa0", b"port=80\xa0", b"\xa0clear", b"segments=all\xc2\xa0",
+       b"port=80\nnetns=-\xa0", b"port=\xd9\xa0"]
 problems = []
 for cmd in bad:
     before = proc.header()
-    err = proc.write(cmd + "\n")
+    err = proc.write(cmd + (b"\n" if isinstance(cmd, bytes) else "\n"))
     after = proc.header()
     cfg = ("segments", "port", "addr", "netns")
     if err != errno.EINVAL:

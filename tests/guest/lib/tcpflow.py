@@ -259,10 +259,11 @@ class Proc:
         return recs, comments
 
     def write(self, text):
-        """Write a command; returns 0 or the errno of the failed write."""
+        """Write a command (str, or bytes as they are); returns 0 or the
+        errno of the failed write."""
         fd = os.open(self.path, os.O_WRONLY)
         try:
-            os.write(fd, text.encode())
+            os.write(fd, text if isinstance(text, bytes) else text.encode())
             return 0
         except OSError as e:
             return e.errno
