@@ -203,8 +203,8 @@ try:
     base_probes = kprobes_listed()
     # Newer kernels (Debian's 7.3) refuse ftrace_enabled=0 outright ("The
     # ftrace_enabled file is deprecated and no longer disables ftrace"):
-    # there, ftrace cannot be turned off under tcpflow at
-    # all, and the failed load cannot be provoked this way.
+    # there, ftrace cannot be turned off under tcpflow at all, and the
+    # failed load cannot be provoked this way.
     off_err = sysctl_write(FTRACE_ENABLED, "0")
     off_ok = off_err == 0 and read_first_line(FTRACE_ENABLED) == "0"
     try:

@@ -86,7 +86,7 @@ def reset_state():
 # ---------------------------------------------------------------- oracle
 
 COMMANDS_OK = {"clear"}
-SPACE = b" \t\n\v\f\r\xa0"
+SPACE = b" \t\n\v\f\r"
 
 
 def valid_line(line):
@@ -121,8 +121,8 @@ def valid_line(line):
 def contract(b):
     """'ok', 'bad' or 'empty' (nothing but blank lines: either answer is
     fine) for a write of bytes b, per the documented contract: one
-    command per line, all valid or nothing applied.  A NUL byte is part of
-    no command."""
+    command per line, all valid or nothing applied.  Commands are ASCII:
+    a NUL byte, or one of 0x80 and above, fails the write."""
     if not b or len(b) > 4096:
         return "bad"
     if b"\0" in b:
@@ -130,7 +130,7 @@ def contract(b):
     try:
         text = b.decode("ascii")
     except UnicodeDecodeError:
-        return "bad" if b.strip(SPACE) else "empty"
+        return "bad"
     lines = [ln.strip(" \t\n\v\f\r") for ln in text.split("\n")]
     lines = [ln for ln in lines if ln]
     if not lines:
