@@ -22,15 +22,13 @@
 #include <linux/errno.h>
 #include <linux/ftrace.h>
 #include <linux/kprobes.h>
+#include <linux/security.h>
 #include <linux/string.h>
 #include <net/inet6_connection_sock.h>
 #include <net/inet_connection_sock.h>
 #include <net/inet_timewait_sock.h>
 #include <net/ip.h>
 #include <net/tcp.h>
-
-/* Named by a prototype below; declared only by Linux 6.10 and later. */
-struct proto_accept_arg;
 
 #define TCPFLOW_PROTO_IS(fn, proto)					\
 	__builtin_types_compatible_p(typeof(fn), proto)
@@ -128,13 +126,6 @@ static inline int tcpflow_register_kprobe(struct kprobe *kp)
 TCPFLOW_CHECK_PROTO(tcp_set_state, void (struct sock *, int));
 TCPFLOW_CHECK_PROTO(inet_csk_listen_start, int (struct sock *));
 /*
- * Only the return value is read.  6.10 (92ef0fd55ac8) took a struct
- * proto_accept_arg instead of flags, err, kern.
- */
-TCPFLOW_CHECK_PROTO2(inet_csk_accept,
-		     struct sock *(struct sock *, int, int *, bool),
-		     struct sock *(struct sock *, struct proto_accept_arg *));
-/*
  * sk and req are read.  6.19 dropped the timeout ("tcp: Remove timeout
  * arg from reqsk_queue_hash_req()" and its series).
  */
@@ -143,9 +134,14 @@ TCPFLOW_CHECK_PROTO2(inet_csk_reqsk_queue_hash_add,
 		     bool (struct sock *, struct request_sock *));
 TCPFLOW_CHECK_PROTO(inet_csk_reqsk_queue_drop,
 		    bool (struct sock *, struct request_sock *));
-TCPFLOW_CHECK_PROTO(inet_csk_clone_lock,
-		    struct sock *(const struct sock *,
-				  const struct request_sock *, const gfp_t));
+/*
+ * Two LSM entry points, real functions wherever CONFIG_SECURITY is set
+ * (every distribution kernel); without it they are empty inlines and the
+ * load fails naming them.
+ */
+TCPFLOW_CHECK_PROTO(security_inet_csk_clone,
+		    void (struct sock *, const struct request_sock *));
+TCPFLOW_CHECK_PROTO(security_sock_graft, void (struct sock *, struct socket *));
 TCPFLOW_CHECK_PROTO(__inet_twsk_schedule,
 		    void (struct inet_timewait_sock *, int, bool));
 TCPFLOW_CHECK_PROTO(inet_twsk_deschedule_put,

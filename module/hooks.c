@@ -4,8 +4,7 @@
  *
  * Every hook is an ftrace callback at a function's entry (all of them on
  * one ftrace_ops, so handlers run in the hooked function's own context),
- * or a kretprobe where the interesting value is the return value (three
- * functions, on kprobes' own ftrace_ops).  Handlers copy a
+ * but one kretprobe, on listen(), once per listener.  Handlers copy a
  * fixed-size record into the ring and return: no allocation, no sleeping,
  * no loop that depends on the traffic.
  *
@@ -17,8 +16,10 @@
  *   __inet_csk_reqsk_queue_drop  the request sock went away without a child
  *                               (reset, or its timer gave up; older
  *                               kernels: inet_csk_reqsk_queue_drop)
- *   inet_csk_clone_lock (ret)   passive child born in SYN_RECV; sets state
- *                               directly, tcp_set_state never sees it
+ *   security_inet_csk_clone     passive child born in SYN_RECV: the last
+ *                               step of inet_csk_clone_lock, which sets
+ *                               the state directly (tcp_set_state never
+ *                               sees it); it has the child and the request
  *   inet_twsk_hashdance_schedule  TIME_WAIT begins on the timewait sock
  *                               (inet_twsk_hashdance before 6.11)
  *   __inet_twsk_schedule        TIME_WAIT timer rearmed, or FIN_WAIT2
@@ -39,16 +40,18 @@
  *                               for a segment nobody owns, the ACK of a
  *                               timewait sock or a request sock
  * Owner
- *   inet_csk_accept (ret)       the accepting process owns the child
+ *   security_sock_graft         accept() hands the child to a process
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
 #include <linux/ftrace.h>
+#include <linux/hash.h>
 #include <linux/in6.h>
 #include <linux/ipv6.h>
 #include <linux/kprobes.h>
 #include <linux/percpu.h>
 #include <linux/ptrace.h>
+#include <linux/security.h>
 #include <linux/sched.h>
 #include <linux/sock_diag.h>
 #include <linux/tcp.h>
@@ -89,9 +92,13 @@ static bool is_process_context(void)
 
 static u64 conn_of(const struct sock_common *skc)
 {
+	u64 cookie = atomic64_read(&skc->skc_cookie);
 	u32 c[2];
 
 	/* The kernel's socket cookie: what ss -e shows as "sk:". */
+	if (likely(cookie))
+		return cookie;
+	/* The first time anyone asks: the kernel gives it one. */
 	sock_diag_save_cookie((struct sock *)skc, c);
 	return ((u64)c[1] << 32) | c[0];
 }
@@ -181,24 +188,30 @@ static bool filtered_out(const struct tcpflow_cfg *cfg,
 }
 
 /*
+ * Every handler runs with interrupts off (tcpflow_ftrace(), listen_ret()):
+ * that is an RCU read-side section for the cfg (writers free the old one
+ * with kfree_rcu(), whose grace period waits for it), and nothing on this
+ * CPU can write to the ring between reserve and commit.
+ */
+static const struct tcpflow_cfg *cfg_now(void)
+{
+	lockdep_assert_irqs_disabled();
+	return rcu_dereference_sched(tcpflow_cfg);
+}
+
+/*
  * Finish @r and put it in the ring.  @owner_conn names the connection
  * whose owner a softirq event is charged to (a request sock has none yet:
  * its listener's owner is the best answer).
  */
 static void emit(struct tcpflow_record *r, u64 owner_conn)
 {
-	const struct tcpflow_cfg *cfg;
+	const struct tcpflow_cfg *cfg = cfg_now();
 	struct tcpflow_record *slot;
-	unsigned long flags;
 	u64 n;
 
-	rcu_read_lock();
-	cfg = rcu_dereference(tcpflow_cfg);
-	if (!cfg || filtered_out(cfg, r)) {
-		rcu_read_unlock();
+	if (!cfg || filtered_out(cfg, r))
 		return;
-	}
-	rcu_read_unlock();
 
 	if (is_process_context()) {
 		r->who = TCPFLOW_WHO_CUR;
@@ -214,26 +227,17 @@ static void emit(struct tcpflow_record *r, u64 owner_conn)
 	r->cpu = raw_smp_processor_id();
 	r->ts_ns = ktime_get_mono_fast_ns();
 
-	/* Off while we own the slot, so that no writer can lap us. */
-	local_irq_save(flags);
 	slot = tcpflow_reserve(&n);
 	r->n = n | BIT_ULL(63);
 	memcpy(slot, r, sizeof(*slot));
 	tcpflow_commit(slot, n);
-	local_irq_restore(flags);
 }
 
 static u8 segmode(void)
 {
-	const struct tcpflow_cfg *cfg;
-	u8 mode = TCPFLOW_SEG_NONE;
+	const struct tcpflow_cfg *cfg = cfg_now();
 
-	rcu_read_lock();
-	cfg = rcu_dereference(tcpflow_cfg);
-	if (cfg)
-		mode = cfg->segmode;
-	rcu_read_unlock();
-	return mode;
+	return cfg ? cfg->segmode : TCPFLOW_SEG_NONE;
 }
 
 /*
@@ -308,39 +312,36 @@ static void reqsk_drop_pre(struct ftrace_regs *regs)
 	emit(&r, conn_of(&lsk->__sk_common));
 }
 
-/* The child's record is built from the request sock: same 4-tuple, and
- * the child's own addresses are only filled in after clone returns.
+/*
+ * The passive child is born in SYN_RECV: inet_csk_clone_lock() sets the
+ * state directly, tcp_set_state() never sees it.  Its last step,
+ * security_inet_csk_clone(newsk, req), has both sockets; the record is
+ * built from the request sock (same 4-tuple: the child's own addresses
+ * are only filled in after clone returns).  Entry hooks here and for
+ * accept replaced kretprobes on inet_csk_clone_lock and inet_csk_accept,
+ * which were a fifteenth of tcpflow's cost per connection.
  */
-static int clone_entry(struct kretprobe_instance *ri, struct pt_regs *regs)
+static void clone_pre(struct ftrace_regs *regs)
 {
-	struct request_sock *req = (struct request_sock *)karg(regs, 1);
-	struct tcpflow_record *r = (struct tcpflow_record *)ri->data;
+	struct sock *child = (struct sock *)arg(regs, 0);
+	struct request_sock *req = (struct request_sock *)arg(regs, 1);
+	struct tcpflow_record r = { .event = TCPFLOW_EV_STATE };
 
-	memset(r, 0, sizeof(*r));
-	r->event = TCPFLOW_EV_STATE;
-	rec_sock(r, &req->__req_common, TCPFLOW_SK_FULL);
-	r->old_state = TCP_NEW_SYN_RECV;
-	r->new_state = TCP_SYN_RECV;
-	return 0;
-}
-
-static int clone_ret(struct kretprobe_instance *ri, struct pt_regs *regs)
-{
-	struct sock *child = (struct sock *)regs_return_value(regs);
-	struct tcpflow_record *r = (struct tcpflow_record *)ri->data;
-
-	if (!child)
-		return 0;
+	/* MPTCP's clone of its own socket comes here too, and DCCP's. */
+	if (child->sk_protocol != IPPROTO_TCP)
+		return;
+	rec_sock(&r, &req->__req_common, TCPFLOW_SK_FULL);
+	r.old_state = TCP_NEW_SYN_RECV;
+	r.new_state = TCP_SYN_RECV;
 	/*
 	 * Give the child its request sock's cookie, so one id follows the
-	 * connection from request to full to timewait sock.  The child is
-	 * fresh from sk_clone_lock(), which zeroed its cookie, and is not
-	 * hashed yet: nobody else can have read or set it.
+	 * connection from request to full to timewait sock (6.1 and later
+	 * copy it themselves, when the request had one).  The child is
+	 * not hashed yet: nobody else can have read or set it.
 	 */
-	atomic64_cmpxchg(&child->sk_cookie, 0, r->conn);
-	this_cpu_write(tcpflow_pcpu.clone_conn, r->conn);
-	emit(r, 0);
-	return 0;
+	atomic64_cmpxchg(&child->sk_cookie, 0, r.conn);
+	this_cpu_write(tcpflow_pcpu.clone_conn, r.conn);
+	emit(&r, 0);
 }
 
 static void twsk_hashdance_pre(struct ftrace_regs *regs)
@@ -642,17 +643,20 @@ static int listen_ret(struct kretprobe_instance *ri, struct pt_regs *regs)
 
 /* ---- owner ------------------------------------------------------------- */
 
-static int accept_ret(struct kretprobe_instance *ri, struct pt_regs *regs)
+/*
+ * accept() hands the child to a process: inet_accept() grafts it onto
+ * the new struct socket, and sock_graft() calls security_sock_graft()
+ * (a real function, where sock_graft() itself is inline).  Every other
+ * protocol's accept comes here too.
+ */
+static void graft_pre(struct ftrace_regs *regs)
 {
-	struct sock *child = (struct sock *)regs_return_value(regs);
-	unsigned long flags;
+	const struct sock *sk = (const struct sock *)arg(regs, 0);
 
-	if (!child)
-		return 0;
-	local_irq_save(flags);	/* see tcpflow_ftrace() */
-	tcpflow_owner_learn(conn_of(&child->__sk_common));
-	local_irq_restore(flags);
-	return 0;
+	if ((sk->sk_family != AF_INET && sk->sk_family != AF_INET6) ||
+	    sk->sk_protocol != IPPROTO_TCP || !is_process_context())
+		return;
+	tcpflow_owner_learn(conn_of(&sk->__sk_common));
 }
 
 /* ---- registration ------------------------------------------------------ */
@@ -693,7 +697,43 @@ static struct tcpflow_hook tcpflow_hooks[] = {
 	HOOK("tcp_v4_send_reset", v4_send_reset_pre),
 	HOOK("tcp_v4_send_ack", v4_send_ack_pre),
 	HOOK("tcp_v6_send_response", v6_send_response_pre),
+	HOOK("security_inet_csk_clone", clone_pre),
+	HOOK("security_sock_graft", graft_pre),
 };
+
+/*
+ * Which hook an ip is: open addressing on hash_long(ip), filled at load
+ * before the hooks are armed and only read after.  Holds index + 1, 0 is
+ * an empty slot; never full, so a lookup ends at an empty slot at the
+ * latest.  (A linear scan of tcpflow_hooks[] cost a tenth of tcpflow's
+ * whole cost per connection.)
+ */
+#define TCPFLOW_HOOK_HASH_BITS	6
+static u8 tcpflow_hook_hash[1 << TCPFLOW_HOOK_HASH_BITS];
+static_assert(ARRAY_SIZE(tcpflow_hooks) < ARRAY_SIZE(tcpflow_hook_hash) / 2);
+
+static unsigned int hook_slot(unsigned long ip)
+{
+	return hash_long(ip, TCPFLOW_HOOK_HASH_BITS);
+}
+
+static unsigned int hook_next(unsigned int h)
+{
+	return (h + 1) & (ARRAY_SIZE(tcpflow_hook_hash) - 1);
+}
+
+static void tcpflow_hash_hooks(void)
+{
+	unsigned int i, h;
+
+	memset(tcpflow_hook_hash, 0, sizeof(tcpflow_hook_hash));
+	for (i = 0; i < ARRAY_SIZE(tcpflow_hooks); i++) {
+		for (h = hook_slot(tcpflow_hooks[i].ip); tcpflow_hook_hash[h];
+		     h = hook_next(h))
+			;
+		tcpflow_hook_hash[h] = i + 1;
+	}
+}
 
 /* Hook hits dropped because another hook was running on that CPU. */
 static atomic_long_t tcpflow_hooks_recursed = ATOMIC_LONG_INIT(0);
@@ -711,7 +751,8 @@ static void notrace tcpflow_ftrace(unsigned long ip, unsigned long parent_ip,
 				   struct ftrace_regs *fregs)
 {
 	unsigned long flags;
-	int bit, i;
+	unsigned int h, k;
+	int bit;
 
 	bit = ftrace_test_recursion_trylock(ip, parent_ip);
 	if (bit < 0) {
@@ -719,9 +760,9 @@ static void notrace tcpflow_ftrace(unsigned long ip, unsigned long parent_ip,
 		return;
 	}
 	local_irq_save(flags);
-	for (i = 0; i < ARRAY_SIZE(tcpflow_hooks); i++) {
-		if (tcpflow_hooks[i].ip == ip) {
-			tcpflow_hooks[i].fn(fregs);
+	for (h = hook_slot(ip); (k = tcpflow_hook_hash[h]); h = hook_next(h)) {
+		if (tcpflow_hooks[k - 1].ip == ip) {
+			tcpflow_hooks[k - 1].fn(fregs);
 			break;
 		}
 	}
@@ -745,23 +786,11 @@ static struct ftrace_ops tcpflow_ops = {
 
 static struct kretprobe tcpflow_kretprobes[] = {
 	{
-		.kp.symbol_name = "inet_csk_clone_lock",
-		.entry_handler = clone_entry,
-		.handler = clone_ret,
-		.data_size = sizeof(struct tcpflow_record),
-		.maxactive = 64,
-	},
-	{
 		.kp.symbol_name = "inet_csk_listen_start",
 		.entry_handler = listen_entry,
 		.handler = listen_ret,
 		.data_size = sizeof(struct sock *),
 		.maxactive = 16,
-	},
-	{
-		.kp.symbol_name = "inet_csk_accept",
-		.handler = accept_ret,
-		.maxactive = 64,
 	},
 };
 
@@ -820,6 +849,7 @@ int tcpflow_hooks_init(void)
 	err = tcpflow_resolve(ips);
 	if (err)
 		return err;
+	tcpflow_hash_hooks();
 	err = ftrace_set_filter_ips(&tcpflow_ops, ips, ARRAY_SIZE(ips), 0, 0);
 	if (err) {
 		pr_err("cannot hook the functions with ftrace: error %d\n",

@@ -57,35 +57,40 @@ static struct owner_slot *owner_slot(u64 conn)
 	return &owners[hash_64(conn, owner_bits)];
 }
 
+/*
+ * Both are called from tcpflow's hooks only, which run with interrupts
+ * off: no interrupt on this CPU can come in and want the same slot.
+ */
+
 /* Record current as the owner of @conn.  Process context only. */
 void tcpflow_owner_learn(u64 conn)
 {
 	struct owner_slot *s = owner_slot(conn);
-	unsigned long flags;
 
+	lockdep_assert_irqs_disabled();
 	if (!conn)
 		return;
-	raw_spin_lock_irqsave(&s->lock, flags);
+	raw_spin_lock(&s->lock);
 	s->conn = conn;
 	s->pid = task_tgid_nr(current);
 	memcpy(s->comm, current->comm, TCPFLOW_COMM_LEN);
-	raw_spin_unlock_irqrestore(&s->lock, flags);
+	raw_spin_unlock(&s->lock);
 }
 
 bool tcpflow_owner_get(u64 conn, u32 *pid, char *comm)
 {
 	struct owner_slot *s = owner_slot(conn);
-	unsigned long flags;
 	bool found;
 
+	lockdep_assert_irqs_disabled();
 	if (!conn)
 		return false;
-	raw_spin_lock_irqsave(&s->lock, flags);
+	raw_spin_lock(&s->lock);
 	found = s->conn == conn;
 	if (found) {
 		*pid = s->pid;
 		memcpy(comm, s->comm, TCPFLOW_COMM_LEN);
 	}
-	raw_spin_unlock_irqrestore(&s->lock, flags);
+	raw_spin_unlock(&s->lock);
 	return found;
 }
