@@ -80,6 +80,26 @@ struct tcpflow_line {
 	char text[TCPFLOW_LINE_MAX];
 };
 
+/*
+ * Where the lines of the last read() began, so that a tool that read
+ * ahead can give back what it did not use: GNU head prints its lines,
+ * then lseek(fd, -bytes_past_the_last, SEEK_CUR).  The offset is a
+ * record number, so such a seek is served from here: it must land on the
+ * start of a line the last read returned (one of its last
+ * TCPFLOW_BACK_MAX), else EINVAL.
+ */
+#define TCPFLOW_BACK_MAX	128
+
+struct tcpflow_back {
+	loff_t end;		/* the offset that read left */
+	size_t total;		/* bytes it returned */
+	unsigned int n;		/* line starts seen; the last BACK_MAX kept */
+	struct {
+		loff_t pos;	/* the offset of a line's start */
+		size_t at;	/* bytes of the read before it */
+	} start[TCPFLOW_BACK_MAX];
+};
+
 struct tcpflow_reader {
 	struct mutex lock;
 	u32 netns;		/* the opener's network namespace */
@@ -87,7 +107,29 @@ struct tcpflow_reader {
 	struct tcpflow_line cur;	/* the line a read() stopped inside */
 	struct tcpflow_line other;	/* a line read from its start */
 	struct tcpflow_record rec;
+	struct tcpflow_back back;	/* the last read's line starts */
 };
+
+static void back_note(struct tcpflow_back *b, loff_t pos, size_t at)
+{
+	unsigned int i = b->n++ % TCPFLOW_BACK_MAX;
+
+	b->start[i].pos = pos;
+	b->start[i].at = at;
+}
+
+/* The offset @bytes before the end of the last read, if a line began there. */
+static loff_t back_find(const struct tcpflow_back *b, loff_t from, u64 bytes)
+{
+	unsigned int i, kept = min_t(unsigned int, b->n, TCPFLOW_BACK_MAX);
+
+	if (from != b->end || bytes > b->total)
+		return -1;
+	for (i = 0; i < kept; i++)
+		if (b->start[i].at == b->total - bytes)
+			return b->start[i].pos;
+	return -1;
+}
 
 static const char *name_of(const char *const *names, size_t n, unsigned int i)
 {
@@ -287,12 +329,14 @@ static ssize_t tcpflow_read(struct file *file, char __user *buf,
 	 * alone.  An offset with the mark but no such rest is just a number.
 	 */
 	pos = *ppos;
+	rd->back.n = 0;
 	if (midline(rd, pos)) {
 		ln = &rd->cur;
 		pos &= ~TCPFLOW_MIDLINE;
 	} else {
 		ln = &rd->other;
 		ln->len = ln->off = 0;
+		back_note(&rd->back, pos, 0);
 	}
 	while (copied < count) {
 		size_t n;
@@ -312,6 +356,7 @@ static ssize_t tcpflow_read(struct file *file, char __user *buf,
 		if (ln->off == ln->len) {
 			pos = ln->next;
 			ln->off = ln->len = 0;
+			back_note(&rd->back, pos, copied);
 		}
 	}
 	if (ln->off < ln->len && (ln == &rd->cur || !rd->cur.len)) {
@@ -321,6 +366,8 @@ static ssize_t tcpflow_read(struct file *file, char __user *buf,
 	} else {
 		*ppos = pos;
 	}
+	rd->back.end = *ppos;
+	rd->back.total = copied;
 	mutex_unlock(&rd->lock);
 	return copied ? copied : ret;
 }
@@ -335,6 +382,11 @@ static loff_t tcpflow_lseek(struct file *file, loff_t off, int whence)
 	case SEEK_SET:
 		break;
 	case SEEK_CUR:
+		/* Back by bytes: into what the last read returned. */
+		if (off < 0) {
+			off = back_find(&rd->back, file->f_pos, 0 - (u64)off);
+			break;
+		}
 		/* Inside a line: from its record. */
 		off += midline(rd, file->f_pos) ?
 			file->f_pos & ~TCPFLOW_MIDLINE : file->f_pos;

@@ -17,6 +17,7 @@ import os
 import select
 import socket
 import stat
+import subprocess
 import sys
 import threading
 import time
@@ -217,6 +218,73 @@ for how in ("lseek(N, SEEK_SET) + read", "pread at N"):
 t.ok(not problems, "after a partial read(), lseek(N)/pread at N (N = the "
      "offset the kernel reports) start at record N", problems,
      known=SEEK_BUG)
+
+# ---- tools that read ahead and give back: GNU head
+# head reads 8 KiB, prints its lines, then seeks back by the bytes it did
+# not use (lseek(fd, -B, SEEK_CUR)).  The oracle is a plain read of the
+# whole file: what head prints, and what a second reader of the same open
+# file then reads, must be that text, cut at the same line.
+full = proc.read_raw(0).splitlines()
+p = subprocess.run(["head", "-n", "3", tf.PROC], stdout=subprocess.PIPE,
+                   stderr=subprocess.PIPE, text=True)
+out = p.stdout.splitlines()
+t.ok(p.returncode == 0 and p.stderr == "" and len(out) == 3 and
+     out[0].startswith("# tcpflow ") and out[1:] == full[1:3],
+     "head -n 3 /proc/tcpflow prints the header and the first two records, "
+     "and no error",
+     ["exit %d, stderr %r" % (p.returncode, p.stderr)] + out)
+p = subprocess.run(["sh", "-c", "{ head -n 5 >/dev/null; cat; } < " + tf.PROC],
+                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+rest = p.stdout.splitlines()
+t.ok(p.returncode == 0 and p.stderr == "" and rest and
+     rest[:len(full) - 5] == full[5:5 + len(rest)],
+     "{ head -n 5; cat; } < /proc/tcpflow: cat goes on at the 6th line",
+     ["exit %d, stderr %r" % (p.returncode, p.stderr),
+      "cat's first line: %r" % rest[:1], "the 6th line: %r" % full[5:6]])
+problems = []
+cut = []
+fd = os.open(tf.PROC, os.O_RDONLY)
+try:
+    got = os.read(fd, 4096)
+    cut = [i + 1 for i, c in enumerate(got) if c == ord("\n")]
+    if len(cut) < 3:
+        problems.append("a 4096-byte read had %d lines" % len(cut))
+    else:
+        back = len(got) - cut[2]
+        if os.lseek(fd, -back - 1, os.SEEK_CUR) is not None:
+            problems.append("a seek back into the middle of a line worked")
+except OSError as e:
+    if e.errno != errno.EINVAL:
+        problems.append("mid-line seek back: %s, want EINVAL" % e)
+try:
+    if len(cut) >= 3:
+        try:
+            pos = os.lseek(fd, -back, os.SEEK_CUR)
+        except OSError as e:
+            problems.append("lseek(-%d, SEEK_CUR) to the 4th line: %s" %
+                            (back, e))
+            raise
+        again = os.read(fd, len(got)).splitlines()
+        if not again or again[0] != full[3].encode():
+            problems.append("after lseek(-%d, SEEK_CUR) -> %d the read "
+                            "gave %r, want %r" % (back, pos, again[:1],
+                                                  full[3:4]))
+        if pos != tf.parse_record(full[3])["n"]:
+            problems.append("lseek(-%d, SEEK_CUR) gave %d, the 4th line is "
+                            "record %s" % (back, pos, full[3][:20]))
+        try:
+            os.lseek(fd, -(1 << 20), os.SEEK_CUR)
+            problems.append("a seek back beyond the last read worked")
+        except OSError as e:
+            if e.errno != errno.EINVAL:
+                problems.append("seek back beyond the last read: %s" % e)
+except OSError:
+    pass
+finally:
+    os.close(fd)
+t.ok(not problems, "lseek(-B, SEEK_CUR) goes back B bytes into what the "
+     "last read returned, to a line's start (its record number); into a "
+     "line, or further back, EINVAL", problems)
 
 # a follower: remember the offset, come back later
 fd = os.open(tf.PROC, os.O_RDONLY)

@@ -485,8 +485,10 @@ for off, whence, want in ((-1, os.SEEK_SET, "EINVAL"),
                           (-h0["next"], os.SEEK_END, 0),
                           (0, os.SEEK_END, h0["next"]),
                           (5, os.SEEK_SET, 5), (3, os.SEEK_CUR, 8),
+                          # back by bytes into the last read: none yet
                           (-9, os.SEEK_CUR, "EINVAL"),
-                          (-8, os.SEEK_CUR, 0)):
+                          (-8, os.SEEK_CUR, "EINVAL"),
+                          (-(1 << 63), os.SEEK_CUR, "EINVAL")):
     r = libc.lseek(fd, off, whence)
     got = r if r >= 0 else errno.errorcode[ctypes.get_errno()]
     if got != want:
