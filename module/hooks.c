@@ -647,7 +647,9 @@ static int listen_ret(struct kretprobe_instance *ri, struct pt_regs *regs)
  * accept() hands the child to a process: inet_accept() grafts it onto
  * the new struct socket, and sock_graft() calls security_sock_graft()
  * (a real function, where sock_graft() itself is inline).  Every other
- * protocol's accept comes here too.
+ * protocol's accept comes here too.  MPTCP grafts its TCP subflows
+ * without it (mptcp_sock_graft()): a subflow's owner is whichever task
+ * first changes its state in process context.
  */
 static void graft_pre(struct ftrace_regs *regs)
 {
