@@ -51,7 +51,6 @@
 #include <linux/kprobes.h>
 #include <linux/percpu.h>
 #include <linux/ptrace.h>
-#include <linux/security.h>
 #include <linux/sched.h>
 #include <linux/sock_diag.h>
 #include <linux/tcp.h>
@@ -335,9 +334,9 @@ static void clone_pre(struct ftrace_regs *regs)
 	r.new_state = TCP_SYN_RECV;
 	/*
 	 * Give the child its request sock's cookie, so one id follows the
-	 * connection from request to full to timewait sock (6.1 and later
-	 * copy it themselves, when the request had one).  The child is
-	 * not hashed yet: nobody else can have read or set it.
+	 * connection from request to full to timewait sock (Debian's 6.1
+	 * copies it itself, when the request had one).  The child is not
+	 * hashed yet: nobody else can have read or set it.
 	 */
 	atomic64_cmpxchg(&child->sk_cookie, 0, r.conn);
 	this_cpu_write(tcpflow_pcpu.clone_conn, r.conn);
