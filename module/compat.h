@@ -176,4 +176,14 @@ TCPFLOW_CHECK_PROTO(inet6_csk_xmit,
 		    int (struct sock *, struct sk_buff *, struct flowi *));
 #endif
 
+/*
+ * A network namespace's cookie, a counter the kernel never hands out
+ * twice (unlike the namespace's inode number): net->net_cookie, set when
+ * the namespace is made.
+ */
+static inline u64 tcpflow_net_cookie(const struct net *net)
+{
+	return net->net_cookie;
+}
+
 #endif /* TCPFLOW_COMPAT_H */

@@ -102,9 +102,16 @@ static u64 conn_of(const struct sock_common *skc)
 	return ((u64)c[1] << 32) | c[0];
 }
 
-static u32 netns_of(const struct sock_common *skc)
+/*
+ * The namespace twice: its inode number for users (ls -l /proc/PID/ns/net),
+ * which a new namespace may get again once the old one is gone, and its
+ * cookie, which the kernel never hands out twice: /proc/tcpflow tells
+ * namespaces apart by both (procfs.c).
+ */
+static void rec_net(struct tcpflow_record *r, const struct net *net)
 {
-	return read_pnet(&skc->skc_net)->ns.inum;
+	r->netns = net->ns.inum;
+	r->net_cookie = (u32)tcpflow_net_cookie(net);
 }
 
 /* Fill the 4-tuple, family, netns and id from any kind of socket. */
@@ -112,7 +119,7 @@ static void rec_sock(struct tcpflow_record *r, const struct sock_common *skc,
 		     u8 kind)
 {
 	r->sock = kind;
-	r->netns = netns_of(skc);
+	rec_net(r, read_pnet(&skc->skc_net));
 	r->conn = conn_of(skc);
 	r->lport = skc->skc_num;
 	r->rport = ntohs(skc->skc_dport);
@@ -176,7 +183,8 @@ static bool filter_addr_is(const struct tcpflow_cfg *cfg, const u8 *a, u8 af)
 static bool filtered_out(const struct tcpflow_cfg *cfg,
 			 const struct tcpflow_record *r)
 {
-	if (cfg->has_netns && r->netns != cfg->netns)
+	if (cfg->has_netns && (r->netns != cfg->netns ||
+				r->net_cookie != cfg->net_cookie))
 		return true;
 	if (cfg->has_port && r->lport != cfg->port && r->rport != cfg->port)
 		return true;
@@ -214,13 +222,11 @@ static void emit(struct tcpflow_record *r, u64 owner_conn)
 
 	if (is_process_context()) {
 		r->who = TCPFLOW_WHO_CUR;
-		r->pid = task_tgid_nr(current);
-		memcpy(r->comm, current->comm, TCPFLOW_COMM_LEN);
+		tcpflow_task_now(r);
 		if (r->event == TCPFLOW_EV_STATE)
 			tcpflow_owner_learn(r->conn);
-	} else if (tcpflow_owner_get(r->conn, &r->pid, r->comm) ||
-		   (owner_conn &&
-		    tcpflow_owner_get(owner_conn, &r->pid, r->comm))) {
+	} else if (tcpflow_owner_get(r->conn, r) ||
+		   (owner_conn && tcpflow_owner_get(owner_conn, r))) {
 		r->who = TCPFLOW_WHO_OWNER;
 	}
 	r->cpu = raw_smp_processor_id();
@@ -230,6 +236,7 @@ static void emit(struct tcpflow_record *r, u64 owner_conn)
 	r->n = n | BIT_ULL(63);
 	memcpy(slot, r, sizeof(*slot));
 	tcpflow_commit(slot, n);
+	tcpflow_proc_notify(r);
 }
 
 static u8 segmode(void)
@@ -567,7 +574,7 @@ static void tx_reply(const struct sock *sk, const struct sk_buff *skb,
 
 		rec_skb_tuple(&r, skb);
 		r.sock = TCPFLOW_SK_NONE;
-		r.netns = dev ? dev_net(dev)->ns.inum : init_net.ns.inum;
+		rec_net(&r, dev ? dev_net(dev) : &init_net);
 	}
 	rec_seg(&r, TCPFLOW_EV_TX, flags, seq, ack, win, 0);
 	r.new_state = state;

@@ -16,6 +16,7 @@
 #include <linux/kmemleak.h>
 #include <linux/log2.h>
 #include <linux/pid.h>
+#include <linux/pid_namespace.h>
 #include <linux/sched.h>
 #include <linux/spinlock.h>
 #include <linux/string.h>
@@ -26,6 +27,8 @@ struct owner_slot {
 	raw_spinlock_t lock;
 	u32 pid;
 	u64 conn;
+	u32 vpid;
+	u32 pidns;
 	char comm[TCPFLOW_COMM_LEN];
 };
 
@@ -62,6 +65,27 @@ static struct owner_slot *owner_slot(u64 conn)
  * off: no interrupt on this CPU can come in and want the same slot.
  */
 
+/*
+ * The pid twice: as the initial pid namespace numbers the process, and as
+ * its own (innermost) namespace does, with that namespace's inode number.
+ * A reader in a container is shown the second where the namespace is its
+ * own, and "-" otherwise (procfs.c): which pid namespace a reader is in is
+ * known only at read time.
+ */
+static void task_ids(u32 *pid, u32 *vpid, u32 *pidns)
+{
+	*pid = task_tgid_nr(current);
+	*vpid = task_tgid_vnr(current);
+	*pidns = task_active_pid_ns(current)->ns.inum;
+}
+
+/* The running task into @r.  Process context only. */
+void tcpflow_task_now(struct tcpflow_record *r)
+{
+	task_ids(&r->pid, &r->vpid, &r->pidns);
+	memcpy(r->comm, current->comm, TCPFLOW_COMM_LEN);
+}
+
 /* Record current as the owner of @conn.  Process context only. */
 void tcpflow_owner_learn(u64 conn)
 {
@@ -72,12 +96,13 @@ void tcpflow_owner_learn(u64 conn)
 		return;
 	raw_spin_lock(&s->lock);
 	s->conn = conn;
-	s->pid = task_tgid_nr(current);
+	task_ids(&s->pid, &s->vpid, &s->pidns);
 	memcpy(s->comm, current->comm, TCPFLOW_COMM_LEN);
 	raw_spin_unlock(&s->lock);
 }
 
-bool tcpflow_owner_get(u64 conn, u32 *pid, char *comm)
+/* @conn's owner into @r's pid, vpid, pidns and comm, if it is known. */
+bool tcpflow_owner_get(u64 conn, struct tcpflow_record *r)
 {
 	struct owner_slot *s = owner_slot(conn);
 	bool found;
@@ -88,8 +113,10 @@ bool tcpflow_owner_get(u64 conn, u32 *pid, char *comm)
 	raw_spin_lock(&s->lock);
 	found = s->conn == conn;
 	if (found) {
-		*pid = s->pid;
-		memcpy(comm, s->comm, TCPFLOW_COMM_LEN);
+		r->pid = s->pid;
+		r->vpid = s->vpid;
+		r->pidns = s->pidns;
+		memcpy(r->comm, s->comm, TCPFLOW_COMM_LEN);
 	}
 	raw_spin_unlock(&s->lock);
 	return found;

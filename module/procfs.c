@@ -13,26 +13,39 @@
 #include <linux/capability.h>
 #include <linux/ctype.h>
 #include <linux/delay.h>
+#include <linux/hash.h>
 #include <linux/inet.h>
 #include <linux/irq_work.h>
 #include <linux/jiffies.h>
 #include <linux/kernel.h>
 #include <linux/mutex.h>
 #include <linux/nsproxy.h>
+#include <linux/pid_namespace.h>
 #include <linux/poll.h>
 #include <linux/proc_fs.h>
 #include <linux/sched.h>
+#include <linux/sched/signal.h>
 #include <linux/slab.h>
 #include <linux/string.h>
 #include <linux/uaccess.h>
 #include <net/ipv6.h>
 #include <net/net_namespace.h>
+#include "compat.h"
 #include "tcpflow.h"
 
 #define TCPFLOW_LINE_MAX	512
-/* In a file offset: "inside this record's line" (see tcpflow_read()). */
+/*
+ * A file offset is a record number, or, with TCPFLOW_MIDLINE set, a
+ * place inside the line of the record in its low bits: how many bytes of
+ * that line were returned sits in the bits above them (see
+ * tcpflow_read()).  The offset alone says where a read() goes on.
+ */
 #define TCPFLOW_MIDLINE		(1LL << 62)
+#define TCPFLOW_OFF_SHIFT	53
+#define TCPFLOW_POS_MASK	((1LL << TCPFLOW_OFF_SHIFT) - 1)
 #define TCPFLOW_WRITE_MAX	4096
+
+static_assert(TCPFLOW_LINE_MAX <= 1 << (62 - TCPFLOW_OFF_SHIFT));
 
 static const char *const event_names[] = TCPFLOW_EVENT_NAMES;
 static const char *const sock_names[] = TCPFLOW_SOCK_NAMES;
@@ -44,12 +57,33 @@ const char *const tcpflow_segmode_names[TCPFLOW_SEG_MAX] =
 
 static struct proc_dir_entry *tcpflow_pde;
 
+/* The initial network namespace, as records name it. */
+static u32 init_netns, init_net_cookie;
+
 /*
- * Followers sleep on this queue in poll(), select() and epoll.  It is
- * allocated, not static: a poller's entry can outlive the module (see
- * tcpflow_proc_exit()), and then the queue must outlive it too.
+ * Followers sleep in poll(), select() and epoll on one of these queues:
+ * readers in the initial network namespace, which see every record, on
+ * @all; any other reader on the queue of its namespace's bucket, woken
+ * only by records of a namespace in that bucket, so that a follower in a
+ * container sleeps through the host's traffic.  Allocated, not static: a
+ * poller's entry can outlive the module (see tcpflow_proc_exit()), and
+ * then the queues must outlive it too.
  */
-static wait_queue_head_t *tcpflow_wait;
+#define TCPFLOW_NS_WAIT_BITS	6
+#define TCPFLOW_NS_WAITS	(1 << TCPFLOW_NS_WAIT_BITS)
+
+struct tcpflow_waits {
+	wait_queue_head_t all;
+	wait_queue_head_t ns[TCPFLOW_NS_WAITS];
+	DECLARE_BITMAP(pending, TCPFLOW_NS_WAITS);	/* ns[] to wake */
+};
+
+static struct tcpflow_waits *tcpflow_waits;
+
+static unsigned int ns_bucket(u32 netns, u32 net_cookie)
+{
+	return hash_32(netns ^ net_cookie, TCPFLOW_NS_WAIT_BITS);
+}
 
 /*
  * Readers are woken from irq_work, not from the probe: a probe may run
@@ -57,15 +91,41 @@ static wait_queue_head_t *tcpflow_wait;
  */
 static void tcpflow_wake(struct irq_work *work)
 {
-	wake_up_interruptible_poll(tcpflow_wait, EPOLLIN | EPOLLRDNORM);
+	struct tcpflow_waits *w = tcpflow_waits;
+	unsigned int b;
+
+	wake_up_interruptible_poll(&w->all, EPOLLIN | EPOLLRDNORM);
+	for_each_set_bit(b, w->pending, TCPFLOW_NS_WAITS)
+		if (test_and_clear_bit(b, w->pending))
+			wake_up_interruptible_poll(&w->ns[b],
+						   EPOLLIN | EPOLLRDNORM);
 }
 
 static struct irq_work tcpflow_wake_work = IRQ_WORK_INIT(tcpflow_wake);
 
-/* A record was committed: wake the followers, if any (any context). */
-void tcpflow_proc_notify(void)
+/* @r was committed: wake its followers, if any (any context). */
+void tcpflow_proc_notify(const struct tcpflow_record *r)
 {
-	if (wq_has_sleeper(tcpflow_wait))
+	struct tcpflow_waits *w = tcpflow_waits;
+	bool wake;
+
+	/*
+	 * The barrier pairs with set_current_state() in a sleeper: either
+	 * its poll sees the record, or waitqueue_active() sees it queued.
+	 */
+	smp_mb();
+	/* See the barrier above. */
+	wake = waitqueue_active(&w->all);
+	if (r->netns != init_netns || r->net_cookie != init_net_cookie) {
+		unsigned int b = ns_bucket(r->netns, r->net_cookie);
+
+		/* See the barrier above. */
+		if (waitqueue_active(&w->ns[b])) {
+			set_bit(b, w->pending);
+			wake = true;
+		}
+	}
+	if (wake)
 		irq_work_queue(&tcpflow_wake_work);
 }
 
@@ -75,6 +135,7 @@ static DEFINE_MUTEX(tcpflow_cfg_lock);	/* serialises writers of the cfg */
 struct tcpflow_line {
 	loff_t key;		/* offset the line was read at */
 	loff_t next;		/* offset once the line has been returned */
+	u64 rec;		/* the record it shows; 0: header, gap */
 	unsigned int len;	/* bytes in text[] */
 	unsigned int off;	/* bytes of text[] already returned */
 	char text[TCPFLOW_LINE_MAX];
@@ -102,9 +163,15 @@ struct tcpflow_back {
 
 struct tcpflow_reader {
 	struct mutex lock;
-	u32 netns;		/* the opener's network namespace */
+	u32 netns;		/* the opener's network namespace: inode */
+	u32 net_cookie;		/* and cookie, which is never reused */
 	bool all_netns;		/* opener in the initial namespace */
-	struct tcpflow_line cur;	/* the line a read() stopped inside */
+	u32 pidns;		/* the opener's pid namespace (inode) */
+	bool all_pids;		/* opener in the initial pid namespace */
+	wait_queue_head_t *wait;	/* where its pollers sleep */
+	/* Records [clean_from, clean_to) are none of this reader's. */
+	loff_t clean_from, clean_to;
+	struct tcpflow_line cur;	/* the last line a read stopped inside */
 	struct tcpflow_line other;	/* a line read from its start */
 	struct tcpflow_record rec;
 	struct tcpflow_back back;	/* the last read's line starts */
@@ -189,14 +256,36 @@ static void print_u(char *buf, size_t size, bool present, u64 v)
 		strscpy(buf, "-", size);
 }
 
-static unsigned int format_record(char *out, size_t size,
-				  const struct tcpflow_record *r)
+/*
+ * The process as the reader's pid namespace numbers it: the initial
+ * namespace sees every pid as recorded; any other sees the pid a process
+ * of its own has in it, and nothing of a process outside it.
+ */
+static bool pid_for_reader(const struct tcpflow_reader *rd,
+			   const struct tcpflow_record *r, u32 *pid)
+{
+	if (r->who == TCPFLOW_WHO_NONE)
+		return false;
+	if (rd->all_pids) {
+		*pid = r->pid;
+		return true;
+	}
+	if (r->pidns != rd->pidns)
+		return false;
+	*pid = r->vpid;
+	return true;
+}
+
+static unsigned int format_record(const struct tcpflow_reader *rd, char *out,
+				  size_t size, const struct tcpflow_record *r)
 {
 	char la[48], ra[48], flags[9], seq[12], ack[12], win[8], len[12];
 	char pid[12], comm[TCPFLOW_COMM_LEN * 4 + 1], dur[24];
 	bool seg = r->event != TCPFLOW_EV_STATE;
 	bool tw_end = !seg && r->sock == TCPFLOW_SK_TW &&
 		      r->old_state == TCP_TIME_WAIT && r->new_state == TCP_CLOSE;
+	bool known;
+	u32 p = 0;
 
 	print_addr(la, sizeof(la), r->laddr, r->af);
 	print_addr(ra, sizeof(ra), r->raddr, r->af);
@@ -208,8 +297,9 @@ static unsigned int format_record(char *out, size_t size,
 	print_u(ack, sizeof(ack), seg, r->ack);
 	print_u(win, sizeof(win), seg, r->win);
 	print_u(len, sizeof(len), seg, r->len);
-	print_u(pid, sizeof(pid), r->who != TCPFLOW_WHO_NONE, r->pid);
-	if (r->who != TCPFLOW_WHO_NONE)
+	known = pid_for_reader(rd, r, &p);
+	print_u(pid, sizeof(pid), known, p);
+	if (known)
 		print_comm(comm, r->comm);
 	else
 		strscpy(comm, "-", sizeof(comm));
@@ -224,51 +314,80 @@ static unsigned int format_record(char *out, size_t size,
 			 seg ? "-" : NAME(state_names, r->new_state),
 			 seg ? NAME(state_names, r->new_state) : "-",
 			 flags, seq, ack, win, len, pid, comm,
-			 NAME(who_names, r->who), NAME(why_names, r->why), dur);
+			 NAME(who_names, known ? r->who : TCPFLOW_WHO_NONE),
+			 NAME(why_names, r->why), dur);
 }
 
-static unsigned int format_header(char *out, size_t size)
+/*
+ * A reader outside the initial network namespace is told only what is
+ * its own: where records are (first, next: its offsets), the segment mode
+ * (what its records can hold), and nothing of the host's filters or of
+ * the host's losses ("-").
+ */
+static unsigned int format_header(const struct tcpflow_reader *rd, char *out,
+				  size_t size)
 {
 	const struct tcpflow_cfg *cfg;
 	struct tcpflow_ring_stats st;
 	char port[8] = "-", addr[48] = "-", netns[12] = "-";
+	char lost[24] = "-", missed[24] = "-";
 	u8 mode;
 
 	tcpflow_ring_stats(&st);
 	rcu_read_lock();
 	cfg = rcu_dereference(tcpflow_cfg);
 	mode = cfg->segmode;
-	if (cfg->has_port)
-		snprintf(port, sizeof(port), "%u", cfg->port);
-	if (cfg->has_addr)
-		print_addr(addr, sizeof(addr), cfg->addr, cfg->addr_af);
-	if (cfg->has_netns)
-		snprintf(netns, sizeof(netns), "%u", cfg->netns);
+	if (rd->all_netns) {
+		if (cfg->has_port)
+			snprintf(port, sizeof(port), "%u", cfg->port);
+		if (cfg->has_addr)
+			print_addr(addr, sizeof(addr), cfg->addr,
+				   cfg->addr_af);
+		if (cfg->has_netns)
+			snprintf(netns, sizeof(netns), "%u", cfg->netns);
+	}
 	rcu_read_unlock();
+	if (rd->all_netns) {
+		snprintf(lost, sizeof(lost), "%llu", st.overwritten);
+		snprintf(missed, sizeof(missed), "%lu",
+			 tcpflow_hooks_missed());
+	}
 
 	return scnprintf(out, size,
-			 "# tcpflow %d.%d capacity=%llu first=%llu next=%llu overwritten=%llu missed=%lu segments=%s port=%s addr=%s netns=%s\n",
+			 "# tcpflow %d.%d capacity=%llu first=%llu next=%llu overwritten=%s missed=%s segments=%s port=%s addr=%s netns=%s\n",
 			 TCPFLOW_FMT_MAJOR, TCPFLOW_FMT_MINOR, st.capacity,
-			 st.first, st.next, st.overwritten,
-			 tcpflow_hooks_missed(), tcpflow_segmode_names[mode],
-			 port, addr, netns);
+			 st.first, st.next, lost, missed,
+			 tcpflow_segmode_names[mode], port, addr, netns);
+}
+
+static bool own_record(const struct tcpflow_reader *rd,
+		       const struct tcpflow_record *r)
+{
+	return rd->all_netns || (r->netns == rd->netns &&
+				 r->net_cookie == rd->net_cookie);
 }
 
 /*
  * Put the line for offset @pos into @ln; ln->next is the offset that
- * follows it.  Returns false when there is nothing (yet) to read there.
+ * follows it.  Returns false when there is nothing (yet) to read there;
+ * *@scanned is then where the next line can be, past records of other
+ * namespaces that were skipped, or @pos.  Gives up (false) on a fatal
+ * signal: a scan can go over the whole ring.
  */
 static bool fill_line(struct tcpflow_reader *rd, struct tcpflow_line *ln,
-		      loff_t pos)
+		      loff_t pos, loff_t *scanned)
 {
 	struct tcpflow_ring_stats st;
 	unsigned int skipped = 0;
 
 	ln->key = pos;
+	ln->rec = 0;
+	*scanned = pos;
 	for (;;) {
 		tcpflow_ring_stats(&st);
 		if (pos == 0) {
-			ln->len = format_header(ln->text, sizeof(ln->text));
+			ln->len = format_header(rd, ln->text,
+						sizeof(ln->text));
 			ln->next = st.first;
 			return true;
 		}
@@ -279,6 +398,10 @@ static bool fill_line(struct tcpflow_reader *rd, struct tcpflow_line *ln,
 			ln->next = st.first;
 			return true;
 		}
+		/* What the reader knew nothing of is known clean. */
+		if (pos >= rd->clean_from && pos < rd->clean_to)
+			pos = min_t(loff_t, rd->clean_to, st.next);
+		*scanned = pos;
 		if (pos >= st.next)
 			return false;
 		switch (tcpflow_fetch(pos, &rd->rec)) {
@@ -290,22 +413,58 @@ static bool fill_line(struct tcpflow_reader *rd, struct tcpflow_line *ln,
 			break;
 		}
 		pos++;
-		if (rd->all_netns || rd->rec.netns == rd->netns) {
-			ln->len = format_record(ln->text, sizeof(ln->text),
-						&rd->rec);
+		if (own_record(rd, &rd->rec)) {
+			ln->len = format_record(rd, ln->text,
+						sizeof(ln->text), &rd->rec);
 			ln->next = pos;
+			ln->rec = pos - 1;
 			return true;
 		}
-		if (!(++skipped % 1024))
+		*scanned = pos;
+		if (!(++skipped % 1024)) {
+			if (fatal_signal_pending(current))
+				return false;
 			cond_resched();
+		}
 	}
 }
 
-/* Is @pos the mark a short read() left inside a line we still hold? */
-static bool midline(const struct tcpflow_reader *rd, loff_t pos)
+/*
+ * The line @pos names when it has TCPFLOW_MIDLINE: the one the last
+ * read stopped inside, if it is still held, else made again from the
+ * ring.  If the ring lost that record meanwhile, the part already
+ * returned is ended with a newline and the reader goes on from there (a
+ * gap line); a record that never was is nothing to read (NULL).
+ */
+static struct tcpflow_line *resume_line(struct tcpflow_reader *rd,
+					loff_t pos)
 {
-	return (pos & TCPFLOW_MIDLINE) && rd->cur.off < rd->cur.len &&
-	       rd->cur.key == (pos & ~TCPFLOW_MIDLINE);
+	struct tcpflow_line *ln = &rd->other;
+	loff_t n = pos & TCPFLOW_POS_MASK, scanned;
+	unsigned int off = (pos & ~TCPFLOW_MIDLINE) >> TCPFLOW_OFF_SHIFT;
+	struct tcpflow_ring_stats st;
+
+	if (rd->cur.key == n && rd->cur.off == off && off < rd->cur.len)
+		return &rd->cur;
+	tcpflow_ring_stats(&st);
+	if (n >= st.next)
+		return NULL;
+	if (fill_line(rd, ln, n, &scanned) && (n ? ln->rec == n : !ln->rec)) {
+		if (off < ln->len) {
+			ln->off = off;
+			return ln;
+		}
+		/* A header made again shorter: it is done with. */
+		ln->key = n;
+		ln->len = ln->off = 0;
+		return ln;
+	}
+	ln->key = n;
+	ln->rec = 0;
+	ln->len = strscpy(ln->text, "\n", sizeof(ln->text));
+	ln->off = 0;
+	ln->next = n;
+	return ln;
 }
 
 static ssize_t tcpflow_read(struct file *file, char __user *buf,
@@ -314,7 +473,7 @@ static ssize_t tcpflow_read(struct file *file, char __user *buf,
 	struct tcpflow_reader *rd = file->private_data;
 	struct tcpflow_line *ln;
 	size_t copied = 0;
-	loff_t pos;
+	loff_t pos, scanned;
 	ssize_t ret = 0;
 
 	if (*ppos < 0)
@@ -322,17 +481,21 @@ static ssize_t tcpflow_read(struct file *file, char __user *buf,
 	if (mutex_lock_interruptible(&rd->lock))
 		return -ERESTARTSYS;
 	/*
-	 * A read that stops inside record N's line leaves the offset at N
-	 * with TCPFLOW_MIDLINE set, and the rest of the line in rd->cur: a
-	 * read() goes on from there (the VFS keeps the offset), while a
-	 * pread() at N (no mark) starts the line afresh and leaves rd->cur
-	 * alone.  An offset with the mark but no such rest is just a number.
+	 * A read that stops inside a line leaves an offset that says which
+	 * line and how much of it was returned (TCPFLOW_MIDLINE), so a
+	 * read() goes on from there (the VFS keeps the offset) whatever
+	 * pread()s came in between: those start at a record number, a line
+	 * from its start.
 	 */
 	pos = *ppos;
 	rd->back.n = 0;
-	if (midline(rd, pos)) {
-		ln = &rd->cur;
-		pos &= ~TCPFLOW_MIDLINE;
+	if (pos & TCPFLOW_MIDLINE) {
+		ln = resume_line(rd, pos);
+		if (!ln) {
+			mutex_unlock(&rd->lock);
+			return 0;
+		}
+		pos = ln->len ? ln->key : ln->next;
 	} else {
 		ln = &rd->other;
 		ln->len = ln->off = 0;
@@ -343,8 +506,14 @@ static ssize_t tcpflow_read(struct file *file, char __user *buf,
 
 		if (ln->off == ln->len) {
 			ln->off = ln->len = 0;
-			if (!fill_line(rd, ln, pos))
+			if (fatal_signal_pending(current))
 				break;
+			cond_resched();
+			if (!fill_line(rd, ln, pos, &scanned)) {
+				/* Past other namespaces' records. */
+				pos = scanned;
+				break;
+			}
 		}
 		n = min_t(size_t, count - copied, ln->len - ln->off);
 		if (copy_to_user(buf + copied, ln->text + ln->off, n)) {
@@ -359,10 +528,12 @@ static ssize_t tcpflow_read(struct file *file, char __user *buf,
 			back_note(&rd->back, pos, copied);
 		}
 	}
-	if (ln->off < ln->len && (ln == &rd->cur || !rd->cur.len)) {
-		/* Stopped inside a line: keep its rest for a read() at the mark. */
-		rd->cur = *ln;
-		*ppos = ln->key | TCPFLOW_MIDLINE;
+	if (ln->off < ln->len) {
+		/* Stopped inside a line: keep it for a read() at the mark. */
+		if (ln != &rd->cur)
+			rd->cur = *ln;
+		*ppos = ln->key | TCPFLOW_MIDLINE |
+			(loff_t)ln->off << TCPFLOW_OFF_SHIFT;
 	} else {
 		*ppos = pos;
 	}
@@ -376,6 +547,7 @@ static loff_t tcpflow_lseek(struct file *file, loff_t off, int whence)
 {
 	struct tcpflow_reader *rd = file->private_data;
 	struct tcpflow_ring_stats st;
+	loff_t at;
 
 	mutex_lock(&rd->lock);
 	switch (whence) {
@@ -387,9 +559,11 @@ static loff_t tcpflow_lseek(struct file *file, loff_t off, int whence)
 			off = back_find(&rd->back, file->f_pos, 0 - (u64)off);
 			break;
 		}
-		/* Inside a line: from its record. */
-		off += midline(rd, file->f_pos) ?
-			file->f_pos & ~TCPFLOW_MIDLINE : file->f_pos;
+		/* Inside a line: from its record, the line afresh. */
+		at = file->f_pos;
+		if (at & TCPFLOW_MIDLINE)
+			at &= TCPFLOW_POS_MASK;
+		off += at;
 		break;
 	case SEEK_END:
 		tcpflow_ring_stats(&st);
@@ -398,31 +572,71 @@ static loff_t tcpflow_lseek(struct file *file, loff_t off, int whence)
 	default:
 		off = -1;
 	}
-	if (off >= 0) {
-		/* A seek, even to where we are, starts the line at off afresh. */
-		rd->cur.len = rd->cur.off = 0;
+	if (off >= 0)
 		file->f_pos = off;
-	}
 	mutex_unlock(&rd->lock);
 	return off < 0 ? -EINVAL : off;
 }
 
+/*
+ * Readable exactly when read() would return something: a line under way,
+ * or a line at or past the offset (a record of the reader's own, a gap,
+ * the header).  A reader outside the initial namespace remembers how far
+ * it found none of its own records, so that it scans them only once.
+ */
 static __poll_t tcpflow_poll(struct file *file, poll_table *wait)
 {
 	struct tcpflow_reader *rd = file->private_data;
-	struct tcpflow_ring_stats st;
+	loff_t pos, scanned;
+	__poll_t mask = 0;
 
-	poll_wait(file, tcpflow_wait, wait);
-	tcpflow_ring_stats(&st);
-	if (READ_ONCE(rd->cur.off) < READ_ONCE(rd->cur.len) ||
-	    READ_ONCE(file->f_pos) < st.next)
-		return EPOLLIN | EPOLLRDNORM;
-	return 0;
+	poll_wait(file, rd->wait, wait);
+	mutex_lock(&rd->lock);
+	pos = file->f_pos;
+	if (pos & TCPFLOW_MIDLINE) {
+		struct tcpflow_ring_stats st;
+
+		tcpflow_ring_stats(&st);
+		if ((pos & TCPFLOW_POS_MASK) < st.next)
+			mask = EPOLLIN | EPOLLRDNORM;
+	} else if (fill_line(rd, &rd->other, pos, &scanned)) {
+		mask = EPOLLIN | EPOLLRDNORM;
+	} else if (scanned > pos) {
+		rd->clean_from = pos;
+		rd->clean_to = scanned;
+	}
+	mutex_unlock(&rd->lock);
+	return mask;
 }
 
+/*
+ * The configuration (clear, segments, filters) is the host's: only a
+ * process with CAP_NET_ADMIN in the initial user namespace, itself in the
+ * initial network namespace, may change it.  Root in a container is
+ * neither.  The opener must be such a process (file_ns_capable(): the
+ * credentials the file was opened with), checked at open for writing, and
+ * so must the writer, at each write: a descriptor handed to a process
+ * that dropped the capability, or to a container, writes nothing.
+ */
+static bool may_configure(const struct file *file,
+			  const struct tcpflow_reader *rd)
+{
+	return rd->all_netns &&
+	       file_ns_capable(file, &init_user_ns, CAP_NET_ADMIN);
+}
+
+static bool writer_may_configure(const struct file *file)
+{
+	return may_configure(file, file->private_data) &&
+	       capable(CAP_NET_ADMIN) &&
+	       net_eq(current->nsproxy->net_ns, &init_net);
+}
+
+/* The namespaces a reader is in decide what it is shown (see above). */
 static int tcpflow_open(struct inode *inode, struct file *file)
 {
 	struct net *net = current->nsproxy->net_ns;
+	struct pid_namespace *pidns = task_active_pid_ns(current);
 	struct tcpflow_reader *rd;
 
 	rd = kzalloc(sizeof(*rd), GFP_KERNEL);
@@ -430,7 +644,16 @@ static int tcpflow_open(struct inode *inode, struct file *file)
 		return -ENOMEM;
 	mutex_init(&rd->lock);
 	rd->netns = net->ns.inum;
+	rd->net_cookie = (u32)tcpflow_net_cookie(net);
 	rd->all_netns = net_eq(net, &init_net);
+	rd->pidns = pidns->ns.inum;
+	rd->all_pids = pidns == &init_pid_ns;
+	rd->wait = rd->all_netns ? &tcpflow_waits->all :
+		&tcpflow_waits->ns[ns_bucket(rd->netns, rd->net_cookie)];
+	if ((file->f_mode & FMODE_WRITE) && !may_configure(file, rd)) {
+		kfree(rd);
+		return -EPERM;
+	}
 	file->private_data = rd;
 	return 0;
 }
@@ -494,6 +717,29 @@ static int parse_addr(const char *s, struct tcpflow_cfg *cfg)
 	return 0;
 }
 
+/*
+ * netns=INUM names the namespace that has that inode number now; the
+ * filter keeps to it by its cookie too, so a namespace made later that
+ * gets the same number (they are reused) is not taken for it.
+ */
+static int netns_by_inum(u32 inum, struct tcpflow_cfg *cfg)
+{
+	struct net *net;
+	int err = -EINVAL;
+
+	down_read(&net_rwsem);
+	for_each_net(net) {
+		if (net->ns.inum == inum) {
+			cfg->netns = inum;
+			cfg->net_cookie = (u32)tcpflow_net_cookie(net);
+			err = 0;
+			break;
+		}
+	}
+	up_read(&net_rwsem);
+	return err;
+}
+
 /* Apply one command line to @cfg; *clear is set for "clear". */
 static int apply_command(char *cmd, struct tcpflow_cfg *cfg, bool *clear)
 {
@@ -532,8 +778,7 @@ static int apply_command(char *cmd, struct tcpflow_cfg *cfg, bool *clear)
 			return 0;
 		if (kstrtou32(val, 10, &v) || !v)
 			return -EINVAL;
-		cfg->netns = v;
-		return 0;
+		return netns_by_inum(v, cfg);
 	}
 	if (!strcmp(cmd, "addr")) {
 		cfg->has_addr = !off;
@@ -570,7 +815,7 @@ static ssize_t tcpflow_write(struct file *file, const char __user *ubuf,
 	bool clear = false;
 	int err = 0;
 
-	if (!capable(CAP_NET_ADMIN))
+	if (!writer_may_configure(file))
 		return -EPERM;
 	if (!count || count > TCPFLOW_WRITE_MAX)
 		return -EINVAL;
@@ -625,62 +870,89 @@ static const struct proc_ops tcpflow_proc_ops = {
 
 int tcpflow_proc_init(void)
 {
-	tcpflow_wait = kmalloc(sizeof(*tcpflow_wait), GFP_KERNEL);
-	if (!tcpflow_wait)
+	unsigned int i;
+
+	init_netns = init_net.ns.inum;
+	init_net_cookie = (u32)tcpflow_net_cookie(&init_net);
+	tcpflow_waits = kzalloc(sizeof(*tcpflow_waits), GFP_KERNEL);
+	if (!tcpflow_waits)
 		return -ENOMEM;
-	init_waitqueue_head(tcpflow_wait);
-	/* 0400: sequence numbers of other users' connections are secrets. */
-	tcpflow_pde = proc_create("tcpflow", 0400, NULL, &tcpflow_proc_ops);
+	init_waitqueue_head(&tcpflow_waits->all);
+	for (i = 0; i < TCPFLOW_NS_WAITS; i++)
+		init_waitqueue_head(&tcpflow_waits->ns[i]);
+	/*
+	 * 0600: sequence numbers of other users' connections are secrets,
+	 * and only root of the host may write (may_configure()).
+	 */
+	tcpflow_pde = proc_create("tcpflow", 0600, NULL, &tcpflow_proc_ops);
 	if (!tcpflow_pde) {
-		kfree(tcpflow_wait);
+		kfree(tcpflow_waits);
 		return -ENOMEM;
 	}
 	return 0;
 }
 
-static bool tcpflow_wait_empty(void)
+static bool tcpflow_wait_empty(wait_queue_head_t *wq)
 {
 	bool empty;
 
 	/* Under the lock: a poller that unhooked has also dropped it. */
-	spin_lock_irq(&tcpflow_wait->lock);
-	empty = list_empty(&tcpflow_wait->head);
-	spin_unlock_irq(&tcpflow_wait->lock);
+	spin_lock_irq(&wq->lock);
+	empty = list_empty(&wq->head);
+	spin_unlock_irq(&wq->lock);
 	return empty;
+}
+
+static bool tcpflow_waits_empty(void)
+{
+	unsigned int i;
+
+	for (i = 0; i < TCPFLOW_NS_WAITS; i++)
+		if (!tcpflow_wait_empty(&tcpflow_waits->ns[i]))
+			return false;
+	return tcpflow_wait_empty(&tcpflow_waits->all);
+}
+
+static void tcpflow_wake_free(wait_queue_head_t *wq)
+{
+	__wake_up(wq, TASK_NORMAL, 0,
+		  poll_to_key(EPOLLIN | EPOLLRDNORM | EPOLLHUP | POLLFREE));
 }
 
 /*
  * Waits for running reads, writes and polls; open files get -EIO
  * afterwards.  Called with no probe left to notify.
  *
- * Pollers can still be queued on tcpflow_wait after proc_remove():
+ * Pollers can still be queued on tcpflow_waits after proc_remove():
  * poll() and select() sleep outside ->proc_poll, and epoll keeps its
  * entry until the epoll set or our file is closed, both of which may
  * come after rmmod.  So: wake them all with POLLFREE, which makes epoll
  * (and aio, io_uring) unhook at once and wakes poll() and select(),
  * which unhook as they return (procfs answers their next poll for us);
- * wait for that, RCU-delayed as epoll needs; then free the queue.  A
- * poller that does not leave in time (a frozen task) keeps the queue:
- * it is leaked, never freed under it.
+ * wait for that, RCU-delayed as epoll needs; then free the queues.  A
+ * poller that does not leave in time (a frozen task) keeps the queues:
+ * they are leaked, never freed under it.
  */
 void tcpflow_proc_exit(void)
 {
 	unsigned long deadline = jiffies + 10 * HZ;
+	unsigned int i;
 
 	proc_remove(tcpflow_pde);
 	irq_work_sync(&tcpflow_wake_work);
-	__wake_up(tcpflow_wait, TASK_NORMAL, 0,
-		  poll_to_key(EPOLLIN | EPOLLRDNORM | EPOLLHUP | POLLFREE));
+	tcpflow_wake_free(&tcpflow_waits->all);
+	for (i = 0; i < TCPFLOW_NS_WAITS; i++)
+		tcpflow_wake_free(&tcpflow_waits->ns[i]);
 	synchronize_rcu();
-	while (!tcpflow_wait_empty()) {
+	while (!tcpflow_waits_empty()) {
 		if (time_after(jiffies, deadline)) {
-			pr_warn("a process still polls /proc/tcpflow: its wait queue (%zu bytes) is left allocated\n",
-				sizeof(*tcpflow_wait));
-			tcpflow_wait = NULL;
+			pr_warn("a process still polls /proc/tcpflow: its wait queues (%zu bytes) are left allocated\n",
+				sizeof(*tcpflow_waits));
+			tcpflow_waits = NULL;
 			return;
 		}
 		msleep(20);
 	}
-	kfree(tcpflow_wait);
-	tcpflow_wait = NULL;
+	kfree(tcpflow_waits);
+	tcpflow_waits = NULL;
 }

@@ -14,6 +14,7 @@
 #include <linux/atomic.h>
 #include <linux/kmemleak.h>
 #include <linux/log2.h>
+#include <linux/seqlock.h>
 #include <linux/string.h>
 #include <linux/vmalloc.h>
 #include "tcpflow.h"
@@ -26,6 +27,12 @@ static u64 ring_mask;
 static atomic64_t ring_last = ATOMIC64_INIT(0);	/* last number given */
 static atomic64_t ring_cleared = ATOMIC64_INIT(0);	/* records < this+1 cleared */
 static atomic64_t ring_lost_before_clear = ATOMIC64_INIT(0);
+/*
+ * clear sets the two above together: a header read between the two
+ * stores would count the records it forgot as overwritten (or not count
+ * what was).  Readers retry around it; writers of records never take it.
+ */
+static DEFINE_SEQLOCK(ring_clear_lock);
 
 int tcpflow_ring_init(unsigned int capacity)
 {
@@ -71,7 +78,6 @@ void tcpflow_commit(struct tcpflow_record *rec, u64 n)
 {
 	/* Pairs with the acquire in tcpflow_fetch(): contents, then number. */
 	smp_store_release(&rec->n, n);
-	tcpflow_proc_notify();
 }
 
 enum tcpflow_fetch tcpflow_fetch(u64 n, struct tcpflow_record *out)
@@ -94,16 +100,14 @@ enum tcpflow_fetch tcpflow_fetch(u64 n, struct tcpflow_record *out)
 	return TCPFLOW_FETCH_OK;
 }
 
-void tcpflow_ring_stats(struct tcpflow_ring_stats *st)
+static void stats_of(struct tcpflow_ring_stats *st, u64 last, u64 cleared,
+		     u64 lost)
 {
-	u64 last = atomic64_read(&ring_last);
-	u64 cleared = atomic64_read(&ring_cleared);
-	u64 cap = ring_mask + 1;
-	u64 first = 1;
+	u64 cap = ring_mask + 1, first = 1;
 
 	if (last > cap)
 		first = last - cap + 1;
-	st->overwritten = atomic64_read(&ring_lost_before_clear);
+	st->overwritten = lost;
 	if (first - 1 > cleared)
 		st->overwritten += first - 1 - cleared;
 	if (cleared + 1 > first)
@@ -113,13 +117,31 @@ void tcpflow_ring_stats(struct tcpflow_ring_stats *st)
 	st->next = last + 1;
 }
 
+void tcpflow_ring_stats(struct tcpflow_ring_stats *st)
+{
+	u64 last, cleared, lost;
+	unsigned int seq;
+
+	do {
+		seq = read_seqbegin(&ring_clear_lock);
+		last = atomic64_read(&ring_last);
+		cleared = atomic64_read(&ring_cleared);
+		lost = atomic64_read(&ring_lost_before_clear);
+	} while (read_seqretry(&ring_clear_lock, seq));
+	stats_of(st, last, cleared, lost);
+}
+
 /* Serialised by the cfg lock of the only caller (a write to /proc). */
 void tcpflow_ring_clear(void)
 {
 	struct tcpflow_ring_stats st;
 
 	/* What was lost stays counted: clear forgets, it does not lose. */
-	tcpflow_ring_stats(&st);
+	write_seqlock(&ring_clear_lock);
+	stats_of(&st, atomic64_read(&ring_last),
+		 atomic64_read(&ring_cleared),
+		 atomic64_read(&ring_lost_before_clear));
 	atomic64_set(&ring_lost_before_clear, st.overwritten);
 	atomic64_set(&ring_cleared, st.next - 1);
+	write_sequnlock(&ring_clear_lock);
 }

@@ -26,7 +26,8 @@ struct tcpflow_cfg {
 	bool has_netns;
 	u8 addr_af;		/* 4 or 6 */
 	u16 port;
-	u32 netns;
+	u32 netns;		/* inode number ... */
+	u32 net_cookie;		/* ... and cookie (low 32 bits) */
 	u8 addr[16];
 	struct rcu_head rcu;
 };
@@ -61,7 +62,8 @@ void tcpflow_ring_clear(void);
 int tcpflow_owner_init(unsigned int slots);
 void tcpflow_owner_exit(void);
 void tcpflow_owner_learn(u64 conn);
-bool tcpflow_owner_get(u64 conn, u32 *pid, char *comm);
+bool tcpflow_owner_get(u64 conn, struct tcpflow_record *r);
+void tcpflow_task_now(struct tcpflow_record *r);
 
 /* hooks.c */
 int tcpflow_hooks_init(void);
@@ -72,7 +74,7 @@ unsigned long tcpflow_hooks_missed(void);
 int tcpflow_proc_init(void);
 void tcpflow_proc_exit(void);
 int tcpflow_parse_segmode(const char *s, u8 *mode);
-void tcpflow_proc_notify(void);
+void tcpflow_proc_notify(const struct tcpflow_record *r);
 
 extern const char *const tcpflow_segmode_names[TCPFLOW_SEG_MAX];
 

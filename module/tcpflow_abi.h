@@ -109,7 +109,14 @@ struct tcpflow_record {
 	__u8 who;		/* enum tcpflow_who */
 	__u8 why;		/* enum tcpflow_why */
 	char comm[TCPFLOW_COMM_LEN];
-	__u8 reserved[12];	/* zero; room to grow */
+	/*
+	 * Isolation (read time, not printed as keys): the namespace of the
+	 * event beyond its inode number, which the kernel reuses, and the
+	 * process as its own pid namespace numbers it.
+	 */
+	__u32 net_cookie;	/* low 32 bits of the netns's net_cookie */
+	__u32 vpid;		/* pid in pidns, its innermost namespace */
+	__u32 pidns;		/* inode number of that pid namespace */
 };
 
 /* Text names, indexed by the enums above. */

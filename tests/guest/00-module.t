@@ -13,10 +13,10 @@ else
 fi
 
 mode=$(stat -c %a /proc/tcpflow 2>&1)
-if [ "$mode" = 400 ]; then
-	echo "ok 2 - /proc/tcpflow exists with mode 0400"
+if [ "$mode" = 600 ]; then
+	echo "ok 2 - /proc/tcpflow exists with mode 0600"
 else
-	echo "not ok 2 - /proc/tcpflow exists with mode 0400"
+	echo "not ok 2 - /proc/tcpflow exists with mode 0600"
 	echo "# got: $mode"
 fi
 

@@ -2,7 +2,8 @@
 # SPDX-License-Identifier: GPL-2.0
 #
 # 70-procfs.t: the /proc/tcpflow interface (docs/format.md).
-#   - mode 0400, root only (an unprivileged process cannot open it)
+#   - mode 0600, root only (an unprivileged process cannot open it;
+#     72-isolation.t: who may write)
 #   - reading does not consume: two reads give the same records
 #   - the offset is a record number: lseek(N)/pread at N resume at record N;
 #     after a read the offset is the next record; SEEK_END is `next`
@@ -57,8 +58,8 @@ def ports_of(recs):
 
 # ---- mode
 st = os.stat(tf.PROC)
-t.ok(stat.S_IMODE(st.st_mode) == 0o400 and st.st_uid == 0,
-     "/proc/tcpflow is mode 0400, owned by root",
+t.ok(stat.S_IMODE(st.st_mode) == 0o600 and st.st_uid == 0,
+     "/proc/tcpflow is mode 0600, owned by root",
      ["mode %o uid %d" % (stat.S_IMODE(st.st_mode), st.st_uid)])
 
 pid = os.fork()

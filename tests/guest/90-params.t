@@ -13,6 +13,7 @@ import os
 import socket
 import subprocess
 import sys
+import threading
 import time
 
 sys.dont_write_bytecode = True
@@ -181,6 +182,32 @@ try:
     t.ok(not problems, "capacity=256: the ring keeps the newest 256 "
          "records; 'overwritten' = first-1 counts exactly the ones lost; a "
          "reader from 1 is told of the gap", problems)
+    # clear while the ring wraps and another reader reads headers: the
+    # loss count is one consistent number, never more than it was and
+    # then less (clear sets two counters that a header read combines).
+    seen, stop = [], threading.Event()
+
+    def headers():
+        while not stop.is_set():
+            seen.append(proc.header()["overwritten"])
+    th = threading.Thread(target=headers)
+    th.start()
+    try:
+        for i in range(20):
+            proc.must("clear\n")
+            for j in range(70):     # 350 records: past the 256 kept
+                s = socket.socket()
+                s.connect_ex(("127.0.0.1", 9100 + j))
+                s.close()
+    finally:
+        stop.set()
+        th.join()
+    back = [(a, b) for a, b in zip(seen, seen[1:]) if b < a]
+    t.ok(len(seen) > 40 and not back and seen[-1] > h["overwritten"],
+         "%d header reads during 20 clears of a wrapping ring: "
+         "'overwritten' never goes back (%s .. %s)" % (
+             len(seen), seen[:1], seen[-1:]), ["went back: %r" % back[:5]])
+    h = proc.header()
     proc.must("clear\n")
     h2 = proc.header()
     t.ok(h2["overwritten"] == h["overwritten"] and h2["first"] == h2["next"],

@@ -89,6 +89,27 @@ COMMANDS_OK = {"clear"}
 SPACE = b" \t\n\v\f\r"
 
 
+def live_netns():
+    """Inode numbers of the network namespaces that exist: netns=N names
+    one of them (the module refuses a number no namespace has).  Those of
+    processes and of ip netns; a namespace held only by a socket is
+    missed, and the random writes never name one."""
+    found = set()
+    for d in os.listdir("/proc"):
+        if d.isdigit():
+            try:
+                found.add(os.stat("/proc/%s/ns/net" % d).st_ino)
+            except OSError:
+                pass
+    if os.path.isdir("/run/netns"):
+        for n in os.listdir("/run/netns"):
+            try:
+                found.add(os.stat("/run/netns/" + n).st_ino)
+            except OSError:
+                pass
+    return found
+
+
 def valid_line(line):
     """What docs/format.md says a command is (the module's rules)."""
     if line in COMMANDS_OK:
@@ -104,8 +125,9 @@ def valid_line(line):
         return v == "-" or (v.isdigit() and v.isascii() and
                             0 < int(v) < 65536)
     if k == "netns":
+        # the inode number of a namespace that exists now
         return v == "-" or (v.isdigit() and v.isascii() and
-                            0 < int(v) < 2**32)
+                            int(v) in live_netns())
     if k == "addr":
         if v == "-":
             return True

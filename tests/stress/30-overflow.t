@@ -71,9 +71,31 @@ if err:
 # A network namespace of our own; the filter keeps everything else out.
 libc = ctypes.CDLL(None, use_errno=True)
 CLONE_NEWNET = 0x40000000
+host_ns = os.open("/proc/self/ns/net", os.O_RDONLY)
 if libc.unshare(CLONE_NEWNET) != 0:
     raise OSError(ctypes.get_errno(), "unshare(CLONE_NEWNET)")
+own_ns = os.open("/proc/self/ns/net", os.O_RDONLY)
 subprocess.run(["ip", "link", "set", "lo", "up"], check=True)
+
+
+def from_host(fn):
+    """fn, called from the host's network namespace: only there may
+    /proc/tcpflow be configured, and only there does its header count
+    what was lost (a reader in a namespace gets '-')."""
+    def wrapped(*a, **kw):
+        if libc.setns(host_ns, CLONE_NEWNET) != 0:
+            raise OSError(ctypes.get_errno(), "setns(host)")
+        try:
+            return fn(*a, **kw)
+        finally:
+            if libc.setns(own_ns, CLONE_NEWNET) != 0:
+                raise OSError(ctypes.get_errno(), "setns(own)")
+    return wrapped
+
+
+lib.header = from_host(lib.header)
+lib.write_cmd = from_host(lib.write_cmd)
+lib.read_all = from_host(lib.read_all)
 inum = lib.netns_inum()
 lib.write_cmd("netns=%d\n" % inum)
 h_start = lib.header()
