@@ -37,8 +37,11 @@
  *   tcp_v4_send_synack, tcp_v6_send_synack  SYN-ACK of a request sock
  *   tcp_v4_send_reset, tcp_v4_send_ack, tcp_v6_send_response
  *                               replies sent without a full socket: RST
- *                               for a segment nobody owns, the ACK of a
- *                               timewait sock or a request sock
+ *                               for a segment nobody owns (and, just
+ *                               before, that segment: rx sock=none), the
+ *                               ACK of a timewait sock or a request sock,
+ *                               a listener's reset (tcp_check_req()
+ *                               answers for a request sock through it)
  * Owner
  *   security_sock_graft         accept() hands the child to a process
  */
@@ -80,6 +83,15 @@ struct tcpflow_pcpu {
 	u64 clone_conn;		/* request sock that just got a child */
 	u64 tw_rx_conn;		/* timewait sock that just got a segment */
 	u8 tw_rx_substate;	/* its substate before that segment */
+	/*
+	 * The request sock that just got a segment, and which segment (the
+	 * skb's address as a number, and its ports and sequence number): a
+	 * reply its listener then sends for that segment is the request's.
+	 */
+	u64 req_rx_conn;
+	unsigned long req_rx_skb;
+	u32 req_rx_ports;
+	u32 req_rx_seq;
 };
 
 static DEFINE_PER_CPU(struct tcpflow_pcpu, tcpflow_pcpu);
@@ -135,6 +147,15 @@ static void rec_sock(struct tcpflow_record *r, const struct sock_common *skc,
 	r->af = 4;
 	memcpy(r->laddr, &skc->skc_rcv_saddr, 4);
 	memcpy(r->raddr, &skc->skc_daddr, 4);
+}
+
+/* The namespace a packet without a socket came into (or leaves from). */
+static const struct net *skb_net_of(const struct sk_buff *skb)
+{
+	const struct net_device *dev = skb_dst(skb) ? skb_dst(skb)->dev :
+						      skb->dev;
+
+	return dev ? dev_net(dev) : &init_net;
 }
 
 /* Fill the 4-tuple from a received packet, seen from the receiver. */
@@ -207,19 +228,12 @@ static const struct tcpflow_cfg *cfg_now(void)
 }
 
 /*
- * Finish @r and put it in the ring.  @owner_conn names the connection
- * whose owner a softirq event is charged to (a request sock has none yet:
- * its listener's owner is the best answer).
+ * Whose event @r is: the task running it in process context, else the
+ * owner of @r's connection or of @owner_conn (a request sock has none
+ * yet: its listener's owner is the best answer).
  */
-static void emit(struct tcpflow_record *r, u64 owner_conn)
+static void set_who(struct tcpflow_record *r, u64 owner_conn)
 {
-	const struct tcpflow_cfg *cfg = cfg_now();
-	struct tcpflow_record *slot;
-	u64 n;
-
-	if (!cfg || filtered_out(cfg, r))
-		return;
-
 	if (is_process_context()) {
 		r->who = TCPFLOW_WHO_CUR;
 		tcpflow_task_now(r);
@@ -229,6 +243,24 @@ static void emit(struct tcpflow_record *r, u64 owner_conn)
 		   (owner_conn && tcpflow_owner_get(owner_conn, r))) {
 		r->who = TCPFLOW_WHO_OWNER;
 	}
+}
+
+/* Finish @r and put it in the ring. */
+static void emit(struct tcpflow_record *r, u64 owner_conn)
+{
+	const struct tcpflow_cfg *cfg = cfg_now();
+	struct tcpflow_record *slot;
+	u64 n;
+
+	if (!cfg || filtered_out(cfg, r))
+		return;
+
+	/*
+	 * Without a socket an event is nobody's: a task that runs the
+	 * receive path (a tun writer) is a bystander.
+	 */
+	if (r->sock != TCPFLOW_SK_NONE)
+		set_who(r, owner_conn);
 	r->cpu = raw_smp_processor_id();
 	r->ts_ns = ktime_get_mono_fast_ns();
 
@@ -471,15 +503,34 @@ static void v6_do_rcv_pre(struct ftrace_regs *regs)
 	do_rcv_pre(regs);
 }
 
+/* Which segment of which connection: for the hand-over to a reply. */
+static u32 skb_ports(const struct sk_buff *skb)
+{
+	const struct tcphdr *th = tcp_hdr(skb);
+
+	return (u32)ntohs(th->source) << 16 | ntohs(th->dest);
+}
+
 static void check_req_pre(struct ftrace_regs *regs)
 {
 	const struct sock *lsk = (const struct sock *)arg(regs, 0);
 	const struct sk_buff *skb = (const struct sk_buff *)arg(regs, 1);
 	struct request_sock *req = (struct request_sock *)arg(regs, 2);
+	struct tcpflow_pcpu *pc = this_cpu_ptr(&tcpflow_pcpu);
 
 	/* Fast Open: called on the child, already seen by do_rcv. */
 	if (arg(regs, 3))
 		return;
+	/*
+	 * tcp_check_req() answers some segments itself, through the
+	 * listener: an ACK for one out of the window, a reset for a bad
+	 * one (and a wrong ack number makes the listener reset it): see
+	 * tx_reply().
+	 */
+	pc->req_rx_conn = conn_of(&req->__req_common);
+	pc->req_rx_skb = (unsigned long)skb;
+	pc->req_rx_ports = skb_ports(skb);
+	pc->req_rx_seq = TCP_SKB_CB(skb)->seq;
 	rx_skb(&req->__req_common, TCPFLOW_SK_REQ, TCP_NEW_SYN_RECV, skb,
 	       conn_of(&lsk->__sk_common));
 }
@@ -560,6 +611,7 @@ static void send_synack_pre(struct ftrace_regs *regs)
 static void tx_reply(const struct sock *sk, const struct sk_buff *skb,
 		     u8 flags, u32 seq, u32 ack, u16 win)
 {
+	struct tcpflow_pcpu *pc = this_cpu_ptr(&tcpflow_pcpu);
 	struct tcpflow_record r = { };
 	u8 state = TCP_CLOSE;
 
@@ -569,15 +621,49 @@ static void tx_reply(const struct sock *sk, const struct sk_buff *skb,
 		rec_sock(&r, &sk->__sk_common, kind_of(&sk->__sk_common));
 		state = state_of(&sk->__sk_common);
 	} else {
-		struct net_device *dev = skb_dst(skb) ? skb_dst(skb)->dev :
-							skb->dev;
-
-		rec_skb_tuple(&r, skb);
 		r.sock = TCPFLOW_SK_NONE;
-		rec_net(&r, dev ? dev_net(dev) : &init_net);
+		rec_net(&r, skb_net_of(skb));
+	}
+	/*
+	 * A listener (a dual-stack one too) has no remote end of its own:
+	 * its reply goes to the segment's sender, in the segment's family.
+	 * If that segment was a request sock's, the reply is the request's.
+	 */
+	if (!sk || state == TCP_LISTEN) {
+		rec_skb_tuple(&r, skb);
+		if (sk && pc->req_rx_conn &&
+		    pc->req_rx_skb == (unsigned long)skb &&
+		    pc->req_rx_ports == skb_ports(skb) &&
+		    pc->req_rx_seq == TCP_SKB_CB(skb)->seq) {
+			r.conn = pc->req_rx_conn;
+			r.sock = TCPFLOW_SK_REQ;
+			state = TCP_NEW_SYN_RECV;
+		}
 	}
 	rec_seg(&r, TCPFLOW_EV_TX, flags, seq, ack, win, 0);
 	r.new_state = state;
+	emit(&r, sk ? conn_of(&sk->__sk_common) : 0);
+}
+
+/*
+ * A segment that reaches no socket: recorded (rx, sock=none) just before
+ * the reset that answers it, so that the reset has its cause.  Called
+ * only where the kernel sends that reset.
+ */
+static void rx_nosock(const struct sk_buff *skb)
+{
+	const struct tcphdr *th = tcp_hdr(skb);
+	struct tcpflow_record r = { };
+
+	if (segmode() == TCPFLOW_SEG_NONE)
+		return;
+	rec_skb_tuple(&r, skb);
+	r.sock = TCPFLOW_SK_NONE;
+	rec_net(&r, skb_net_of(skb));
+	rec_seg(&r, TCPFLOW_EV_RX, tcp_flag_byte(th), ntohl(th->seq),
+		ntohl(th->ack_seq), ntohs(th->window),
+		skb->len - th->doff * 4);
+	r.new_state = TCP_CLOSE;
 	emit(&r, 0);
 }
 
@@ -593,6 +679,8 @@ static void v4_send_reset_pre(struct ftrace_regs *regs)
 	/* The same early returns as tcp_v4_send_reset(). */
 	if (th->rst || (!sk && (!rt || rt->rt_type != RTN_LOCAL)))
 		return;
+	if (!sk)
+		rx_nosock(skb);
 	if (th->ack) {
 		tx_reply(sk, skb, TCPFLOW_F_RST, ntohl(th->ack_seq), 0, 0);
 		return;
@@ -619,6 +707,8 @@ static void v6_send_response_pre(struct ftrace_regs *regs)
 		flags |= TCPFLOW_F_RST;
 	if (!rst || !tcp_hdr(skb)->ack)
 		flags |= TCPFLOW_F_ACK;
+	if (rst && !arg(regs, 0))
+		rx_nosock(skb);
 	tx_reply((const struct sock *)arg(regs, 0), skb, flags, arg(regs, 2),
 		 arg(regs, 3), arg(regs, 4));
 }

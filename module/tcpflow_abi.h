@@ -32,7 +32,7 @@ enum tcpflow_event {
 
 /* Which kind of kernel socket the event belongs to. */
 enum tcpflow_sock {
-	TCPFLOW_SK_NONE = 0,	/* none: a reset sent for a segment nobody owns */
+	TCPFLOW_SK_NONE = 0,	/* none: a segment nobody owns, its reset */
 	TCPFLOW_SK_FULL = 1,	/* struct tcp_sock */
 	TCPFLOW_SK_REQ = 2,	/* request sock of a listener (NEW_SYN_RECV) */
 	TCPFLOW_SK_TW = 3,	/* timewait mini-socket */

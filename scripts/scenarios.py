@@ -1214,6 +1214,7 @@ def sc_half_close(ctx, nbytes=HALF_CLOSE_DATA):
 RESET_CLOSED_PORT = """
 client 1 state full CLOSE>SYN_SENT
 client 1 tx full SYN_SENT S 0 -
+server - rx none CLOSE S 0 -          # the SYN reaches no socket
 server - tx none CLOSE R. 0 1         # nobody listens: the kernel answers RST
 client 1 rx full SYN_SENT R. 0 1
 client 1 state full SYN_SENT>CLOSE
@@ -1457,6 +1458,7 @@ client 1 state full FIN_WAIT2>CLOSE
 client 1 state tw FIN_WAIT2>CLOSE why=expire  # tcp_fin_timeout (5 s here): no FIN came
 server 1 state full CLOSE_WAIT>LAST_ACK       # it does now, too late
 server 1 tx full LAST_ACK F. 1 2
+client - rx none CLOSE F. 1 2                 # the FIN reaches no socket:
 client - tx none CLOSE R 2 -                  # nobody owns the 4-tuple any more
 server 1 rx full LAST_ACK R 2 -
 server 1 state full LAST_ACK>CLOSE
@@ -1570,7 +1572,8 @@ client - tx none - S 0 - raw              # written with a raw socket
 server L rx full LISTEN S 0 -             # the server cannot tell it is old
 server 2 state req LISTEN>NEW_SYN_RECV
 server 2 tx req NEW_SYN_RECV S. 0 1
-client - tx none CLOSE R 1 -              # no socket: the kernel resets
+client - rx none CLOSE S. 0 1            # the SYN-ACK reaches no socket:
+client - tx none CLOSE R 1 -              # the kernel resets
 server 2 rx req NEW_SYN_RECV R 1 -
 server 2 state req NEW_SYN_RECV>CLOSE     # dropped: no connection
 """

@@ -330,7 +330,30 @@ def allow_reuse_syn(who, mod, bpf, run, ctx):
     return keep, bpf, notes
 
 
-ALLOWED = (allow_req_end, allow_lost_tx, allow_reuse_syn)
+def allow_nosock_rx(who, mod, bpf, run, ctx):
+    """docs/bpf.md, "Segments": the segment that reached no socket (rx,
+    sock=none), which the module records just before the reset it
+    provokes; tcpflow-bpf records the reset only.  Module-only, only an rx
+    sock=none record followed in the module's story by a tx sock=none
+    reset of the same 4-tuple."""
+    if who[1] != "-":
+        return mod, bpf, []
+    notes, keep = [], []
+    for i, r in enumerate(mod):
+        nxt = mod[i + 1] if i + 1 < len(mod) else None
+        if r["ev"] == "rx" and r["sock"] == "none" and nxt and \
+                nxt["ev"] == "tx" and nxt["sock"] == "none" and \
+                "R" in nxt["flags"] and \
+                (nxt["lport"], nxt["rport"]) == (r["lport"], r["rport"]) and \
+                not any(key(b) == key(r) for b in bpf):
+            notes.append("the segment that reached no socket, module "
+                         "only: " + fmt(r))
+        else:
+            keep.append(r)
+    return keep, bpf, notes
+
+
+ALLOWED = (allow_req_end, allow_lost_tx, allow_reuse_syn, allow_nosock_rx)
 
 
 def held_ok(m, b, mstory, run):
