@@ -96,9 +96,20 @@ struct tcpflow_pcpu {
 
 static DEFINE_PER_CPU(struct tcpflow_pcpu, tcpflow_pcpu);
 
-static bool is_process_context(void)
+/*
+ * Is the running task the one acting on the socket?  In process context,
+ * yes where bottom halves are on (connect, listen, accept, close,
+ * sendmsg...), or where it holds @own's lock: release_sock() and
+ * tcp_close() run the socket's backlog with bottom halves off.  Bottom
+ * halves off and no such lock: the task runs the receive path for
+ * whoever sent the packet (a tun writer such as a VPN daemon or a packet
+ * injector, threaded NAPI, busy polling), and is a bystander.
+ */
+static bool acting_task(const struct sock *own)
 {
-	return !in_nmi() && !in_hardirq() && !in_serving_softirq();
+	if (in_nmi() || in_hardirq() || in_serving_softirq())
+		return false;
+	return !in_softirq() || (own && sock_owned_by_user_nocheck(own));
 }
 
 static u64 conn_of(const struct sock_common *skc)
@@ -228,13 +239,15 @@ static const struct tcpflow_cfg *cfg_now(void)
 }
 
 /*
- * Whose event @r is: the task running it in process context, else the
- * owner of @r's connection or of @owner_conn (a request sock has none
- * yet: its listener's owner is the best answer).
+ * Whose event @r is: the task acting on the socket (acting_task(): @own
+ * is the full socket the event is about, if any), else the owner of @r's
+ * connection or of @owner_conn (a request sock has none yet: its
+ * listener's owner is the best answer).
  */
-static void set_who(struct tcpflow_record *r, u64 owner_conn)
+static void set_who(struct tcpflow_record *r, u64 owner_conn,
+		    const struct sock *own)
 {
-	if (is_process_context()) {
+	if (acting_task(own)) {
 		r->who = TCPFLOW_WHO_CUR;
 		tcpflow_task_now(r);
 		if (r->event == TCPFLOW_EV_STATE)
@@ -246,7 +259,8 @@ static void set_who(struct tcpflow_record *r, u64 owner_conn)
 }
 
 /* Finish @r and put it in the ring. */
-static void emit(struct tcpflow_record *r, u64 owner_conn)
+static void emit(struct tcpflow_record *r, u64 owner_conn,
+		 const struct sock *own)
 {
 	const struct tcpflow_cfg *cfg = cfg_now();
 	struct tcpflow_record *slot;
@@ -260,7 +274,7 @@ static void emit(struct tcpflow_record *r, u64 owner_conn)
 	 * receive path (a tun writer) is a bystander.
 	 */
 	if (r->sock != TCPFLOW_SK_NONE)
-		set_who(r, owner_conn);
+		set_who(r, owner_conn, own);
 	r->cpu = raw_smp_processor_id();
 	r->ts_ns = ktime_get_mono_fast_ns();
 
@@ -320,7 +334,7 @@ static void tcp_set_state_pre(struct ftrace_regs *regs)
 	rec_sock(&r, &sk->__sk_common, TCPFLOW_SK_FULL);
 	r.old_state = sk->sk_state;
 	r.new_state = (u8)arg(regs, 1);
-	emit(&r, 0);
+	emit(&r, 0, sk);
 }
 
 static void reqsk_hash_add_pre(struct ftrace_regs *regs)
@@ -332,7 +346,7 @@ static void reqsk_hash_add_pre(struct ftrace_regs *regs)
 	rec_sock(&r, &req->__req_common, TCPFLOW_SK_REQ);
 	r.old_state = TCP_LISTEN;
 	r.new_state = TCP_NEW_SYN_RECV;
-	emit(&r, conn_of(&lsk->__sk_common));
+	emit(&r, conn_of(&lsk->__sk_common), NULL);
 }
 
 static void reqsk_drop_pre(struct ftrace_regs *regs)
@@ -347,7 +361,7 @@ static void reqsk_drop_pre(struct ftrace_regs *regs)
 		return;
 	r.old_state = TCP_NEW_SYN_RECV;
 	r.new_state = TCP_CLOSE;
-	emit(&r, conn_of(&lsk->__sk_common));
+	emit(&r, conn_of(&lsk->__sk_common), NULL);
 }
 
 /*
@@ -379,7 +393,7 @@ static void clone_pre(struct ftrace_regs *regs)
 	 */
 	atomic64_cmpxchg(&child->sk_cookie, 0, r.conn);
 	this_cpu_write(tcpflow_pcpu.clone_conn, r.conn);
-	emit(&r, 0);
+	emit(&r, 0, NULL);
 }
 
 static void twsk_hashdance_pre(struct ftrace_regs *regs)
@@ -391,7 +405,7 @@ static void twsk_hashdance_pre(struct ftrace_regs *regs)
 	rec_sock(&r, &tw->__tw_common, TCPFLOW_SK_TW);
 	r.old_state = sk->sk_state;
 	r.new_state = tw->tw_substate;
-	emit(&r, 0);
+	emit(&r, 0, sk);
 }
 
 static void twsk_schedule_pre(struct ftrace_regs *regs)
@@ -410,7 +424,7 @@ static void twsk_schedule_pre(struct ftrace_regs *regs)
 		r.old_state = r.new_state;
 		r.why = TCPFLOW_WHY_REARM;
 	}
-	emit(&r, 0);
+	emit(&r, 0, NULL);
 }
 
 static void twsk_end(struct inet_timewait_sock *tw, u8 why)
@@ -426,7 +440,7 @@ static void twsk_end(struct inet_timewait_sock *tw, u8 why)
 
 		r.dur_ns = jiffies_to_nsecs(jiffies - armed);
 	}
-	emit(&r, 0);
+	emit(&r, 0, NULL);
 }
 
 static void tw_timer_pre(struct ftrace_regs *regs)
@@ -470,7 +484,8 @@ static void rx_record(const struct sock_common *skc, u8 kind, u8 state,
 	rec_seg(&r, TCPFLOW_EV_RX, flags, cb->seq, cb->ack_seq,
 		ntohs(tcp_hdr(skb)->window), len);
 	r.new_state = state;
-	emit(&r, owner_conn);
+	emit(&r, owner_conn,
+	     kind == TCPFLOW_SK_FULL ? (const struct sock *)skc : NULL);
 }
 
 static void rx_skb(const struct sock_common *skc, u8 kind, u8 state,
@@ -560,7 +575,7 @@ static void tx_record(const struct sock *sk, const struct tcphdr *th,
 	rec_seg(&r, TCPFLOW_EV_TX, flags, ntohl(th->seq), ntohl(th->ack_seq),
 		ntohs(th->window), len);
 	r.new_state = sk->sk_state;
-	emit(&r, 0);
+	emit(&r, 0, sk);
 }
 
 static void queue_xmit_pre(struct ftrace_regs *regs)
@@ -600,7 +615,7 @@ static void send_synack_pre(struct ftrace_regs *regs)
 	rec_seg(&r, TCPFLOW_EV_TX, flags, tcp_rsk(req)->snt_isn,
 		tcp_rsk(req)->rcv_nxt, min(req->rsk_rcv_wnd, 65535U), 0);
 	r.new_state = TCP_NEW_SYN_RECV;
-	emit(&r, conn_of(&lsk->__sk_common));
+	emit(&r, conn_of(&lsk->__sk_common), NULL);
 }
 
 /*
@@ -642,7 +657,8 @@ static void tx_reply(const struct sock *sk, const struct sk_buff *skb,
 	}
 	rec_seg(&r, TCPFLOW_EV_TX, flags, seq, ack, win, 0);
 	r.new_state = state;
-	emit(&r, sk ? conn_of(&sk->__sk_common) : 0);
+	emit(&r, sk ? conn_of(&sk->__sk_common) : 0,
+	     r.sock == TCPFLOW_SK_FULL ? sk : NULL);
 }
 
 /*
@@ -664,7 +680,7 @@ static void rx_nosock(const struct sk_buff *skb)
 		ntohl(th->ack_seq), ntohs(th->window),
 		skb->len - th->doff * 4);
 	r.new_state = TCP_CLOSE;
-	emit(&r, 0);
+	emit(&r, 0, NULL);
 }
 
 /* tcp_v4_send_reset() builds its reset from the offending segment. */
@@ -732,7 +748,7 @@ static int listen_ret(struct kretprobe_instance *ri, struct pt_regs *regs)
 	rec_sock(&r, &sk->__sk_common, TCPFLOW_SK_FULL);
 	r.old_state = TCP_CLOSE;
 	r.new_state = TCP_LISTEN;
-	emit(&r, 0);
+	emit(&r, 0, sk);
 	local_irq_restore(flags);
 	return 0;
 }
@@ -752,7 +768,7 @@ static void graft_pre(struct ftrace_regs *regs)
 	const struct sock *sk = (const struct sock *)arg(regs, 0);
 
 	if ((sk->sk_family != AF_INET && sk->sk_family != AF_INET6) ||
-	    sk->sk_protocol != IPPROTO_TCP || !is_process_context())
+	    sk->sk_protocol != IPPROTO_TCP || !acting_task(sk))
 		return;
 	tcpflow_owner_learn(conn_of(&sk->__sk_common));
 }

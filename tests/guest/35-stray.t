@@ -12,6 +12,10 @@
 #   - an out-of-window ACK to a request sock: the ACK it answers with is
 #     the request sock's (its conn, sock=req), with the caller's address;
 #     then a wrong ack number: the reset is the request's too
+#   - the process writing to the tun device runs the receive path itself
+#     (process context, bottom halves off): a bystander, never recorded
+#     as who=cur nor learned as the owner; the server that accepted the
+#     connection is its owner (pids: os.getpid() and the forked server's)
 import os
 import socket
 import subprocess
@@ -146,6 +150,59 @@ try:
              "addr=%s keeps the listener's reset to that address" % PEER,
              [r["line"] for r in tx])
         ls.close()
+
+        # ---- the tun writer is a bystander
+        with tf.in_netns(NS):
+            srv = socket.socket()
+        srv.bind((LOCAL, 7410))
+        rd, wr = os.pipe()
+        child = os.fork()
+        if child == 0:
+            code = 1
+            try:
+                os.close(rd)
+                srv.listen(4)
+                os.write(wr, b"l")
+                a, _ = srv.accept()
+                os.write(wr, b"a")
+                while a.recv(4096):
+                    pass
+                a.close()
+                code = 0
+            finally:
+                os._exit(code)
+        os.close(wr)
+        srv.close()
+        try:
+            os.read(rd, 1)                   # listening
+            mark = proc.mark()
+            p.send("S", 41010, 7410, seq=9000)
+            sa = p.expect(lambda s: s.dport == 41010 and s.flags == "S.")
+            p.send(".", 41010, 7410, seq=9001, ack=sa.seq + 1)
+            os.read(rd, 1)                   # accepted
+            time.sleep(0.3)                  # asleep in recv()
+            p.send("FP.", 41010, 7410, seq=9001, ack=sa.seq + 1,
+                   payload=b"hello")
+            fin = p.expect(lambda s: s.dport == 41010 and "F" in s.flags)
+            p.send(".", 41010, 7410, seq=9007, ack=fin.seq + 1)
+            time.sleep(0.3)
+        finally:
+            os.close(rd)
+            os.waitpid(child, 0)
+        recs = [r for r in proc.records(mark)[0] if r["netns"] == inum and
+                7410 in (r["lport"], r["rport"])]
+        mine = [r["line"] for r in recs if r["pid"] == os.getpid()]
+        served = [r for r in recs if r["who"] != "-" and r["pid"] == child]
+        t.ok(recs and not mine and
+             any(r["ev"] == "state" and r["new"] == "CLOSE_WAIT" and
+                 r["who"] == "owner" for r in served) and
+             any(r["new"] == "LAST_ACK" and r["who"] == "cur"
+                 for r in served),
+             "a tun writer (pid %d) runs the receive path for the server "
+             "(pid %d): no record names it; the FIN it wrote moves the "
+             "server's socket to CLOSE_WAIT as who=owner, the server" % (
+                 os.getpid(), child),
+             mine or [r["line"] for r in recs])
 finally:
     proc.write("filter=-\n")
     subprocess.run(["ip", "netns", "del", NS], capture_output=True)
