@@ -27,6 +27,7 @@ import subprocess
 import time
 
 import scenarios
+from scenarios import _csum
 
 LOCAL, PEER = "198.51.100.1", "198.51.100.2"
 TUNSETIFF = 0x400454ca
@@ -46,15 +47,6 @@ def flag_byte(letters):
 def flag_letters(b):
     s = "".join(ch for bit, ch in FLAG_BITS if b & bit)
     return s or "none"
-
-
-def _csum(data):
-    if len(data) % 2:
-        data += b"\0"
-    s = sum(struct.unpack("!%dH" % (len(data) // 2), data))
-    while s >> 16:
-        s = (s & 0xffff) + (s >> 16)
-    return ~s & 0xffff
 
 
 class Segment:
