@@ -82,6 +82,14 @@ struct tf_parser {
 	unsigned long nwarned;	/* warnings so far, printed or not */
 	int fatal;		/* wrong major version: stop */
 	FILE *err;		/* warnings go here; NULL: nowhere */
+	/*
+	 * Records read so far, (n, hash of the record), in input order, to
+	 * drop a record read again (a trace appended to itself, two reads
+	 * of /proc/tcpflow that overlap).  Sorted by n while n increases.
+	 */
+	struct tf_seen { uint64_t n, h; } *seen;
+	size_t nseen, capseen;
+	unsigned long ndup;	/* records dropped as read before */
 };
 
 enum tf_line {

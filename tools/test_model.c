@@ -279,6 +279,101 @@ static void one_end_only(void **state)
 	free(text);
 }
 
+static size_t count_lines(const char *s)
+{
+	size_t n = 0;
+
+	for (; *s; s++)
+		n += *s == '\n';
+	return n;
+}
+
+static size_t count_str(const char *s, const char *what)
+{
+	size_t n = 0;
+
+	for (; (s = strstr(s, what)); s++)
+		n++;
+	return n;
+}
+
+/*
+ * A real guest trace appended to itself (cat t t | tcpflow-show -): every
+ * view shows what the trace alone shows, after one warning.  The second
+ * copy's first record is line 32 (its header is line 31).
+ */
+static void read_twice(void **state)
+{
+	static const char *const views[][2] = {
+		{ "--explain", NULL }, { "-S", NULL }, { "--json", NULL },
+		{ "--states", NULL }, { "--json", "-p8080" }, { NULL, NULL },
+	};
+	size_t len;
+	char *text = read_file(FIX("real-loopback-v4"), &len), path[2][64];
+	char *twice = malloc(2 * len + 1);
+	int fd[2];
+
+	(void)state;
+	memcpy(twice, text, len);
+	memcpy(twice + len, text, len);
+	fd[0] = text_file(text, len, path[0], sizeof(path[0]));
+	fd[1] = text_file(twice, 2 * len, path[1], sizeof(path[1]));
+	for (size_t v = 0; v < sizeof(views) / sizeof(views[0]); v++) {
+		struct run once, two;
+
+		lseek(fd[0], 0, SEEK_SET);
+		lseek(fd[1], 0, SEEK_SET);
+		if (!views[v][0]) {
+			run_cli(&once, path[0]);
+			run_cli(&two, path[1]);
+		} else if (views[v][1]) {
+			run_cli(&once, views[v][0], views[v][1], path[0]);
+			run_cli(&two, views[v][0], views[v][1], path[1]);
+		} else {
+			run_cli(&once, views[v][0], path[0]);
+			run_cli(&two, views[v][0], path[1]);
+		}
+		assert_int_equal(two.rc, 0);
+		assert_string_equal(once.err, "");
+		assert_string_equal(two.out, once.out);
+		assert_string_equal(two.err, "tcpflow-show: line 32: record n=1 "
+				    "was read before (the same trace twice?): "
+				    "dropped, as is every later repeat\n");
+		assert_null(strstr(two.out, "[retransmission]"));
+		run_free(&once);
+		run_free(&two);
+	}
+	close(fd[0]);
+	close(fd[1]);
+	free(twice);
+	free(text);
+}
+
+/* Numbers that start again with other records: a new trace, kept. */
+static void new_trace_not_a_repeat(void **state)
+{
+	size_t l1, l2;
+	char *a = read_file(FIX("real-loopback-v4"), &l1);
+	char *b = read_file(FIX("refused"), &l2), path[64];
+	char *both = malloc(l1 + l2 + 1);
+	struct run r;
+	int fd;
+
+	(void)state;
+	memcpy(both, a, l1);
+	memcpy(both + l1, b, l2);
+	fd = text_file(both, l1 + l2, path, sizeof(path));
+	run_cli(&r, "--json", path);
+	assert_string_equal(r.err, "");
+	assert_int_equal(count_str(r.out, "\"n\":1,"), 2);
+	assert_int_equal(count_lines(r.out), 29 + 5);
+	run_free(&r);
+	close(fd);
+	free(both);
+	free(a);
+	free(b);
+}
+
 static void explain_notes(void **state)
 {
 	struct run r;
@@ -303,15 +398,6 @@ static void explain_notes(void **state)
 	run_cli(&r, FIX("halfclose"));
 	assert_null(strstr(r.out, "half-close: data still flows"));
 	run_free(&r);
-}
-
-static size_t count_lines(const char *s)
-{
-	size_t n = 0;
-
-	for (; *s; s++)
-		n += *s == '\n';
-	return n;
 }
 
 static void filters(void **state)
@@ -416,6 +502,8 @@ int test_model_run(unsigned int *ntests)
 		cmocka_unit_test(lost_ack_marks),
 		cmocka_unit_test(relative_numbers),
 		cmocka_unit_test(one_end_only),
+		cmocka_unit_test(read_twice),
+		cmocka_unit_test(new_trace_not_a_repeat),
 		cmocka_unit_test(explain_notes),
 		cmocka_unit_test(filters),
 		cmocka_unit_test(follow_pipe),
