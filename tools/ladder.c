@@ -23,7 +23,8 @@ enum note {
 	N_FIN_WAIT2, N_TIME_WAIT, N_TW_END, N_RST, N_RST_SYN, N_RST_SYNACK,
 	N_RETRANS,
 	N_TW_ACK, N_NOTRECV, N_REARM, N_NEWSYN, N_SYN_SERVER, N_SIMOPEN,
-	N_SIMSYNACK,
+	N_SIMSYNACK, N_KILL_SYN, N_KILL_RST, N_KILL_RST_SENT, N_KILL_REUSE,
+	N_KILL_OTHER, N_TW_SYN,
 	N_MAX
 };
 
@@ -77,6 +78,26 @@ static const char *const notes[N_MAX][4] = {
 			"first, so each side is in SYN_SENT" },
 	[N_SIMSYNACK] = { "its own SYN again, now with the ACK",
 			  "of the other's SYN: SYN_RECV on both" },
+	[N_KILL_SYN] = { "TIME_WAIT ended early: the new SYN",
+			 "reopened this 4-tuple, and the",
+			 "listener took it as a new connection" },
+	[N_KILL_RST] = { "TIME_WAIT ended early by an RST: Linux",
+			 "lets a reset kill it (tcp_rfc1337=0);",
+			 "RFC 1337 calls this TIME-WAIT",
+			 "assassination" },
+	[N_KILL_RST_SENT] = { "a segment the FIN_WAIT2 end cannot take",
+			      "(a SYN, or data after close): it",
+			      "answered with an RST and is gone" },
+	[N_KILL_REUSE] = { "TIME_WAIT ended early: a connect() on",
+			   "this host took the same 4-tuple",
+			   "(net.ipv4.tcp_tw_reuse)" },
+	[N_KILL_OTHER] = { "TIME_WAIT ended early, with no segment",
+			   "or connect() to end it: its network",
+			   "namespace went away, or ss -K killed it" },
+	[N_TW_SYN] = { "a SYN to the TIME_WAIT socket: its seq",
+		       "is above the old connection's (or its",
+		       "timestamp newer), so Linux may reopen",
+		       "the 4-tuple at once (RFC 6191)" },
 };
 
 enum row_kind { ROW_STATE, ROW_ARROW };
@@ -123,14 +144,14 @@ static void tag_add(struct row *w, const char *tag)
 /* Each note once per conversation. */
 struct noter {
 	int on;
-	uint32_t given;
+	uint64_t given;
 };
 
 static void note_add(struct noter *nt, struct row *w, enum note id)
 {
-	if (!nt->on || (nt->given & (1u << id)))
+	if (!nt->on || (nt->given & (1ull << id)))
 		return;
-	nt->given |= 1u << id;
+	nt->given |= 1ull << id;
 	for (int i = 0; i < ROW_NOTES; i++)
 		if (!w->note[i]) {
 			w->note[i] = (uint8_t)id;
@@ -242,6 +263,8 @@ struct convstate {
 	int bare_syn[2], simopen;	/* a SYN without ACK from each side */
 	uint32_t synack_seq;
 	unsigned int synack_side;	/* who sent the SYN-ACK */
+	uint64_t tw_start[2];	/* when each side entered TIME_WAIT */
+	uint8_t in_tw[2];
 };
 
 static void state_row(struct ctx *c, struct convstate *cs, struct noter *nt,
@@ -268,18 +291,50 @@ static void state_row(struct ctx *c, struct convstate *cs, struct noter *nt,
 		snprintf(w->text, sizeof(w->text), "%s -> %s", o, n);
 	}
 	if (x->old_state == TF_ST_TIME_WAIT && x->new_state == TF_ST_CLOSE &&
-	    !(r->dash & TF_DASH(TF_K_DUR))) {
+	    (!(r->dash & TF_DASH(TF_K_DUR)) || cs->in_tw[s])) {
 		char tag[ROW_TAG];
+		uint64_t d = x->dur_ns;
 
+		/* Killed: how long it lasted, not since the last rearm. */
+		if (x->why == TCPFLOW_WHY_KILL && cs->in_tw[s] &&
+		    x->ts_ns >= cs->tw_start[s])
+			d = x->ts_ns - cs->tw_start[s];
 		snprintf(tag, sizeof(tag), "[TIME_WAIT %llu.%03llu s]",
-			 (unsigned long long)(x->dur_ns / 1000000000),
-			 (unsigned long long)(x->dur_ns / 1000000 % 1000));
+			 (unsigned long long)(d / 1000000000),
+			 (unsigned long long)(d / 1000000 % 1000));
 		tag_add(w, tag);
 	}
 	if (x->why == TCPFLOW_WHY_EXPIRE && x->old_state == TF_ST_FIN_WAIT2)
 		tag_add(w, "[FIN_WAIT2 timeout]");
-	if (x->why == TCPFLOW_WHY_KILL)
-		tag_add(w, "[timewait sock killed]");
+	if (x->why == TCPFLOW_WHY_KILL) {
+		static const char *const kt[] = {
+			[TF_CA_NONE] = "[killed]",
+			[TF_CA_SYN] = "[killed by a new SYN]",
+			[TF_CA_RST] = "[killed by an RST]",
+			[TF_CA_RST_SENT] = "[killed: sent RST]",
+			[TF_CA_REUSE] = "[killed: 4-tuple reused]",
+			[TF_CA_OTHER] = "[killed: no segment]",
+		};
+		static const uint8_t kn[] = {
+			[TF_CA_NONE] = N_KILL_OTHER,
+			[TF_CA_SYN] = N_KILL_SYN,
+			[TF_CA_RST] = N_KILL_RST,
+			[TF_CA_RST_SENT] = N_KILL_RST_SENT,
+			[TF_CA_REUSE] = N_KILL_REUSE,
+			[TF_CA_OTHER] = N_KILL_OTHER,
+		};
+		unsigned int ca = r->cause <= TF_CA_OTHER ? r->cause : 0;
+
+		tag_add(w, kt[ca]);
+		note_add(nt, w, (enum note)kn[ca]);
+	}
+	if (x->new_state == TF_ST_TIME_WAIT && x->why != TCPFLOW_WHY_REARM &&
+	    !cs->in_tw[s]) {
+		cs->in_tw[s] = 1;
+		cs->tw_start[s] = x->ts_ns;
+	}
+	if (x->new_state == TF_ST_CLOSE && x->old_state == TF_ST_TIME_WAIT)
+		cs->in_tw[s] = 0;
 
 	switch (x->new_state) {
 	case TF_ST_ESTABLISHED:
@@ -296,7 +351,8 @@ static void state_row(struct ctx *c, struct convstate *cs, struct noter *nt,
 			note_add(nt, w, N_TIME_WAIT);
 		break;
 	case TF_ST_CLOSE:
-		if (x->old_state == TF_ST_TIME_WAIT)
+		if (x->old_state == TF_ST_TIME_WAIT &&
+		    x->why == TCPFLOW_WHY_EXPIRE)
 			note_add(nt, w, N_TW_END);
 		break;
 	case TF_ST_CLOSE_WAIT:
@@ -351,6 +407,8 @@ static void arrow_row(struct ctx *c, const struct tf_group *g,
 			note_add(nt, w, cs->syn[!s] ? N_RST_SYN : N_RST);
 	} else if (r->mark & TF_MK_RETRANS) {
 		note_add(nt, w, N_RETRANS);
+	} else if (r->cause == TF_CA_SYN) {
+		note_add(nt, w, N_TW_SYN);	/* not this conversation's SYN */
 	} else if ((f & TCPFLOW_F_SYN) && !(f & TCPFLOW_F_ACK)) {
 		if (cs->bare_syn[!s] && !cs->synack) {
 			cs->simopen = 1;

@@ -800,6 +800,85 @@ static void mark_segments(struct tf_trace *t, const uint32_t *idx,
 	}
 }
 
+static int same_tuple(const struct tcpflow_record *a,
+		      const struct tcpflow_record *b)
+{
+	return a->af == b->af && a->lport == b->lport &&
+	       a->rport == b->rport && !memcmp(a->laddr, b->laddr, 16) &&
+	       !memcmp(a->raddr, b->raddr, 16) && a->netns == b->netns;
+}
+
+/*
+ * Why a timewait sock was killed (why=kill, inet_twsk_deschedule_put()).
+ * Linux 6.1 does it in these places, each with its own trace:
+ * - tcp_v4_rcv()/tcp_v6_rcv(), TCP_TW_SYN: tcp_timewait_state_process()
+ *   accepted a SYN (seq after rcv_nxt, or a newer timestamp) and a
+ *   listener takes it: rx SYN on the tw sock, then the kill, same CPU;
+ * - tcp_timewait_state_process(), an RST with tcp_rfc1337=0 (in window in
+ *   TIME_WAIT; any acceptable one in the FIN_WAIT2 substate): rx RST;
+ * - the same, TCP_TW_RST (FIN_WAIT2 substate: a SYN or new data): the tw
+ *   sends an RST (tcp_v4_send_reset) and is killed;
+ * - __inet_check_established()/__inet_hash_connect(): a connect() on the
+ *   same host takes the 4-tuple (tcp_tw_reuse): a new conn with the same
+ *   4-tuple and netns, begun before the kill;
+ * - inet_twsk_purge() (netns exit), tcp_abort() (ss -K): nothing else.
+ */
+static void kill_causes(struct tf_trace *t)
+{
+	int32_t *last = malloc((t->nconn + 1) * sizeof(*last));
+
+	if (!last)
+		return;
+	memset(last, 0xff, (t->nconn + 1) * sizeof(*last));
+	for (size_t i = 0; i < t->nrec; i++) {
+		struct tf_rec *r = &t->rec[i];
+		const struct tcpflow_record *x = &r->r;
+		struct tf_rec *p;
+
+		if (r->cx < 0)
+			continue;
+		p = last[r->cx] >= 0 ? &t->rec[last[r->cx]] : NULL;
+		last[r->cx] = (int32_t)i;
+		if (x->event != TCPFLOW_EV_STATE || x->sock != TCPFLOW_SK_TW ||
+		    x->why != TCPFLOW_WHY_KILL)
+			continue;
+		r->cause = TF_CA_OTHER;
+		if (p && p->r.sock == TCPFLOW_SK_TW && tf_is_seg(p) &&
+		    p->r.cpu == x->cpu) {
+			uint8_t f = p->r.flags;
+
+			if (p->r.event == TCPFLOW_EV_RX && (f & TCPFLOW_F_RST))
+				r->cause = TF_CA_RST;
+			else if (p->r.event == TCPFLOW_EV_RX &&
+				 (f & (TCPFLOW_F_SYN | TCPFLOW_F_ACK)) ==
+				 TCPFLOW_F_SYN)
+				r->cause = TF_CA_SYN;
+			else if (p->r.event == TCPFLOW_EV_TX &&
+				 (f & TCPFLOW_F_RST))
+				r->cause = TF_CA_RST_SENT;
+			if (r->cause != TF_CA_OTHER) {
+				p->cause = r->cause;
+				continue;
+			}
+		}
+		for (size_t j = 0; j < t->nconn; j++) {
+			const struct tf_conn *c = &t->conn[j];
+
+			if ((int32_t)j == r->cx || c->listener ||
+			    c->role != TF_ROLE_CLIENT ||
+			    ts_of(t, c->first) > x->ts_ns ||
+			    ts_of(t, c->first) <
+			    ts_of(t, t->conn[r->cx].first) ||
+			    !same_tuple(conn_rec(t, c), conn_rec(t,
+					&t->conn[r->cx])))
+				continue;
+			r->cause = TF_CA_REUSE;
+			break;
+		}
+	}
+	free(last);
+}
+
 static int analyse_convs(struct tf_trace *t)
 {
 	uint32_t maxn = 0;
@@ -867,6 +946,7 @@ int tf_model_build(struct tf_trace *t)
 		r->cx = r->group = r->twin = -1;
 		r->side = 0;
 		r->mark = 0;
+		r->cause = 0;
 		if (r->r.sock == TCPFLOW_SK_NONE) {
 			nnone++;
 			continue;
@@ -917,6 +997,7 @@ int tf_model_build(struct tf_trace *t)
 	}
 	if (attach_strays(t) || order_groups(t) || analyse_convs(t))
 		return -1;
+	kill_causes(t);
 	return 0;
 }
 

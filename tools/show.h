@@ -62,6 +62,20 @@ struct tf_rec {
 	int32_t twin;		/* the same segment seen at the other end */
 	uint8_t side;		/* 0 client (left), 1 server (right) */
 	uint8_t mark;		/* TF_MK_* */
+	uint8_t cause;		/* why=kill and what caused it: TF_CA_* */
+};
+
+/*
+ * What ended a timewait sock early (why=kill), from the records around
+ * it; set on the kill record and on the segment that caused it.
+ */
+enum tf_cause {
+	TF_CA_NONE,
+	TF_CA_SYN,	/* rx SYN on the tw sock: TCP_TW_SYN, a listener took it */
+	TF_CA_RST,	/* rx RST on the tw sock (tcp_rfc1337=0) */
+	TF_CA_RST_SENT,	/* tx RST from the tw sock: TCP_TW_RST (FIN_WAIT2) */
+	TF_CA_REUSE,	/* connect() on this side took the 4-tuple */
+	TF_CA_OTHER,	/* none of those seen: netns exit, ss -K */
 };
 
 struct tf_header {

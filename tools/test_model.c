@@ -374,6 +374,225 @@ static void new_trace_not_a_repeat(void **state)
 	free(b);
 }
 
+/*
+ * Derive a trace from a real one: each op is "keep S1 S2..." (only the
+ * record lines holding one of these strings, e.g. "conn=88 "), "drop N",
+ * "set N key=value...", "copy N key=value..." (a copy of record N, with
+ * these values, appended).  Keys are replaced in place; the header stays.
+ */
+static void set_keys(char *l, size_t size, const char *kv)
+{
+	char key[32], val[128];
+
+	while (sscanf(kv, " %31[^=]=%127s", key, val) == 2) {
+		char pat[40], *p, *e, tmp[1024];
+
+		snprintf(pat, sizeof(pat), " %s=", key);
+		p = strncmp(l, pat + 1, strlen(pat) - 1) ? strstr(l, pat) :
+		    l - 1;
+		if (!p)
+			fail_msg("no key %s in %s", key, l);
+		p += strlen(pat);
+		e = p + strcspn(p, " \n");
+		snprintf(tmp, sizeof(tmp), "%.*s%s%s", (int)(p - l), l, val, e);
+		snprintf(l, size, "%s", tmp);
+		kv = strchr(kv, '=') + 1;
+		kv += strcspn(kv, " ");
+	}
+}
+
+static unsigned long long rec_no(const char *l)
+{
+	return strncmp(l, "n=", 2) ? 0 : strtoull(l + 2, NULL, 10);
+}
+
+static char *derive(const char *path, const char *const *ops)
+{
+	char *text = read_file(path, NULL), *save, *l;
+	size_t cap = strlen(text) * 2 + 65536, n = 0;
+	char *out = calloc(1, cap), *adds = calloc(1, 65536);
+
+	for (l = strtok_r(text, "\n", &save); l; l = strtok_r(NULL, "\n",
+							       &save)) {
+		char line[1024];
+		int keep = 1;
+
+		snprintf(line, sizeof(line), "%s\n", l);
+		for (const char *const *op = ops; *op; op++) {
+			char what[8];
+			unsigned long long k;
+			int used = 0;
+
+			if (!strncmp(*op, "keep ", 5) && rec_no(line)) {
+				char w[64];
+				const char *q = *op + 5;
+
+				keep = 0;
+				while (sscanf(q, " %63s%n", w, &used) == 1) {
+					char pat[70];
+
+					snprintf(pat, sizeof(pat), " %s ", w);
+					if (strstr(line, pat))
+						keep = 1;
+					q += used;
+				}
+				continue;
+			}
+			if (sscanf(*op, "%7s %llu%n", what, &k, &used) != 2 ||
+			    rec_no(line) != k)
+				continue;
+			if (!strcmp(what, "drop"))
+				keep = -1;
+			else if (!strcmp(what, "set"))
+				set_keys(line, sizeof(line), *op + used);
+			else if (!strcmp(what, "copy")) {
+				char c[1024];
+
+				snprintf(c, sizeof(c), "%s", line);
+				set_keys(c, sizeof(c), *op + used);
+				strcat(adds, c);
+			}
+		}
+		if (keep > 0) {
+			strcpy(out + n, line);
+			n += strlen(line);
+		}
+	}
+	strcpy(out + n, adds);
+	free(adds);
+	free(text);
+	return out;
+}
+
+/* Run the command line on a derived trace. */
+static void run_text(struct run *r, const char *text, const char *opt)
+{
+	char path[64];
+	int fd = text_file(text, strlen(text), path, sizeof(path));
+
+	if (opt)
+		run_cli(r, opt, path);
+	else
+		run_cli(r, path);
+	close(fd);
+}
+
+#define REAL FIX("real-guest-scenarios")
+/* conversation 14 of that trace: the server closes first, the client
+ * reconnects from the same port 55 ms later (the "reuse" scenario) */
+#define CONV14 "keep conn=87 conn=88 conn=4145"
+
+static void tw_kill_by_syn(void **state)
+{
+	struct tf_trace t;
+	struct run r;
+
+	(void)state;
+	assert_int_equal(load_fixture(&t, REAL), 0);
+	/* rx SYN on the tw sock (TCP_TW_SYN), then the kill, same CPU */
+	assert_int_equal(rec_n(&t, 1198)->cause, TF_CA_SYN);
+	assert_int_equal(rec_n(&t, 1199)->cause, TF_CA_SYN);
+	assert_int_equal(rec_n(&t, 1256)->cause, TF_CA_SYN);
+	assert_int_equal(rec_n(&t, 1257)->cause, TF_CA_SYN);
+	/* the new connection's own SYN is not a reopening one */
+	assert_int_equal(rec_n(&t, 1197)->cause, TF_CA_NONE);
+	tf_trace_free(&t);
+	run_cli(&r, "--explain", REAL);
+	assert_non_null(strstr(r.out, "| CLOSE                   [TIME_WAIT "
+			       "0.055 s] [killed by a new SYN]\n"));
+	assert_non_null(strstr(r.out, "TIME_WAIT ended early: the new SYN"));
+	assert_non_null(strstr(r.out, "|------ [S] seq=5249593 ------>|       "
+			       "                  a SYN to the TIME_WAIT"));
+	assert_null(strstr(r.out, "2MSL over"));
+	assert_null(strstr(r.out, "TIME_WAIT ended early by an RST"));
+	assert_null(strstr(r.out, "namespace went away"));
+	run_free(&r);
+}
+
+static void tw_kill_by_rst(void **state)
+{
+	/* the same TIME_WAIT, ended by an in-window RST instead */
+	static const char *const ops[] = {
+		CONV14, "drop 1200",
+		"set 1198 flags=R seq=212425960 ack=0 win=0", NULL };
+	char *text = derive(REAL, ops);
+	struct tf_trace t;
+	struct run r;
+	char *err;
+
+	(void)state;
+	assert_int_equal(load_text(&t, text, &err), 0);
+	assert_int_equal(rec_n(&t, 1199)->cause, TF_CA_RST);
+	tf_trace_free(&t);
+	free(err);
+	run_text(&r, text, "--explain");
+	assert_non_null(strstr(r.out, "[killed by an RST]"));
+	assert_non_null(strstr(r.out, "TIME_WAIT ended early by an RST"));
+	assert_null(strstr(r.out, "2MSL over"));
+	assert_null(strstr(r.out, "a SYN to the TIME_WAIT"));
+	assert_null(strstr(r.out, "the new SYN"));
+	run_free(&r);
+	free(text);
+}
+
+static void tw_kill_other(void **state)
+{
+	/* nothing reached the tw sock: a netns exit or ss -K looks so */
+	static const char *const ops[] = { CONV14, "drop 1198", "drop 1200",
+					   NULL };
+	char *text = derive(REAL, ops);
+	struct run r;
+
+	(void)state;
+	run_text(&r, text, "--explain");
+	assert_non_null(strstr(r.out, "[TIME_WAIT 0.055 s] [killed: no "
+			       "segment]"));
+	assert_non_null(strstr(r.out, "namespace went away, or ss -K"));
+	assert_null(strstr(r.out, "2MSL over"));
+	assert_null(strstr(r.out, "killed by"));
+	run_free(&r);
+	free(text);
+}
+
+static void tw_kill_reuse(void **state)
+{
+	/*
+	 * Conversation 15's client holds TIME_WAIT (conn 4146); a connect()
+	 * from the same port takes the 4-tuple (__inet_check_established):
+	 * CLOSE -> SYN_SENT with lport=0, the kill, then its SYN.
+	 */
+	static const char *const ops[] = {
+		"keep conn=4145 conn=4146 conn=4147",
+		"copy 1196 n=2000 ts=248000000000 conn=5000 lport=0",
+		"copy 1199 n=2001 ts=248000004000 netns=4026532176 conn=4146 "
+		"laddr=192.0.2.1 lport=40000 raddr=192.0.2.2 rport=8714 "
+		"pid=534 comm=tf-client dur=800000000",
+		"copy 1197 n=2002 ts=248000008000 conn=5000", NULL };
+	char *text = derive(REAL, ops);
+	struct run r;
+
+	(void)state;
+	run_text(&r, text, "--explain");
+	assert_non_null(strstr(r.out, "[killed: 4-tuple reused]"));
+	assert_non_null(strstr(r.out, "(net.ipv4.tcp_tw_reuse)"));
+	assert_null(strstr(r.out, "2MSL over"));
+	assert_null(strstr(r.out, "namespace went away"));
+	run_free(&r);
+	free(text);
+}
+
+static void tw_expire(void **state)
+{
+	struct run r;
+
+	(void)state;
+	run_cli(&r, "--explain", FIX("loopback-ipv4"));
+	assert_non_null(strstr(r.out, "2MSL over: the 4-tuple is free again"));
+	assert_null(strstr(r.out, "killed"));
+	assert_null(strstr(r.out, "ended early"));
+	run_free(&r);
+}
+
 static void explain_notes(void **state)
 {
 	struct run r;
@@ -504,6 +723,11 @@ int test_model_run(unsigned int *ntests)
 		cmocka_unit_test(one_end_only),
 		cmocka_unit_test(read_twice),
 		cmocka_unit_test(new_trace_not_a_repeat),
+		cmocka_unit_test(tw_kill_by_syn),
+		cmocka_unit_test(tw_kill_by_rst),
+		cmocka_unit_test(tw_kill_other),
+		cmocka_unit_test(tw_kill_reuse),
+		cmocka_unit_test(tw_expire),
 		cmocka_unit_test(explain_notes),
 		cmocka_unit_test(filters),
 		cmocka_unit_test(follow_pipe),
