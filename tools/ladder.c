@@ -108,7 +108,7 @@ enum row_kind { ROW_STATE, ROW_ARROW };
 
 struct row {
 	uint64_t ts;
-	uint8_t kind, side, color, lost;
+	uint8_t kind, side, color, lost, open;
 	char text[ROW_TEXT];	/* state text or arrow label */
 	char tag[ROW_TAG];	/* comment column */
 	uint8_t note[ROW_NOTES];
@@ -390,6 +390,7 @@ static void arrow_row(struct ctx *c, const struct tf_group *g,
 	w->side = (uint8_t)s;
 	w->color = (uint8_t)seg_color(x);
 	w->lost = !!(r->mark & TF_MK_NOTRECV);
+	w->open = !!(r->mark & TF_MK_NOTTRACED);
 	seg_label(w->text, sizeof(w->text), x, seq, ack);
 	if (r->mark & TF_MK_RETRANS)
 		tag_add(w, "[retransmission]");
@@ -397,6 +398,9 @@ static void arrow_row(struct ctx *c, const struct tf_group *g,
 		tag_add(w, "[dup ack]");
 	if (r->mark & TF_MK_NOTRECV)
 		tag_add(w, "[not received]");
+	/* a receiver never traced at all: its header line says so once */
+	if ((r->mark & TF_MK_NOTTRACED) && g->traced[!s])
+		tag_add(w, "[not traced]");
 
 	if (f & TCPFLOW_F_RST) {
 		if (cs->estab)
@@ -407,7 +411,7 @@ static void arrow_row(struct ctx *c, const struct tf_group *g,
 			note_add(nt, w, cs->syn[!s] ? N_RST_SYN : N_RST);
 	} else if (r->mark & TF_MK_RETRANS) {
 		note_add(nt, w, N_RETRANS);
-	} else if (r->cause == TF_CA_SYN) {
+	} else if (r->cause == TF_CA_SYN && x->sock == TCPFLOW_SK_TW) {
 		note_add(nt, w, N_TW_SYN);	/* not this conversation's SYN */
 	} else if ((f & TCPFLOW_F_SYN) && !(f & TCPFLOW_F_ACK)) {
 		if (cs->bare_syn[!s] && !cs->synack) {
@@ -581,6 +585,9 @@ static void print_rows(struct ctx *c, const struct tf_group *g,
 					lb_pad(&l, ' ', 3);
 					lb_str(&l, "x");
 					lb_pad(&l, '-', left - 4);
+				} else if (w->open) {
+					lb_pad(&l, ' ', 3);
+					lb_pad(&l, '-', left - 3);
 				} else {
 					lb_str(&l, "<");
 					lb_pad(&l, '-', left - 1);
@@ -596,6 +603,9 @@ static void print_rows(struct ctx *c, const struct tf_group *g,
 			} else if (w->lost) {
 				lb_pad(&l, '-', right - 4);
 				lb_str(&l, "x");
+				lb_pad(&l, ' ', 3);
+			} else if (w->open) {
+				lb_pad(&l, '-', right - 3);
 				lb_pad(&l, ' ', 3);
 			} else {
 				lb_pad(&l, '-', right - 1);

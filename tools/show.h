@@ -49,9 +49,11 @@ enum tf_state {
 #define TF_MK_SKIP	0x01	/* drawn once, by its twin on the other end */
 #define TF_MK_RETRANS	0x02	/* same seq (and SYN/FIN) as an earlier one */
 #define TF_MK_DUPACK	0x04	/* pure ACK equal to an earlier one */
-#define TF_MK_NOTRECV	0x08	/* sent, the other end traced, never received */
+#define TF_MK_NOTRECV	0x08	/* sent; the other end traced then, and would
+				   have recorded it, but did not: lost */
 #define TF_MK_HIDDEN	0x10	/* full sock's CLOSE after its tw took over */
 #define TF_MK_ATTACHED	0x20	/* listener or no-socket record joined to a conv */
+#define TF_MK_NOTTRACED	0x40	/* sent; the other end not traced at the time */
 
 struct tf_rec {
 	struct tcpflow_record r;
