@@ -24,21 +24,29 @@ enum note {
 	N_RETRANS,
 	N_TW_ACK, N_NOTRECV, N_REARM, N_NEWSYN, N_SYN_SERVER, N_SIMOPEN,
 	N_SIMSYNACK, N_KILL_SYN, N_KILL_RST, N_KILL_RST_SENT, N_KILL_REUSE,
-	N_KILL_OTHER, N_TW_SYN,
+	N_KILL_OTHER, N_TW_SYN, N_SIMFIN, N_SIMACK, N_CLOSING, N_FIN2_ACK,
+	N_FW2_BRIEF, N_RST_LISTEN, N_RST_ABORT, N_RST_LATE, N_FW2_TIMEOUT,
+	N_TW_ACK_LATE, N_TW_ACK_UNKNOWN, N_TW_ACK_SYN, N_TW_ACK_OOW,
+	N_REARM_ACK, N_REARM_OOW, N_REARM_UNSEEN, N_RETRANS_DUPSYN,
+	N_SYNACK_TFO, N_HALFOPEN,
 	N_MAX
 };
 
-/* Short lines, a slide's worth each; shown once per conversation. */
-static const char *const notes[N_MAX][4] = {
+/* Short lines, a slide's worth each; shown once per conversation.
+ * docs/notes.md lists each one, when it is given, and its source. */
+#define NOTE_LINES 5
+static const char *const notes[N_MAX][NOTE_LINES + 1] = {
 	[N_SYN] = { "SYN: the client picks its initial",
 		    "sequence number x (ISN)" },
 	[N_REL] = { "(numbers are relative: x shows as 0;",
 		    " -S prints them as on the wire)" },
 	[N_SYNACK] = { "SYN-ACK: the server's ISN y, ack = x+1:",
 		       "a SYN takes one sequence number" },
-	[N_ACK3] = { "ACK: seq = x+1, ack = y+1. This third",
-		     "step lets the server tell a live SYN",
-		     "from a stale, delayed one" },
+	[N_ACK3] = { "ACK: seq = x+1, ack = y+1 confirms the",
+		     "server's ISN y. Why a third step: a",
+		     "client that gets a SYN-ACK for an old",
+		     "SYN of its own answers RST instead",
+		     "(RFC 9293 3.5)" },
 	[N_ESTAB] = { "ESTABLISHED: data may flow both ways" },
 	[N_DATA] = { "data: the next seq is seq + len" },
 	[N_FIN1] = { "FIN: no more data from this side;",
@@ -49,26 +57,34 @@ static const char *const notes[N_MAX][4] = {
 		     "the side that has not sent a FIN" },
 	[N_FIN2] = { "the other side's FIN: it is done too" },
 	[N_LASTACK] = { "last ACK: acknowledges the second FIN" },
-	[N_CLOSE_WAIT] = { "CLOSE_WAIT: the peer has closed; this",
-			   "application has not called close() yet" },
+	[N_CLOSE_WAIT] = { "CLOSE_WAIT: the peer sent its FIN",
+			   "(close() or shutdown(SHUT_WR)); this",
+			   "side may still send until it closes" },
 	[N_LAST_ACK] = { "LAST_ACK: waits for the ACK of its FIN" },
 	[N_FIN_WAIT2] = { "FIN_WAIT2: our FIN is acked; now wait",
 			  "for the peer's FIN" },
-	[N_TIME_WAIT] = { "TIME_WAIT lasts 2MSL (60 s on Linux):",
-			  "a lost last ACK can be sent again,",
-			  "old segments of this 4-tuple die out" },
-	[N_TW_END] = { "2MSL over: the 4-tuple is free again" },
+	[N_TIME_WAIT] = { "TIME_WAIT: 60 s on Linux, a fixed",
+			  "TCP_TIMEWAIT_LEN (RFC 9293's 2MSL, MSL",
+			  "= 2 min, would be 4 min): a lost last",
+			  "ACK can be sent again, and old",
+			  "segments of this 4-tuple die out" },
+	[N_TW_END] = { "TIME_WAIT over (its 60 s ran out):",
+		       "the 4-tuple is free again" },
 	[N_RST] = { "RST: aborts the connection at once" },
 	[N_RST_SYN] = { "RST to a SYN: nothing listens on this",
 			"port; connect() gets ECONNREFUSED" },
-	[N_RST_SYNACK] = { "RST to the SYN-ACK: no socket wanted",
-			   "it (the SYN was old); the request is",
-			   "dropped, no connection is made" },
-	[N_RETRANS] = { "no ACK came in time: sent again" },
+	[N_RST_SYNACK] = { "RST to the SYN-ACK: no socket wants it",
+			   "(an old SYN, a connect() given up, or",
+			   "a forged source address): the server",
+			   "drops its request, no connection" },
+	[N_RETRANS] = { "no ACK came in time: sent again",
+			"(retransmission timer, or a tail loss",
+			"probe)" },
 	[N_TW_ACK] = { "answered from TIME_WAIT: this is why",
 		       "TIME_WAIT waits (the last ACK was lost)" },
 	[N_NOTRECV] = { "lost: the other end never got it" },
-	[N_REARM] = { "the FIN came again: 2MSL starts over" },
+	[N_REARM] = { "the FIN came again: TIME_WAIT's 60 s",
+		      "start over" },
 	[N_NEWSYN] = { "a request sock: SYN_RECV in textbooks;",
 		       "the full socket is born with the ACK" },
 	[N_SYN_SERVER] = { "SYN from the server's side: it",
@@ -94,6 +110,67 @@ static const char *const notes[N_MAX][4] = {
 	[N_KILL_OTHER] = { "TIME_WAIT ended early, with no segment",
 			   "or connect() to end it: its network",
 			   "namespace went away, or ss -K killed it" },
+	[N_SIMFIN] = { "FINs crossing: this FIN does not ack",
+		       "the other's: a simultaneous close",
+		       "(RFC 9293 3.6); each side goes",
+		       "FIN_WAIT1 -> CLOSING on the other's FIN" },
+	[N_SIMACK] = { "each side ACKs the other's FIN; both",
+		       "end in TIME_WAIT" },
+	[N_CLOSING] = { "CLOSING: the peer's FIN came before",
+			"the ACK of ours; waits for that ACK,",
+			"then TIME_WAIT" },
+	[N_FIN2_ACK] = { "the other side's FIN, and in the same",
+			 "segment the ACK of the first FIN",
+			 "(ack = its seq + 1): a three-segment",
+			 "close" },
+	[N_FW2_BRIEF] = { "FIN_WAIT2 for an instant: the segment",
+			  "that acked our FIN carried the peer's",
+			  "FIN too" },
+	[N_RST_LISTEN] = { "RST from the listener to the last ACK",
+			   "of the handshake (accept queue full",
+			   "with tcp_abort_on_overflow=1, a wrong",
+			   "ack, or too late): connect() had",
+			   "succeeded; the client gets ECONNRESET" },
+	[N_RST_ABORT] = { "RST instead of FIN: close() with",
+			  "SO_LINGER 0, or with unread data (RFC",
+			  "1122 4.2.2.13); no TIME_WAIT, the peer",
+			  "gets ECONNRESET; an RST is never ACKed" },
+	[N_RST_LATE] = { "the late FIN meets no socket: the",
+			 "kernel answers with RST",
+			 "(RFC 9293 3.10.7.1)" },
+	[N_FW2_TIMEOUT] = { "FIN_WAIT2 timed out: no FIN from the",
+			    "peer within tcp_fin_timeout (60 s by",
+			    "default); the socket is gone, a late",
+			    "FIN gets an RST" },
+	[N_TW_ACK_LATE] = { "answered from TIME_WAIT again: the",
+			    "last ACK did arrive, after the peer's",
+			    "timer had sent its FIN again (late,",
+			    "not lost)" },
+	[N_TW_ACK_UNKNOWN] = { "answered from TIME_WAIT: a FIN came",
+			       "again; whether the last ACK was lost",
+			       "or late is not in the trace" },
+	[N_TW_ACK_SYN] = { "TIME_WAIT refuses this SYN (old seq or",
+			   "timestamp, or no listener) and answers",
+			   "with an ACK: the 4-tuple stays taken" },
+	[N_TW_ACK_OOW] = { "TIME_WAIT answers a segment outside its",
+			   "window with an ACK" },
+	[N_REARM_ACK] = { "an ACK came in the window: TIME_WAIT's",
+			  "60 s start over" },
+	[N_REARM_OOW] = { "a segment with ACK came from outside",
+			  "the window (or failed PAWS): TIME_WAIT",
+			  "ACKs it and its 60 s start over" },
+	[N_REARM_UNSEEN] = { "TIME_WAIT's 60 s start over; the",
+			     "segment that did it was not recorded" },
+	[N_RETRANS_DUPSYN] = { "the SYN came again: Linux answers at",
+			       "once with the SYN-ACK again",
+			       "(tcp_check_req(), inet_rtx_syn_ack())" },
+	[N_SYNACK_TFO] = { "SYN-ACK: ack = x+1+len: the SYN's data",
+			   "was accepted (TCP Fast Open)" },
+	[N_HALFOPEN] = { "half-open: connect() has returned, the",
+			 "client is ESTABLISHED; the server's",
+			 "request sock sends its SYN-ACK again (1 s,",
+			 "doubling, tcp_synack_retries) until an",
+			 "ACK or the first data completes it" },
 	[N_TW_SYN] = { "a SYN to the TIME_WAIT socket: its seq",
 		       "is above the old connection's (or its",
 		       "timestamp newer), so Linux may reopen",
@@ -265,6 +342,15 @@ struct convstate {
 	unsigned int synack_side;	/* who sent the SYN-ACK */
 	uint64_t tw_start[2];	/* when each side entered TIME_WAIT */
 	uint8_t in_tw[2];
+	uint8_t estab_side[2];	/* side reached ESTABLISHED */
+	uint8_t synack_sent[2];	/* side sent a SYN-ACK */
+	uint8_t fin_acked[2];	/* side's FIN acked: 1 by an ACK, 2 by a FIN */
+	uint8_t closed_from[2];	/* full sock went X -> CLOSE: X */
+	uint8_t fw2_timeout[2];	/* side's FIN_WAIT2 timed out */
+	uint8_t ack_fate[2];	/* side's last pure ACK: 1 lost, 2 arrived */
+	uint8_t in_flags[2], in_any[2], in_retrans[2];	/* last arrow in */
+	uint32_t in_seq[2], syn_seq[2];
+	int simclose;
 };
 
 static void state_row(struct ctx *c, struct convstate *cs, struct noter *nt,
@@ -282,8 +368,19 @@ static void state_row(struct ctx *c, struct convstate *cs, struct noter *nt,
 	w->kind = ROW_STATE;
 	w->side = (uint8_t)s;
 	if (x->why == TCPFLOW_WHY_REARM) {
+		uint8_t f = cs->in_flags[s];
+
+		/* what tcp_timewait_state_process() saw last */
 		snprintf(w->text, sizeof(w->text), "%s (restarted)", n);
-		note_add(nt, w, N_REARM);
+		if (!cs->in_any[s])
+			note_add(nt, w, N_REARM_UNSEEN);
+		else if (f & TCPFLOW_F_FIN)
+			note_add(nt, w, N_REARM);
+		else if (f == TCPFLOW_F_ACK && cs->fin[!s] &&
+			 cs->in_seq[s] == cs->fin_seq[!s] + 1)
+			note_add(nt, w, N_REARM_ACK);
+		else
+			note_add(nt, w, N_REARM_OOW);
 	} else if ((cs->shown[s] && cs->last[s] == x->old_state) ||
 		   (!cs->shown[s] && x->old_state == TF_ST_CLOSE)) {
 		snprintf(w->text, sizeof(w->text), "%s", n);
@@ -304,8 +401,13 @@ static void state_row(struct ctx *c, struct convstate *cs, struct noter *nt,
 			 (unsigned long long)(d / 1000000 % 1000));
 		tag_add(w, tag);
 	}
-	if (x->why == TCPFLOW_WHY_EXPIRE && x->old_state == TF_ST_FIN_WAIT2)
+	if (x->why == TCPFLOW_WHY_EXPIRE && x->old_state == TF_ST_FIN_WAIT2) {
 		tag_add(w, "[FIN_WAIT2 timeout]");
+		note_add(nt, w, N_FW2_TIMEOUT);
+		cs->fw2_timeout[s] = 1;
+	}
+	if (x->sock == TCPFLOW_SK_FULL && x->new_state == TF_ST_CLOSE)
+		cs->closed_from[s] = x->old_state;
 	if (x->why == TCPFLOW_WHY_KILL) {
 		static const char *const kt[] = {
 			[TF_CA_NONE] = "[killed]",
@@ -341,10 +443,16 @@ static void state_row(struct ctx *c, struct convstate *cs, struct noter *nt,
 		if (!cs->estab)
 			note_add(nt, w, N_ESTAB);
 		cs->estab = 1;
+		cs->estab_side[s] = 1;
 		break;
 	case TF_ST_FIN_WAIT2:
+		/* the ACK of our FIN came in the peer's FIN: no waiting */
 		if (x->sock == TCPFLOW_SK_FULL)
-			note_add(nt, w, N_FIN_WAIT2);
+			note_add(nt, w, cs->fin_acked[s] == 2 ? N_FW2_BRIEF :
+				 N_FIN_WAIT2);
+		break;
+	case TF_ST_CLOSING:
+		note_add(nt, w, N_CLOSING);
 		break;
 	case TF_ST_TIME_WAIT:
 		if (x->why != TCPFLOW_WHY_REARM)
@@ -403,14 +511,34 @@ static void arrow_row(struct ctx *c, const struct tf_group *g,
 		tag_add(w, "[not traced]");
 
 	if (f & TCPFLOW_F_RST) {
-		if (cs->estab)
-			note_add(nt, w, N_RST);
-		else if (cs->synack && cs->synack_side != s)
+		if (!cs->synack_sent[s] && !cs->estab_side[s] && cs->syn[!s] &&
+		    (f & TCPFLOW_F_ACK) && x->ack == cs->syn_seq[!s] + 1)
+			note_add(nt, w, N_RST_SYN);	/* refused */
+		else if (cs->synack && cs->synack_sent[!s] &&
+			 !cs->estab_side[s] && !cs->synack_sent[s])
 			note_add(nt, w, N_RST_SYNACK);
+		else if (cs->synack_sent[s] && !cs->estab_side[s])
+			note_add(nt, w, N_RST_LISTEN);
+		else if (cs->fw2_timeout[s] ||
+			 (!(f & TCPFLOW_F_ACK) && cs->fin[!s] &&
+			  cs->closed_from[s] == TF_ST_FIN_WAIT2))
+			note_add(nt, w, N_RST_LATE);
+		else if (cs->closed_from[s] == TF_ST_ESTABLISHED ||
+			 cs->closed_from[s] == TF_ST_CLOSE_WAIT)
+			note_add(nt, w, N_RST_ABORT);
 		else
-			note_add(nt, w, cs->syn[!s] ? N_RST_SYN : N_RST);
+			note_add(nt, w, N_RST);
 	} else if (r->mark & TF_MK_RETRANS) {
-		note_add(nt, w, N_RETRANS);
+		if ((f & TCPFLOW_F_SYN) && (f & TCPFLOW_F_ACK) &&
+		    cs->in_any[s] && cs->in_retrans[s] &&
+		    (cs->in_flags[s] & (TCPFLOW_F_SYN | TCPFLOW_F_ACK)) ==
+		    TCPFLOW_F_SYN)
+			note_add(nt, w, N_RETRANS_DUPSYN);
+		else if ((f & TCPFLOW_F_SYN) && (f & TCPFLOW_F_ACK) &&
+			 x->sock == TCPFLOW_SK_REQ && cs->estab_side[!s])
+			note_add(nt, w, N_HALFOPEN);
+		else
+			note_add(nt, w, N_RETRANS);
 	} else if (r->cause == TF_CA_SYN && x->sock == TCPFLOW_SK_TW) {
 		note_add(nt, w, N_TW_SYN);	/* not this conversation's SYN */
 	} else if ((f & TCPFLOW_F_SYN) && !(f & TCPFLOW_F_ACK)) {
@@ -423,21 +551,55 @@ static void arrow_row(struct ctx *c, const struct tf_group *g,
 		if (!c->o->absolute)
 			note_add(nt, w, N_REL);
 		cs->bare_syn[s] = 1;
+		cs->syn_seq[s] = x->seq;
 	} else if (f & TCPFLOW_F_SYN) {
-		note_add(nt, w, cs->simopen ? N_SIMSYNACK : N_SYNACK);
+		if (cs->simopen)
+			note_add(nt, w, N_SIMSYNACK);
+		else if (cs->syn[!s] && x->ack != cs->syn_seq[!s] + 1)
+			note_add(nt, w, N_SYNACK_TFO);
+		else
+			note_add(nt, w, N_SYNACK);
 		cs->synack = 1;
 		cs->synack_seq = x->seq;
 		cs->synack_side = s;
+		cs->synack_sent[s] = 1;
 	} else if (f & TCPFLOW_F_FIN) {
+		int acks_fin = cs->fin[!s] && (f & TCPFLOW_F_ACK) &&
+			       x->ack == cs->fin_seq[!s] + 1;
+
 		if (!cs->fin[s]) {
 			cs->fin[s] = (uint8_t)++cs->nfin;
 			cs->fin_seq[s] = x->seq + x->len;
-			note_add(nt, w, cs->nfin == 1 ? N_FIN1 : N_FIN2);
+			if (cs->nfin == 1) {
+				note_add(nt, w, N_FIN1);
+			} else if (!acks_fin) {
+				/* sent before the other's FIN arrived */
+				cs->simclose = 1;
+				note_add(nt, w, N_SIMFIN);
+			} else {
+				note_add(nt, w, cs->fin_acked[!s] ? N_FIN2 :
+					 N_FIN2_ACK);
+			}
 		}
+		if (acks_fin && !cs->fin_acked[!s])
+			cs->fin_acked[!s] = 2;
 	} else if (x->len) {
 		note_add(nt, w, cs->fin[!s] ? N_HALF : N_DATA);
 	} else if ((r->mark & TF_MK_DUPACK) && cs->last[s] == TF_ST_TIME_WAIT) {
-		note_add(nt, w, N_TW_ACK);
+		uint8_t in = cs->in_flags[s];
+
+		/* what the timewait sock answers */
+		if (cs->in_any[s] && (in & (TCPFLOW_F_SYN | TCPFLOW_F_ACK)) ==
+		    TCPFLOW_F_SYN)
+			note_add(nt, w, N_TW_ACK_SYN);
+		else if (cs->in_any[s] && !(in & TCPFLOW_F_FIN))
+			note_add(nt, w, N_TW_ACK_OOW);
+		else if (cs->ack_fate[s] == 1)
+			note_add(nt, w, N_TW_ACK);
+		else if (cs->ack_fate[s] == 2)
+			note_add(nt, w, N_TW_ACK_LATE);
+		else
+			note_add(nt, w, N_TW_ACK_UNKNOWN);
 	} else if (cs->synack && !cs->ack3 && (f & TCPFLOW_F_ACK) &&
 		   x->ack == cs->synack_seq + 1) {
 		cs->ack3 = 1;
@@ -445,8 +607,22 @@ static void arrow_row(struct ctx *c, const struct tf_group *g,
 			note_add(nt, w, N_ACK3);
 	} else if ((f & TCPFLOW_F_ACK) && cs->fin[!s] &&
 		   x->ack == cs->fin_seq[!s] + 1) {
-		note_add(nt, w, cs->fin[!s] == 1 ? N_FINACK : N_LASTACK);
+		if (cs->simclose)
+			note_add(nt, w, N_SIMACK);
+		else
+			note_add(nt, w, cs->fin[!s] == 1 ? N_FINACK :
+				 N_LASTACK);
+		if (!cs->fin_acked[!s])
+			cs->fin_acked[!s] = 1;
 	}
+	if ((f & TCPFLOW_F_ACK) && !x->len &&
+	    !(f & (TCPFLOW_F_SYN | TCPFLOW_F_FIN | TCPFLOW_F_RST)))
+		cs->ack_fate[s] = (r->mark & TF_MK_NOTRECV) ? 1 :
+				  r->twin >= 0 ? 2 : 0;
+	cs->in_flags[!s] = f;
+	cs->in_seq[!s] = x->seq;
+	cs->in_any[!s] = 1;
+	cs->in_retrans[!s] = !!(r->mark & TF_MK_RETRANS);
 	if (x->len && cs->fin[!s])
 		note_add(nt, w, N_HALF);
 	if (r->mark & TF_MK_NOTRECV)
@@ -553,12 +729,13 @@ static void print_rows(struct ctx *c, const struct tf_group *g,
 
 	for (size_t i = 0; i < c->rows.n; i++) {
 		const struct row *w = &c->rows.r[i];
-		const char *nl[ROW_NOTES * 4 + 1], *cl[ROW_NOTES * 4 + 2];
+		const char *nl[ROW_NOTES * NOTE_LINES + 1];
+		const char *cl[ROW_NOTES * NOTE_LINES + 2];
 		size_t nn = 0, nc = 0, len = strlen(w->text);
 		char ms[32];
 
 		for (int k = 0; k < ROW_NOTES && w->note[k]; k++)
-			for (int j = 0; j < 4 && notes[w->note[k]][j]; j++)
+			for (int j = 0; j < NOTE_LINES && notes[w->note[k]][j]; j++)
 				nl[nn++] = notes[w->note[k]][j];
 
 		ms_str(ms, sizeof(ms), w->ts - base);

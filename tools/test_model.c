@@ -378,7 +378,8 @@ static void new_trace_not_a_repeat(void **state)
  * Derive a trace from a real one: each op is "keep S1 S2..." (only the
  * record lines holding one of these strings, e.g. "conn=88 "), "drop N",
  * "set N key=value...", "copy N key=value..." (a copy of record N, with
- * these values, appended), "renumber" (n from the first record's on, as
+ * these values, appended), "ins M N key=value..." (the same, inserted
+ * after record M), "renumber" (n from the first record's on, as
  * if the module had never made the records taken out).  Keys are
  * replaced in place; the header stays.
  */
@@ -408,26 +409,36 @@ static unsigned long long rec_no(const char *l)
 	return strncmp(l, "n=", 2) ? 0 : strtoull(l + 2, NULL, 10);
 }
 
+static const char *find_rec(char **lines, size_t n, unsigned long long k)
+{
+	for (size_t i = 0; i < n; i++)
+		if (rec_no(lines[i]) == k)
+			return lines[i];
+	fail_msg("no record n=%llu", k);
+	return NULL;
+}
+
 static char *derive(const char *path, const char *const *ops)
 {
-	char *text = read_file(path, NULL), *save, *l;
-	size_t cap = strlen(text) * 2 + 65536, n = 0;
+	char *text = read_file(path, NULL), *save, *l, *lines[4096];
+	size_t cap = strlen(text) * 2 + 65536, n = 0, nl = 0;
 	char *out = calloc(1, cap), *adds = calloc(1, 65536);
 	unsigned long long next_n = 0;
 	int renumber = 0;
 
 	for (const char *const *op = ops; *op; op++)
 		renumber |= !strcmp(*op, "renumber");
+	for (l = strtok_r(text, "\n", &save); l && nl < 4096;
+	     l = strtok_r(NULL, "\n", &save))
+		lines[nl++] = l;
+	for (size_t i = 0; i < nl; i++) {
+		char line[1024], ins[4][1024];
+		int keep = 1, nins = 0;
 
-	for (l = strtok_r(text, "\n", &save); l; l = strtok_r(NULL, "\n",
-							       &save)) {
-		char line[1024];
-		int keep = 1;
-
-		snprintf(line, sizeof(line), "%s\n", l);
+		snprintf(line, sizeof(line), "%s\n", lines[i]);
 		for (const char *const *op = ops; *op; op++) {
 			char what[8];
-			unsigned long long k;
+			unsigned long long k, src;
 			int used = 0;
 
 			if (!strncmp(*op, "keep ", 5) && rec_no(line)) {
@@ -448,29 +459,42 @@ static char *derive(const char *path, const char *const *ops)
 			if (sscanf(*op, "%7s %llu%n", what, &k, &used) != 2 ||
 			    rec_no(line) != k)
 				continue;
-			if (!strcmp(what, "drop"))
+			if (!strcmp(what, "drop")) {
 				keep = -1;
-			else if (!strcmp(what, "set"))
+			} else if (!strcmp(what, "set")) {
 				set_keys(line, sizeof(line), *op + used);
-			else if (!strcmp(what, "copy")) {
+			} else if (!strcmp(what, "copy")) {
 				char c[1024];
 
 				snprintf(c, sizeof(c), "%s", line);
 				set_keys(c, sizeof(c), *op + used);
 				strcat(adds, c);
+			} else if (!strcmp(what, "ins") && nins < 4) {
+				int u2 = 0;
+
+				sscanf(*op + used, " %llu%n", &src, &u2);
+				snprintf(ins[nins], sizeof(ins[0]), "%s\n",
+					 find_rec(lines, nl, src));
+				set_keys(ins[nins], sizeof(ins[0]),
+					 *op + used + u2);
+				nins++;
 			}
 		}
-		if (keep > 0 && renumber && rec_no(line)) {
-			char nv[32];
+		for (int j = -1; j < nins; j++) {
+			char *x = j < 0 ? line : ins[j];
 
-			if (!next_n)
-				next_n = rec_no(line);
-			snprintf(nv, sizeof(nv), "n=%llu", next_n++);
-			set_keys(line, sizeof(line), nv);
-		}
-		if (keep > 0) {
-			strcpy(out + n, line);
-			n += strlen(line);
+			if (j < 0 && keep <= 0)
+				continue;
+			if (renumber && rec_no(x)) {
+				char nv[32];
+
+				if (!next_n)
+					next_n = rec_no(x);
+				snprintf(nv, sizeof(nv), "n=%llu", next_n++);
+				set_keys(x, sizeof(line), nv);
+			}
+			strcpy(out + n, x);
+			n += strlen(x);
 		}
 	}
 	strcpy(out + n, adds);
@@ -519,7 +543,7 @@ static void tw_kill_by_syn(void **state)
 	assert_non_null(strstr(r.out, "TIME_WAIT ended early: the new SYN"));
 	assert_non_null(strstr(r.out, "|------ [S] seq=5249593 ------>|       "
 			       "                  a SYN to the TIME_WAIT"));
-	assert_null(strstr(r.out, "2MSL over"));
+	assert_null(strstr(r.out, "TIME_WAIT over (its 60 s"));
 	assert_null(strstr(r.out, "TIME_WAIT ended early by an RST"));
 	assert_null(strstr(r.out, "namespace went away"));
 	run_free(&r);
@@ -544,7 +568,7 @@ static void tw_kill_by_rst(void **state)
 	run_text(&r, text, "--explain");
 	assert_non_null(strstr(r.out, "[killed by an RST]"));
 	assert_non_null(strstr(r.out, "TIME_WAIT ended early by an RST"));
-	assert_null(strstr(r.out, "2MSL over"));
+	assert_null(strstr(r.out, "TIME_WAIT over (its 60 s"));
 	assert_null(strstr(r.out, "a SYN to the TIME_WAIT"));
 	assert_null(strstr(r.out, "the new SYN"));
 	run_free(&r);
@@ -564,7 +588,7 @@ static void tw_kill_other(void **state)
 	assert_non_null(strstr(r.out, "[TIME_WAIT 0.055 s] [killed: no "
 			       "segment]"));
 	assert_non_null(strstr(r.out, "namespace went away, or ss -K"));
-	assert_null(strstr(r.out, "2MSL over"));
+	assert_null(strstr(r.out, "TIME_WAIT over (its 60 s"));
 	assert_null(strstr(r.out, "killed by"));
 	run_free(&r);
 	free(text);
@@ -591,7 +615,7 @@ static void tw_kill_reuse(void **state)
 	run_text(&r, text, "--explain");
 	assert_non_null(strstr(r.out, "[killed: 4-tuple reused]"));
 	assert_non_null(strstr(r.out, "(net.ipv4.tcp_tw_reuse)"));
-	assert_null(strstr(r.out, "2MSL over"));
+	assert_null(strstr(r.out, "TIME_WAIT over (its 60 s"));
 	assert_null(strstr(r.out, "namespace went away"));
 	run_free(&r);
 	free(text);
@@ -603,7 +627,7 @@ static void tw_expire(void **state)
 
 	(void)state;
 	run_cli(&r, "--explain", FIX("loopback-ipv4"));
-	assert_non_null(strstr(r.out, "2MSL over: the 4-tuple is free again"));
+	assert_non_null(strstr(r.out, "TIME_WAIT over (its 60 s ran out):"));
 	assert_null(strstr(r.out, "killed"));
 	assert_null(strstr(r.out, "ended early"));
 	run_free(&r);
@@ -725,6 +749,194 @@ static void acked_means_arrived(void **state)
 	tf_trace_free(&t);
 }
 
+/* --explain of a trace file, one port's conversation */
+static char *explain_port(const char *path, const char *port)
+{
+	struct run r;
+	char *out;
+
+	run_cli(&r, "--explain", "-p", port, path);
+	assert_int_equal(r.rc, 0);
+	out = r.out;
+	r.out = NULL;
+	run_free(&r);
+	return out;
+}
+
+static char *explain_text(const char *text)
+{
+	struct run r;
+	char *out;
+
+	run_text(&r, text, "--explain");
+	assert_int_equal(r.rc, 0);
+	out = r.out;
+	r.out = NULL;
+	run_free(&r);
+	return out;
+}
+
+#define MORE FIX("real-guest-more")
+#define HAS(s, t) assert_non_null(strstr(s, t))
+#define HASNT(s, t) assert_null(strstr(s, t))
+
+static void simultaneous_close(void **state)
+{
+	/* real: scenario "simultaneous" (8902), "simultaneous-close" (8717) */
+	const char *sim[] = { MORE, "8902", REAL, "8717" };
+	char *o;
+
+	(void)state;
+	for (int i = 0; i < 4; i += 2) {
+		o = explain_port(sim[i], sim[i + 1]);
+		HAS(o, "FINs crossing: this FIN does not ack");
+		HAS(o, "each side ACKs the other's FIN; both");
+		HAS(o, "CLOSING: the peer's FIN came before");
+		HASNT(o, "it is done too");
+		HASNT(o, "last ACK: acknowledges the second FIN");
+		HASNT(o, "closed; the other side may still send");
+		free(o);
+	}
+	/* an ordinary close */
+	o = explain_port(REAL, "8716");
+	HAS(o, "the other side's FIN: it is done too");
+	HAS(o, "last ACK: acknowledges the second FIN");
+	HASNT(o, "FINs crossing");
+	HASNT(o, "CLOSING:");
+	HASNT(o, "each side ACKs");
+	free(o);
+}
+
+static void reset_notes(void **state)
+{
+	/*
+	 * The listener resets the handshake's last ACK (tcp_check_req(),
+	 * embryonic_reset): conversation 18 up to that ACK, then an RST
+	 * from the request sock, received by the ESTABLISHED client.
+	 */
+	static const char *const listen_rst[] = {
+		CONV18, "drop 1294", "drop 1295", "drop 1296", "drop 1297",
+		"drop 1298", "drop 1299", "drop 1300", "drop 1301",
+		"drop 1302", "drop 1303", "drop 1304", "drop 1305",
+		"drop 1306", "drop 1307", "drop 1308", "drop 1309",
+		"drop 1310", "drop 1311", "drop 1312", "drop 1313",
+		"drop 1314", "drop 1315",
+		"ins 1293 1293 ts=248552500000 ev=tx flags=R seq=1578263845 "
+		"ack=0 win=0",
+		"ins 1293 1290 ts=248575000000 flags=R seq=1578263845 ack=0 "
+		"win=0 state=ESTABLISHED",
+		"renumber", NULL };
+	char *text = derive(REAL, listen_rst), *o;
+
+	(void)state;
+	o = explain_text(text);
+	HAS(o, "RST from the listener to the last ACK");
+	HASNT(o, "nothing listens");
+	HASNT(o, "RST instead of FIN");
+	free(o);
+	free(text);
+	/* refused: no SYN-ACK, the RST acks the SYN */
+	o = explain_port(REAL, "8707");
+	HAS(o, "RST to a SYN: nothing listens on this");
+	HASNT(o, "RST from the listener");
+	free(o);
+	/* abortive close (SO_LINGER 0; unread data) */
+	for (int i = 0; i < 2; i++) {
+		o = explain_port(MORE, i ? "8904" : "8903");
+		HAS(o, "RST instead of FIN: close() with");
+		HASNT(o, "nothing listens");
+		HASNT(o, "TIME_WAIT:");
+		free(o);
+	}
+	/* an old SYN's SYN-ACK meets no socket (stale-syn) */
+	o = explain_port(MORE, "8905");
+	HAS(o, "RST to the SYN-ACK: no socket wants it");
+	HASNT(o, "nothing listens");
+	free(o);
+	/* FIN_WAIT2 timed out; the late FIN gets an RST */
+	o = explain_port(MORE, "8906");
+	HAS(o, "FIN_WAIT2 timed out: no FIN from the");
+	HAS(o, "the late FIN meets no socket");
+	HASNT(o, "RST instead of FIN");
+	free(o);
+	o = explain_port(REAL, "8716");
+	HASNT(o, "late FIN");
+	HASNT(o, "FIN_WAIT2 timed out");
+	free(o);
+}
+
+static void time_wait_answers(void **state)
+{
+	/* the peer's timer fired first; then the first ACK arrived */
+	static const char *const late[] = {
+		CONV18,
+		"ins 1310 1309 ts=249370000000 cpu=0 netns=4026532228 "
+		"conn=93 ev=rx sock=full laddr=192.0.2.2 lport=8716 "
+		"raddr=192.0.2.1 rport=49382 state=LAST_ACK pid=537 "
+		"comm=tf-server",
+		"ins 1310 1315 ts=249370100000", "drop 1314", "drop 1315",
+		"renumber", NULL };
+	/* the SYN of an old incarnation: TIME_WAIT answers with an ACK */
+	static const char *const old_syn[] = {
+		CONV14, "drop 1199", "drop 1200",
+		"ins 1198 1193 ts=247075990000 cpu=0", "renumber", NULL };
+	char *text, *o;
+
+	(void)state;
+	o = explain_port(REAL, "8716");
+	HAS(o, "TIME_WAIT waits (the last ACK was lost)");
+	free(o);
+	text = derive(REAL, late);
+	o = explain_text(text);
+	HAS(o, "last ACK did arrive, after the peer's");
+	HASNT(o, "(the last ACK was lost)");
+	HASNT(o, "lost: the other end never got it");
+	free(o);
+	free(text);
+	text = derive(REAL, old_syn);
+	o = explain_text(text);
+	HAS(o, "TIME_WAIT refuses this SYN");
+	HASNT(o, "(the last ACK was lost)");
+	HASNT(o, "ended early");
+	free(o);
+	free(text);
+}
+
+static void rearm_notes(void **state)
+{
+	/* in the window: seq = the timewait sock's rcv_nxt; no answer */
+	static const char *const in_win[] = {
+		CONV18, "set 1310 flags=. seq=1578263846",
+		"set 1311 flags=. seq=1578263846", "drop 1313", "drop 1314",
+		"drop 1315", "renumber", NULL };
+	/* out of the window, with ACK: answered, and rearmed */
+	static const char *const oow[] = {
+		CONV18, "set 1310 flags=. seq=1578000000",
+		"set 1311 flags=. seq=1578000000", "renumber", NULL };
+	char *text, *o;
+
+	(void)state;
+	o = explain_port(REAL, "8716");
+	HAS(o, "the FIN came again: TIME_WAIT's 60 s");
+	HASNT(o, "an ACK came in the window");
+	free(o);
+	text = derive(REAL, in_win);
+	o = explain_text(text);
+	HAS(o, "an ACK came in the window: TIME_WAIT's");
+	HASNT(o, "the FIN came again");
+	HASNT(o, "outside");
+	free(o);
+	free(text);
+	text = derive(REAL, oow);
+	o = explain_text(text);
+	HAS(o, "a segment with ACK came from outside");
+	HAS(o, "TIME_WAIT answers a segment outside its");
+	HASNT(o, "the FIN came again");
+	HASNT(o, "(the last ACK was lost)");
+	free(o);
+	free(text);
+}
+
 static void explain_notes(void **state)
 {
 	struct run r;
@@ -733,7 +945,7 @@ static void explain_notes(void **state)
 	run_cli(&r, "--explain", FIX("loopback-ipv4"));
 	assert_non_null(strstr(r.out, "a SYN takes one sequence number"));
 	assert_non_null(strstr(r.out, "a FIN takes one sequence number too"));
-	assert_non_null(strstr(r.out, "TIME_WAIT lasts 2MSL (60 s on Linux)"));
+	assert_non_null(strstr(r.out, "TIME_WAIT: 60 s on Linux, a fixed"));
 	assert_non_null(strstr(r.out, "[TIME_WAIT 60.001 s]"));
 	run_free(&r);
 	run_cli(&r, "--explain", FIX("lost-ack"));
@@ -863,6 +1075,10 @@ int test_model_run(unsigned int *ntests)
 		cmocka_unit_test(lost_only_when_traced),
 		cmocka_unit_test(lost_only_if_the_mode_records_it),
 		cmocka_unit_test(acked_means_arrived),
+		cmocka_unit_test(simultaneous_close),
+		cmocka_unit_test(reset_notes),
+		cmocka_unit_test(time_wait_answers),
+		cmocka_unit_test(rearm_notes),
 		cmocka_unit_test(explain_notes),
 		cmocka_unit_test(filters),
 		cmocka_unit_test(follow_pipe),
