@@ -430,6 +430,9 @@ static void state_row(struct ctx *c, struct convstate *cs, struct noter *nt,
 		tag_add(w, kt[ca]);
 		note_add(nt, w, (enum note)kn[ca]);
 	}
+	/* what arrives from now on is what TIME_WAIT answers, or rearms on */
+	if (x->new_state == TF_ST_TIME_WAIT && x->why != TCPFLOW_WHY_REARM)
+		cs->in_any[s] = 0;
 	if (x->new_state == TF_ST_TIME_WAIT && x->why != TCPFLOW_WHY_REARM &&
 	    !cs->in_tw[s]) {
 		cs->in_tw[s] = 1;

@@ -134,6 +134,21 @@ static int is_listen_rec(const struct tf_rec *r)
 }
 
 
+/*
+ * The same ISN, as far as two ends know it: equal when both took it from
+ * the SYN; a guess (ack - 1) may be above it by the SYN's data.
+ */
+static int isn_match(uint32_t a, int how_a, uint32_t b, int how_b)
+{
+	if (how_a == 2 && how_b == 2)
+		return a == b;
+	if (how_a == 2)
+		return b - a < 65536;
+	if (how_b == 2)
+		return a - b < 65536;
+	return a == b;
+}
+
 static void learn_conn(struct tf_conn *c, const struct tf_rec *r,
 		       uint32_t idx)
 {
@@ -170,19 +185,25 @@ static void learn_conn(struct tf_conn *c, const struct tf_rec *r,
 
 		/* A SYN alone opens; a SYN-ACK answers. */
 		role = (tx == !ack) ? TF_ROLE_CLIENT : TF_ROLE_SERVER;
+		/*
+		 * 2: from the SYN itself; 1: a guess from the SYN-ACK's ack,
+		 * ack - 1, which Fast Open data in the SYN makes too high.
+		 */
 		if (tx) {
-			if (!c->has_isn_tx) {
+			if (!c->has_isn_tx || (c->has_isn_tx == 1 &&
+			    isn_match(c->isn_tx, 1, x->seq, 2))) {
 				c->isn_tx = x->seq;
-				c->has_isn_tx = 1;
+				c->has_isn_tx = 2;
 			}
 			if (ack && !c->has_isn_rx) {
 				c->isn_rx = x->ack - 1;
 				c->has_isn_rx = 1;
 			}
 		} else {
-			if (!c->has_isn_rx) {
+			if (!c->has_isn_rx || (c->has_isn_rx == 1 &&
+			    isn_match(c->isn_rx, 1, x->seq, 2))) {
 				c->isn_rx = x->seq;
-				c->has_isn_rx = 1;
+				c->has_isn_rx = 2;
 			}
 			if (ack && !c->has_isn_tx) {
 				c->isn_tx = x->ack - 1;
@@ -269,14 +290,16 @@ static int pair_conns(struct tf_trace *t)
 			    memcmp(rc->raddr, ra->laddr, 16))
 				continue;
 			if (a->has_isn_tx && c->has_isn_rx) {
-				if (a->isn_tx != c->isn_rx)
+				if (!isn_match(a->isn_tx, a->has_isn_tx,
+					       c->isn_rx, c->has_isn_rx))
 					continue;
-				isn++;
+				isn += 1 + (a->isn_tx == c->isn_rx);
 			}
 			if (a->has_isn_rx && c->has_isn_tx) {
-				if (a->isn_rx != c->isn_tx)
+				if (!isn_match(a->isn_rx, a->has_isn_rx,
+					       c->isn_tx, c->has_isn_tx))
 					continue;
-				isn++;
+				isn += 1 + (a->isn_rx == c->isn_tx);
 			}
 			if (!isn && (a0 > c1 || c0 > a1))
 				continue;	/* not at the same time */
@@ -383,9 +406,11 @@ static int32_t ep_find(const struct tf_trace *t, const struct ep_index *x,
 			const struct tf_conn *c1 = g->conn[1] >= 0 ?
 				&t->conn[g->conn[1]] : NULL;
 
-			if (c0 && c0->has_isn_tx && c0->isn_tx != r->r.seq)
+			if (c0 && c0->has_isn_tx &&
+			    !isn_match(c0->isn_tx, c0->has_isn_tx, r->r.seq, 2))
 				continue;
-			if (c1 && c1->has_isn_rx && c1->isn_rx != r->r.seq)
+			if (c1 && c1->has_isn_rx &&
+			    !isn_match(c1->isn_rx, c1->has_isn_rx, r->r.seq, 2))
 				continue;
 		}
 		d = ts < x->t0[j] ? x->t0[j] - ts :
