@@ -947,7 +947,12 @@ static void fast_open(void **state)
 		CONV18, "set 1286 len=100", "set 1287 len=100",
 		"set 1289 ack=3110938737", "set 1290 ack=3110938737",
 		"set 1292 seq=3110938737", "set 1293 seq=3110938737",
-		"drop 1294", "drop 1295", "drop 1296", "drop 1297", "drop 1298", "drop 1299", "drop 1300", "drop 1301", "drop 1302", "drop 1303", "drop 1304", "drop 1305", "drop 1306", "drop 1307", "drop 1308", "drop 1309", "drop 1310", "drop 1311", "drop 1312", "drop 1313", "drop 1314", "drop 1315", NULL };
+		"drop 1294", "drop 1295", "drop 1296", "drop 1297",
+		"drop 1298", "drop 1299", "drop 1300", "drop 1301",
+		"drop 1302", "drop 1303", "drop 1304", "drop 1305",
+		"drop 1306", "drop 1307", "drop 1308", "drop 1309",
+		"drop 1310", "drop 1311", "drop 1312", "drop 1313",
+		"drop 1314", "drop 1315", NULL };
 	char *text = derive(REAL, tfo), *o, *err;
 	struct tf_trace t;
 
@@ -1009,7 +1014,12 @@ static void resend_notes(void **state)
 		"ins 1289 1289 ts=249535100000",
 		"ins 1289 1290 ts=249556000000", "ins 1289 1291 ts=249556100000",
 		"ins 1289 1292 ts=249556200000", "ins 1289 1293 ts=249577000000",
-		"drop 1294", "drop 1295", "drop 1296", "drop 1297", "drop 1298", "drop 1299", "drop 1300", "drop 1301", "drop 1302", "drop 1303", "drop 1304", "drop 1305", "drop 1306", "drop 1307", "drop 1308", "drop 1309", "drop 1310", "drop 1311", "drop 1312", "drop 1313", "drop 1314", "drop 1315", "renumber", NULL };
+		"drop 1294", "drop 1295", "drop 1296", "drop 1297",
+		"drop 1298", "drop 1299", "drop 1300", "drop 1301",
+		"drop 1302", "drop 1303", "drop 1304", "drop 1305",
+		"drop 1306", "drop 1307", "drop 1308", "drop 1309",
+		"drop 1310", "drop 1311", "drop 1312", "drop 1313",
+		"drop 1314", "drop 1315", "renumber", NULL };
 	char *text = derive(REAL, dupsyn), *o;
 
 	(void)state;
@@ -1034,7 +1044,8 @@ static void fin_wait2_reset(void **state)
 {
 	/* data reaches the client's FIN_WAIT2 timewait sock: TCP_TW_RST */
 	static const char *const rst[] = {
-		CONV15, "drop 1218", "drop 1219", "drop 1220", "drop 1221", "drop 1222", "drop 1223", "drop 1224",
+		CONV15, "drop 1218", "drop 1219", "drop 1220", "drop 1221",
+		"drop 1222", "drop 1223", "drop 1224",
 		"ins 1217 1219 ts=247235204501 flags=P. len=10 state=CLOSE_WAIT",
 		"ins 1217 1220 ts=247269189921 flags=P. len=10",
 		"ins 1217 1222 ts=247269246301 flags=R seq=217675553 ack=0 "
@@ -1075,6 +1086,94 @@ static void unseen_and_unknown(void **state)
 	HASNT(o, "(the last ACK was lost)");
 	free(o);
 	free(text);
+}
+
+/*
+ * The notes of an ordinary run, each where it must be given and where it
+ * must not (real fixtures, one conversation each by its port).
+ */
+static void basic_notes(void **state)
+{
+	static const struct {
+		const char *text, *fire, *fport, *not, *nport;
+	} t[] = {
+		{ "SYN: the client picks its initial", REAL, "8716", NULL,
+		  NULL },
+		{ "SYN-ACK: the server's ISN y, ack = x+1:", REAL, "8716", MORE,
+		  "8901" },
+		{ "a SYN from each side, crossing:", MORE, "8901", REAL, "8716" },
+		{ "its own SYN again, now with the ACK", MORE, "8901", REAL,
+		  "8716" },
+		{ "a request sock: SYN_RECV in textbooks;", REAL, "8716", MORE,
+		  "8901" },
+		{ "ACK: seq = x+1, ack = y+1 confirms the", REAL, "8716", MORE,
+		  "8901" },
+		{ "ESTABLISHED: data may flow both ways", REAL, "8716", REAL,
+		  "8707" },
+		{ "data: the next seq is seq + len",
+		  FIX("real-guest-segments-all"), "8801", REAL, "8716" },
+		{ "half-close: data still flows from", FIX("halfclose"),
+		  "7000", REAL, "8716" },
+		{ "FIN: no more data from this side;", REAL, "8716", REAL,
+		  "8707" },
+		{ "CLOSE_WAIT: the peer sent its FIN", REAL, "8716", MORE,
+		  "8902" },
+		{ "LAST_ACK: waits for the ACK of its FIN", REAL, "8716", MORE,
+		  "8902" },
+		{ "TIME_WAIT: 60 s on Linux, a fixed", REAL, "8716", MORE,
+		  "8903" },
+		{ "lost: the other end never got it", REAL, "8716", MORE,
+		  "8901" },
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+		char *o = explain_port(t[i].fire, t[i].fport);
+
+		if (!strstr(o, t[i].text))
+			fail_msg("not given: %s", t[i].text);
+		free(o);
+		if (!t[i].not)
+			continue;
+		o = explain_port(t[i].not, t[i].nport);
+		if (strstr(o, t[i].text))
+			fail_msg("given: %s", t[i].text);
+		free(o);
+	}
+}
+
+static void plain_reset(void **state)
+{
+	/* conversation 18 established, then the server resets it without a
+	 * close (tcp_abort(), ss -K, a user timeout) */
+	static const char *const rst[] = {
+		CONV18, "drop 1296", "drop 1297", "drop 1298", "drop 1299",
+		"drop 1300", "drop 1301", "drop 1302", "drop 1303",
+		"drop 1304", "drop 1305", "drop 1306", "drop 1307",
+		"drop 1308", "drop 1309", "drop 1310", "drop 1311",
+		"drop 1312", "drop 1313", "drop 1314", "drop 1315",
+		"ins 1295 1300 ts=248600000000 flags=R. state=ESTABLISHED",
+		"ins 1295 1301 ts=248620000000 flags=R. state=ESTABLISHED",
+		"renumber", NULL };
+	char *text = derive(REAL, rst), *o;
+	struct run r;
+
+	(void)state;
+	o = explain_text(text);
+	HAS(o, "RST: aborts the connection at once");
+	HASNT(o, "RST instead of FIN");
+	free(o);
+	free(text);
+	o = explain_port(MORE, "8903");
+	HASNT(o, "RST: aborts the connection at once");
+	free(o);
+	/* -S: absolute numbers, no note about relative ones */
+	run_cli(&r, "--explain", "-p", "8716", REAL);
+	HAS(r.out, "(numbers are relative: x shows as 0;");
+	run_free(&r);
+	run_cli(&r, "--explain", "-S", "-p", "8716", REAL);
+	HASNT(r.out, "(numbers are relative");
+	run_free(&r);
 }
 
 static void explain_notes(void **state)
@@ -1224,6 +1323,8 @@ int test_model_run(unsigned int *ntests)
 		cmocka_unit_test(resend_notes),
 		cmocka_unit_test(fin_wait2_reset),
 		cmocka_unit_test(unseen_and_unknown),
+		cmocka_unit_test(basic_notes),
+		cmocka_unit_test(plain_reset),
 		cmocka_unit_test(explain_notes),
 		cmocka_unit_test(filters),
 		cmocka_unit_test(follow_pipe),
