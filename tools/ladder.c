@@ -28,7 +28,7 @@ enum note {
 	N_FW2_BRIEF, N_RST_LISTEN, N_RST_ABORT, N_RST_LATE, N_FW2_TIMEOUT,
 	N_TW_ACK_LATE, N_TW_ACK_UNKNOWN, N_TW_ACK_SYN, N_TW_ACK_OOW,
 	N_REARM_ACK, N_REARM_OOW, N_REARM_UNSEEN, N_RETRANS_DUPSYN,
-	N_SYNACK_TFO, N_HALFOPEN,
+	N_SYNACK_TFO, N_HALFOPEN, N_RETRANS_FAST,
 	N_MAX
 };
 
@@ -171,6 +171,9 @@ static const char *const notes[N_MAX][NOTE_LINES + 1] = {
 			 "request sock sends its SYN-ACK again (1 s,",
 			 "doubling, tcp_synack_retries) until an",
 			 "ACK or the first data completes it" },
+	[N_RETRANS_FAST] = { "three duplicate ACKs came: sent again",
+			     "at once, no timer (fast retransmit,",
+			     "RFC 5681 3.2)" },
 	[N_TW_SYN] = { "a SYN to the TIME_WAIT socket: its seq",
 		       "is above the old connection's (or its",
 		       "timestamp newer), so Linux may reopen",
@@ -350,6 +353,7 @@ struct convstate {
 	uint8_t ack_fate[2];	/* side's last pure ACK: 1 lost, 2 arrived */
 	uint8_t in_flags[2], in_any[2], in_retrans[2];	/* last arrow in */
 	uint32_t in_seq[2], syn_seq[2];
+	uint32_t top_ack[2], ndup[2];	/* pure ACKs not moving top_ack */
 	int simclose;
 };
 
@@ -540,6 +544,8 @@ static void arrow_row(struct ctx *c, const struct tf_group *g,
 		else if ((f & TCPFLOW_F_SYN) && (f & TCPFLOW_F_ACK) &&
 			 x->sock == TCPFLOW_SK_REQ && cs->estab_side[!s])
 			note_add(nt, w, N_HALFOPEN);
+		else if (x->len && cs->ndup[!s] >= 3)
+			note_add(nt, w, N_RETRANS_FAST);
 		else
 			note_add(nt, w, N_RETRANS);
 	} else if (r->cause == TF_CA_SYN && x->sock == TCPFLOW_SK_TW) {
@@ -622,6 +628,14 @@ static void arrow_row(struct ctx *c, const struct tf_group *g,
 	    !(f & (TCPFLOW_F_SYN | TCPFLOW_F_FIN | TCPFLOW_F_RST)))
 		cs->ack_fate[s] = (r->mark & TF_MK_NOTRECV) ? 1 :
 				  r->twin >= 0 ? 2 : 0;
+	if ((f & TCPFLOW_F_ACK) && !x->len &&
+	    !(f & (TCPFLOW_F_SYN | TCPFLOW_F_FIN | TCPFLOW_F_RST)) &&
+	    x->ack == cs->top_ack[s])
+		cs->ndup[s]++;
+	else if ((f & TCPFLOW_F_ACK) && x->ack != cs->top_ack[s])
+		cs->ndup[s] = 0;
+	if (f & TCPFLOW_F_ACK)
+		cs->top_ack[s] = x->ack;
 	cs->in_flags[!s] = f;
 	cs->in_seq[!s] = x->seq;
 	cs->in_any[!s] = 1;

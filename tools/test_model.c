@@ -1176,6 +1176,48 @@ static void plain_reset(void **state)
 	run_free(&r);
 }
 
+static void fast_retransmit(void **state)
+{
+	/*
+	 * segments=all, conversation 1: the client's 200 bytes as four
+	 * segments of 50, the first lost; each later one brings a duplicate
+	 * ACK; after the third the first is sent again.
+	 */
+	static const char *const fr[] = {
+		"keep conn=4156 conn=4157 conn=4158", "set 1435 len=50",
+		"drop 1436",
+		"ins 1435 1435 ts=258600488841 seq=777496476 len=50",
+		"ins 1435 1435 ts=258600489841 seq=777496526 len=50",
+		"ins 1435 1435 ts=258600490841 seq=777496576 len=50",
+		"ins 1435 1436 ts=258626400000 seq=777496476 len=50",
+		"ins 1435 1437 ts=258626410000 ack=777496426",
+		"ins 1435 1436 ts=258626420000 seq=777496526 len=50",
+		"ins 1435 1437 ts=258626430000 ack=777496426",
+		"ins 1435 1436 ts=258626440000 seq=777496576 len=50",
+		"ins 1436 1437 ts=258626450000 ack=777496426",
+		"ins 1436 1435 ts=258626460000 ev=rx flags=. seq=3257277254 "
+		"ack=777496426 len=0 win=508",
+		"ins 1436 1435 ts=258626470000 ev=rx flags=. seq=3257277254 "
+		"ack=777496426 len=0 win=508",
+		"ins 1436 1435 ts=258626480000 ev=rx flags=. seq=3257277254 "
+		"ack=777496426 len=0 win=508",
+		"ins 1436 1435 ts=258626490000 len=50",
+		"ins 1436 1436 ts=258626500000 len=50", "renumber", NULL };
+	char *text = derive(FIX("real-guest-segments-all"), fr), *o;
+
+	(void)state;
+	o = explain_text(text);
+	HAS(o, "three duplicate ACKs came: sent again");
+	HASNT(o, "no ACK came in time");
+	free(o);
+	free(text);
+	/* a resend with no duplicate ACKs before it */
+	o = explain_port(REAL, "8716");
+	HASNT(o, "three duplicate ACKs");
+	HAS(o, "no ACK came in time");
+	free(o);
+}
+
 static void explain_notes(void **state)
 {
 	struct run r;
@@ -1325,6 +1367,7 @@ int test_model_run(unsigned int *ntests)
 		cmocka_unit_test(unseen_and_unknown),
 		cmocka_unit_test(basic_notes),
 		cmocka_unit_test(plain_reset),
+		cmocka_unit_test(fast_retransmit),
 		cmocka_unit_test(explain_notes),
 		cmocka_unit_test(filters),
 		cmocka_unit_test(follow_pipe),
