@@ -28,7 +28,8 @@ enum note {
 	N_FW2_BRIEF, N_RST_LISTEN, N_RST_ABORT, N_RST_LATE, N_FW2_TIMEOUT,
 	N_TW_ACK_LATE, N_TW_ACK_UNKNOWN, N_TW_ACK_SYN, N_TW_ACK_OOW,
 	N_REARM_ACK, N_REARM_OOW, N_REARM_UNSEEN, N_RETRANS_DUPSYN,
-	N_SYNACK_TFO, N_HALFOPEN, N_RETRANS_FAST,
+	N_SYNACK_TFO, N_HALFOPEN, N_RETRANS_FAST, N_KILL_FW2_RST,
+	N_KILL_FW2_OTHER,
 	N_MAX
 };
 
@@ -174,6 +175,13 @@ static const char *const notes[N_MAX][NOTE_LINES + 1] = {
 	[N_RETRANS_FAST] = { "three duplicate ACKs came: sent again",
 			     "at once, no timer (fast retransmit,",
 			     "RFC 5681 3.2)" },
+	[N_KILL_FW2_RST] = { "an RST ended the closed FIN_WAIT2 end",
+			     "at once (in FIN_WAIT2 a reset kills",
+			     "it whatever tcp_rfc1337 says)" },
+	[N_KILL_FW2_OTHER] = { "the closed FIN_WAIT2 end was removed",
+			       "early, by no segment it got: a new",
+			       "connect() on the 4-tuple, its netns",
+			       "going away, or ss -K" },
 	[N_TW_SYN] = { "a SYN to the TIME_WAIT socket: its seq",
 		       "is above the old connection's (or its",
 		       "timestamp newer), so Linux may reopen",
@@ -432,7 +440,14 @@ static void state_row(struct ctx *c, struct convstate *cs, struct noter *nt,
 		unsigned int ca = r->cause <= TF_CA_OTHER ? r->cause : 0;
 
 		tag_add(w, kt[ca]);
-		note_add(nt, w, (enum note)kn[ca]);
+		/* the FIN_WAIT2 substate: no TIME_WAIT to speak of */
+		if (x->old_state == TF_ST_FIN_WAIT2 && ca == TF_CA_RST)
+			note_add(nt, w, N_KILL_FW2_RST);
+		else if (x->old_state == TF_ST_FIN_WAIT2 &&
+			 ca != TF_CA_RST_SENT)
+			note_add(nt, w, N_KILL_FW2_OTHER);
+		else
+			note_add(nt, w, (enum note)kn[ca]);
 	}
 	/* what arrives from now on is what TIME_WAIT answers, or rearms on */
 	if (x->new_state == TF_ST_TIME_WAIT && x->why != TCPFLOW_WHY_REARM)

@@ -1052,6 +1052,16 @@ static void fin_wait2_reset(void **state)
 		"win=0 state=FIN_WAIT2",
 		"ins 1217 1221 ts=247269250000 new=CLOSE why=kill", "renumber",
 		NULL };
+	/* an RST reaches it instead: killed whatever tcp_rfc1337 says */
+	static const char *const rst_in[] = {
+		CONV15, "drop 1218", "drop 1219", "drop 1220", "drop 1221",
+		"drop 1222", "drop 1223", "drop 1224",
+		"ins 1217 1219 ts=247235204501 flags=R seq=5875692 ack=0 "
+		"win=0 state=CLOSE_WAIT",
+		"ins 1217 1220 ts=247269189921 flags=R seq=5875692 ack=0 "
+		"win=0",
+		"ins 1217 1221 ts=247269250000 new=CLOSE why=kill", "renumber",
+		NULL };
 	char *text = derive(REAL, rst), *o;
 
 	(void)state;
@@ -1059,6 +1069,15 @@ static void fin_wait2_reset(void **state)
 	HAS(o, "[killed: sent RST]");
 	HAS(o, "a segment the FIN_WAIT2 end cannot take");
 	HASNT(o, "TIME_WAIT ended early");
+	HASNT(o, "an RST ended the closed FIN_WAIT2");
+	free(o);
+	free(text);
+	text = derive(REAL, rst_in);
+	o = explain_text(text);
+	HAS(o, "[killed by an RST]");
+	HAS(o, "an RST ended the closed FIN_WAIT2 end");
+	HASNT(o, "TIME_WAIT ended early");
+	HASNT(o, "a segment the FIN_WAIT2 end cannot take");
 	free(o);
 	free(text);
 }
