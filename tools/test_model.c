@@ -1062,6 +1062,11 @@ static void fin_wait2_reset(void **state)
 		"win=0",
 		"ins 1217 1221 ts=247269250000 new=CLOSE why=kill", "renumber",
 		NULL };
+	static const char *const none[] = {
+		CONV15, "drop 1218", "drop 1219", "drop 1220", "drop 1221",
+		"drop 1222", "drop 1223", "drop 1224",
+		"ins 1217 1221 ts=247269250000 new=CLOSE why=kill", "renumber",
+		NULL };
 	char *text = derive(REAL, rst), *o;
 
 	(void)state;
@@ -1078,6 +1083,16 @@ static void fin_wait2_reset(void **state)
 	HAS(o, "an RST ended the closed FIN_WAIT2 end");
 	HASNT(o, "TIME_WAIT ended early");
 	HASNT(o, "a segment the FIN_WAIT2 end cannot take");
+	HASNT(o, "the closed FIN_WAIT2 end was removed");
+	free(o);
+	free(text);
+	/* nothing reaches it, and it goes (netns exit, ss -K) */
+	text = derive(REAL, none);
+	o = explain_text(text);
+	HAS(o, "[killed: no segment]");
+	HAS(o, "the closed FIN_WAIT2 end was removed");
+	HASNT(o, "TIME_WAIT ended early");
+	HASNT(o, "an RST ended");
 	free(o);
 	free(text);
 }
