@@ -52,7 +52,12 @@ enum tcpflow_why {
 	TCPFLOW_WHY_NONE = 0,
 	TCPFLOW_WHY_EXPIRE = 1,	/* TIME_WAIT (or FIN_WAIT2 substate) timer ran out */
 	TCPFLOW_WHY_KILL = 2,	/* timewait sock removed early (reuse, netns exit) */
-	TCPFLOW_WHY_REARM = 3,	/* TIME_WAIT timer restarted (a FIN came again) */
+	/*
+	 * TIME_WAIT timer restarted: tcp_timewait_state_process() got a FIN
+	 * again, an in-window bare ACK, or an out-of-window or PAWS-failing
+	 * segment with ACK (the rx record just before says which).
+	 */
+	TCPFLOW_WHY_REARM = 3,
 	TCPFLOW_WHY_MAX
 };
 

@@ -1377,8 +1377,8 @@ client %(k)d tx full ESTABLISHED . 1 1 lost
     return text
 
 
-@scenario("syn-recv", "Many clients in SYN_RECV",
-          "the clients' third ACKs are dropped: the listener holds one request sock per client and retransmits SYN-ACKs",
+@scenario("syn-recv", "Half-open connections",
+          "the clients' third ACKs are dropped: each connect() has returned and the client is ESTABLISHED, while the listener holds one request sock (SYN_RECV) per client and sends its SYN-ACK again, 1 s later then doubling (tcp_synack_retries), until an ACK or the first data completes it",
           _expect_syn_recv, links=("veth",), prefix=True)
 def sc_syn_recv(ctx, clients=5, hold=1.6):
     ctx.nft_table(CLIENT, "tcpflow_syn_recv_%d" % ctx.port, """

@@ -23,21 +23,31 @@ enum note {
 	N_FIN_WAIT2, N_TIME_WAIT, N_TW_END, N_RST, N_RST_SYN, N_RST_SYNACK,
 	N_RETRANS,
 	N_TW_ACK, N_NOTRECV, N_REARM, N_NEWSYN, N_SYN_SERVER, N_SIMOPEN,
-	N_SIMSYNACK,
+	N_SIMSYNACK, N_KILL_SYN, N_KILL_RST, N_KILL_RST_SENT, N_KILL_REUSE,
+	N_KILL_OTHER, N_TW_SYN, N_SIMFIN, N_SIMACK, N_CLOSING, N_FIN2_ACK,
+	N_FW2_BRIEF, N_RST_LISTEN, N_RST_ABORT, N_RST_LATE, N_FW2_TIMEOUT,
+	N_TW_ACK_LATE, N_TW_ACK_UNKNOWN, N_TW_ACK_SYN, N_TW_ACK_OOW,
+	N_REARM_ACK, N_REARM_OOW, N_REARM_UNSEEN, N_RETRANS_DUPSYN,
+	N_SYNACK_TFO, N_HALFOPEN, N_RETRANS_FAST, N_KILL_FW2_RST,
+	N_KILL_FW2_OTHER,
 	N_MAX
 };
 
-/* Short lines, a slide's worth each; shown once per conversation. */
-static const char *const notes[N_MAX][4] = {
+/* Short lines, a slide's worth each; shown once per conversation.
+ * docs/notes.md lists each one, when it is given, and its source. */
+#define NOTE_LINES 5
+static const char *const notes[N_MAX][NOTE_LINES + 1] = {
 	[N_SYN] = { "SYN: the client picks its initial",
 		    "sequence number x (ISN)" },
 	[N_REL] = { "(numbers are relative: x shows as 0;",
 		    " -S prints them as on the wire)" },
 	[N_SYNACK] = { "SYN-ACK: the server's ISN y, ack = x+1:",
 		       "a SYN takes one sequence number" },
-	[N_ACK3] = { "ACK: seq = x+1, ack = y+1. This third",
-		     "step lets the server tell a live SYN",
-		     "from a stale, delayed one" },
+	[N_ACK3] = { "ACK: seq = x+1, ack = y+1 confirms the",
+		     "server's ISN y. Why a third step: a",
+		     "client that gets a SYN-ACK for an old",
+		     "SYN of its own answers RST instead",
+		     "(RFC 9293 3.5)" },
 	[N_ESTAB] = { "ESTABLISHED: data may flow both ways" },
 	[N_DATA] = { "data: the next seq is seq + len" },
 	[N_FIN1] = { "FIN: no more data from this side;",
@@ -48,26 +58,34 @@ static const char *const notes[N_MAX][4] = {
 		     "the side that has not sent a FIN" },
 	[N_FIN2] = { "the other side's FIN: it is done too" },
 	[N_LASTACK] = { "last ACK: acknowledges the second FIN" },
-	[N_CLOSE_WAIT] = { "CLOSE_WAIT: the peer has closed; this",
-			   "application has not called close() yet" },
+	[N_CLOSE_WAIT] = { "CLOSE_WAIT: the peer sent its FIN",
+			   "(close() or shutdown(SHUT_WR)); this",
+			   "side may still send until it closes" },
 	[N_LAST_ACK] = { "LAST_ACK: waits for the ACK of its FIN" },
 	[N_FIN_WAIT2] = { "FIN_WAIT2: our FIN is acked; now wait",
 			  "for the peer's FIN" },
-	[N_TIME_WAIT] = { "TIME_WAIT lasts 2MSL (60 s on Linux):",
-			  "a lost last ACK can be sent again,",
-			  "old segments of this 4-tuple die out" },
-	[N_TW_END] = { "2MSL over: the 4-tuple is free again" },
+	[N_TIME_WAIT] = { "TIME_WAIT: 60 s on Linux, a fixed",
+			  "TCP_TIMEWAIT_LEN (RFC 9293's 2MSL, MSL",
+			  "= 2 min, would be 4 min): a lost last",
+			  "ACK can be sent again, and old",
+			  "segments of this 4-tuple die out" },
+	[N_TW_END] = { "TIME_WAIT over (its 60 s ran out):",
+		       "the 4-tuple is free again" },
 	[N_RST] = { "RST: aborts the connection at once" },
 	[N_RST_SYN] = { "RST to a SYN: nothing listens on this",
 			"port; connect() gets ECONNREFUSED" },
-	[N_RST_SYNACK] = { "RST to the SYN-ACK: no socket wanted",
-			   "it (the SYN was old); the request is",
-			   "dropped, no connection is made" },
-	[N_RETRANS] = { "no ACK came in time: sent again" },
+	[N_RST_SYNACK] = { "RST to the SYN-ACK: no socket wants it",
+			   "(an old SYN, a connect() given up, or",
+			   "a forged source address): the server",
+			   "drops its request, no connection" },
+	[N_RETRANS] = { "no ACK came in time: sent again",
+			"(retransmission timer, or a tail loss",
+			"probe)" },
 	[N_TW_ACK] = { "answered from TIME_WAIT: this is why",
 		       "TIME_WAIT waits (the last ACK was lost)" },
 	[N_NOTRECV] = { "lost: the other end never got it" },
-	[N_REARM] = { "the FIN came again: 2MSL starts over" },
+	[N_REARM] = { "the FIN came again: TIME_WAIT's 60 s",
+		      "start over" },
 	[N_NEWSYN] = { "a request sock: SYN_RECV in textbooks;",
 		       "the full socket is born with the ACK" },
 	[N_SYN_SERVER] = { "SYN from the server's side: it",
@@ -77,6 +95,97 @@ static const char *const notes[N_MAX][4] = {
 			"first, so each side is in SYN_SENT" },
 	[N_SIMSYNACK] = { "its own SYN again, now with the ACK",
 			  "of the other's SYN: SYN_RECV on both" },
+	[N_KILL_SYN] = { "TIME_WAIT ended early: the new SYN",
+			 "reopened this 4-tuple, and the",
+			 "listener took it as a new connection" },
+	[N_KILL_RST] = { "TIME_WAIT ended early by an RST: Linux",
+			 "lets a reset kill it (tcp_rfc1337=0);",
+			 "RFC 1337 calls this TIME-WAIT",
+			 "assassination" },
+	[N_KILL_RST_SENT] = { "a segment the FIN_WAIT2 end cannot take",
+			      "(a SYN, or data after close): it",
+			      "answered with an RST and is gone" },
+	[N_KILL_REUSE] = { "TIME_WAIT ended early: a connect() on",
+			   "this host took the same 4-tuple",
+			   "(net.ipv4.tcp_tw_reuse)" },
+	[N_KILL_OTHER] = { "TIME_WAIT ended early, with no segment",
+			   "or connect() to end it: its network",
+			   "namespace went away, or ss -K killed it" },
+	[N_SIMFIN] = { "FINs crossing: this FIN does not ack",
+		       "the other's: a simultaneous close",
+		       "(RFC 9293 3.6); each side goes",
+		       "FIN_WAIT1 -> CLOSING on the other's FIN" },
+	[N_SIMACK] = { "each side ACKs the other's FIN; both",
+		       "end in TIME_WAIT" },
+	[N_CLOSING] = { "CLOSING: the peer's FIN came before",
+			"the ACK of ours; waits for that ACK,",
+			"then TIME_WAIT" },
+	[N_FIN2_ACK] = { "the other side's FIN, and in the same",
+			 "segment the ACK of the first FIN",
+			 "(ack = its seq + 1): a three-segment",
+			 "close" },
+	[N_FW2_BRIEF] = { "FIN_WAIT2 for an instant: the segment",
+			  "that acked our FIN carried the peer's",
+			  "FIN too" },
+	[N_RST_LISTEN] = { "RST from the listener to the last ACK",
+			   "of the handshake (accept queue full",
+			   "with tcp_abort_on_overflow=1, a wrong",
+			   "ack, or too late): connect() had",
+			   "succeeded; the client gets ECONNRESET" },
+	[N_RST_ABORT] = { "RST instead of FIN: close() with",
+			  "SO_LINGER 0, or with unread data (RFC",
+			  "1122 4.2.2.13); no TIME_WAIT, the peer",
+			  "gets ECONNRESET; an RST is never ACKed" },
+	[N_RST_LATE] = { "the late FIN meets no socket: the",
+			 "kernel answers with RST",
+			 "(RFC 9293 3.10.7.1)" },
+	[N_FW2_TIMEOUT] = { "FIN_WAIT2 timed out: no FIN from the",
+			    "peer within tcp_fin_timeout (60 s by",
+			    "default); the socket is gone, a late",
+			    "FIN gets an RST" },
+	[N_TW_ACK_LATE] = { "answered from TIME_WAIT again: the",
+			    "last ACK did arrive, after the peer's",
+			    "timer had sent its FIN again (late,",
+			    "not lost)" },
+	[N_TW_ACK_UNKNOWN] = { "answered from TIME_WAIT: a FIN came",
+			       "again; whether the last ACK was lost",
+			       "or late is not in the trace" },
+	[N_TW_ACK_SYN] = { "TIME_WAIT refuses this SYN (old seq or",
+			   "timestamp, or no listener) and answers",
+			   "with an ACK: the 4-tuple stays taken" },
+	[N_TW_ACK_OOW] = { "TIME_WAIT answers a segment outside its",
+			   "window with an ACK" },
+	[N_REARM_ACK] = { "an ACK came in the window: TIME_WAIT's",
+			  "60 s start over" },
+	[N_REARM_OOW] = { "a segment with ACK came from outside",
+			  "the window (or failed PAWS): TIME_WAIT",
+			  "ACKs it and its 60 s start over" },
+	[N_REARM_UNSEEN] = { "TIME_WAIT's 60 s start over; the",
+			     "segment that did it was not recorded" },
+	[N_RETRANS_DUPSYN] = { "the SYN came again: Linux answers at",
+			       "once with the SYN-ACK again",
+			       "(tcp_check_req(), inet_rtx_syn_ack())" },
+	[N_SYNACK_TFO] = { "SYN-ACK: ack = x+1+len: the SYN's data",
+			   "was accepted (TCP Fast Open)" },
+	[N_HALFOPEN] = { "half-open: connect() has returned, the",
+			 "client is ESTABLISHED; the server's",
+			 "request sock sends its SYN-ACK again (1 s,",
+			 "doubling, tcp_synack_retries) until an",
+			 "ACK or the first data completes it" },
+	[N_RETRANS_FAST] = { "three duplicate ACKs came: sent again",
+			     "at once, no timer (fast retransmit,",
+			     "RFC 5681 3.2)" },
+	[N_KILL_FW2_RST] = { "an RST ended the closed FIN_WAIT2 end",
+			     "at once (in FIN_WAIT2 a reset kills",
+			     "it whatever tcp_rfc1337 says)" },
+	[N_KILL_FW2_OTHER] = { "the closed FIN_WAIT2 end was removed",
+			       "early, by no segment it got: a new",
+			       "connect() on the 4-tuple, its netns",
+			       "going away, or ss -K" },
+	[N_TW_SYN] = { "a SYN to the TIME_WAIT socket: its seq",
+		       "is above the old connection's (or its",
+		       "timestamp newer), so Linux may reopen",
+		       "the 4-tuple at once (RFC 6191)" },
 };
 
 enum row_kind { ROW_STATE, ROW_ARROW };
@@ -87,7 +196,7 @@ enum row_kind { ROW_STATE, ROW_ARROW };
 
 struct row {
 	uint64_t ts;
-	uint8_t kind, side, color, lost;
+	uint8_t kind, side, color, lost, open;
 	char text[ROW_TEXT];	/* state text or arrow label */
 	char tag[ROW_TAG];	/* comment column */
 	uint8_t note[ROW_NOTES];
@@ -123,14 +232,14 @@ static void tag_add(struct row *w, const char *tag)
 /* Each note once per conversation. */
 struct noter {
 	int on;
-	uint32_t given;
+	uint64_t given;
 };
 
 static void note_add(struct noter *nt, struct row *w, enum note id)
 {
-	if (!nt->on || (nt->given & (1u << id)))
+	if (!nt->on || (nt->given & (1ull << id)))
 		return;
-	nt->given |= 1u << id;
+	nt->given |= 1ull << id;
 	for (int i = 0; i < ROW_NOTES; i++)
 		if (!w->note[i]) {
 			w->note[i] = (uint8_t)id;
@@ -242,6 +351,18 @@ struct convstate {
 	int bare_syn[2], simopen;	/* a SYN without ACK from each side */
 	uint32_t synack_seq;
 	unsigned int synack_side;	/* who sent the SYN-ACK */
+	uint64_t tw_start[2];	/* when each side entered TIME_WAIT */
+	uint8_t in_tw[2];
+	uint8_t estab_side[2];	/* side reached ESTABLISHED */
+	uint8_t synack_sent[2];	/* side sent a SYN-ACK */
+	uint8_t fin_acked[2];	/* side's FIN acked: 1 by an ACK, 2 by a FIN */
+	uint8_t closed_from[2];	/* full sock went X -> CLOSE: X */
+	uint8_t fw2_timeout[2];	/* side's FIN_WAIT2 timed out */
+	uint8_t ack_fate[2];	/* side's last pure ACK: 1 lost, 2 arrived */
+	uint8_t in_flags[2], in_any[2], in_retrans[2];	/* last arrow in */
+	uint32_t in_seq[2], syn_seq[2];
+	uint32_t top_ack[2], ndup[2];	/* pure ACKs not moving top_ack */
+	int simclose;
 };
 
 static void state_row(struct ctx *c, struct convstate *cs, struct noter *nt,
@@ -259,8 +380,19 @@ static void state_row(struct ctx *c, struct convstate *cs, struct noter *nt,
 	w->kind = ROW_STATE;
 	w->side = (uint8_t)s;
 	if (x->why == TCPFLOW_WHY_REARM) {
+		uint8_t f = cs->in_flags[s];
+
+		/* what tcp_timewait_state_process() saw last */
 		snprintf(w->text, sizeof(w->text), "%s (restarted)", n);
-		note_add(nt, w, N_REARM);
+		if (!cs->in_any[s])
+			note_add(nt, w, N_REARM_UNSEEN);
+		else if (f & TCPFLOW_F_FIN)
+			note_add(nt, w, N_REARM);
+		else if (f == TCPFLOW_F_ACK && cs->fin[!s] &&
+			 cs->in_seq[s] == cs->fin_seq[!s] + 1)
+			note_add(nt, w, N_REARM_ACK);
+		else
+			note_add(nt, w, N_REARM_OOW);
 	} else if ((cs->shown[s] && cs->last[s] == x->old_state) ||
 		   (!cs->shown[s] && x->old_state == TF_ST_CLOSE)) {
 		snprintf(w->text, sizeof(w->text), "%s", n);
@@ -268,35 +400,89 @@ static void state_row(struct ctx *c, struct convstate *cs, struct noter *nt,
 		snprintf(w->text, sizeof(w->text), "%s -> %s", o, n);
 	}
 	if (x->old_state == TF_ST_TIME_WAIT && x->new_state == TF_ST_CLOSE &&
-	    !(r->dash & TF_DASH(TF_K_DUR))) {
+	    (!(r->dash & TF_DASH(TF_K_DUR)) || cs->in_tw[s])) {
 		char tag[ROW_TAG];
+		uint64_t d = x->dur_ns;
 
+		/* Killed: how long it lasted, not since the last rearm. */
+		if (x->why == TCPFLOW_WHY_KILL && cs->in_tw[s] &&
+		    x->ts_ns >= cs->tw_start[s])
+			d = x->ts_ns - cs->tw_start[s];
 		snprintf(tag, sizeof(tag), "[TIME_WAIT %llu.%03llu s]",
-			 (unsigned long long)(x->dur_ns / 1000000000),
-			 (unsigned long long)(x->dur_ns / 1000000 % 1000));
+			 (unsigned long long)(d / 1000000000),
+			 (unsigned long long)(d / 1000000 % 1000));
 		tag_add(w, tag);
 	}
-	if (x->why == TCPFLOW_WHY_EXPIRE && x->old_state == TF_ST_FIN_WAIT2)
+	if (x->why == TCPFLOW_WHY_EXPIRE && x->old_state == TF_ST_FIN_WAIT2) {
 		tag_add(w, "[FIN_WAIT2 timeout]");
-	if (x->why == TCPFLOW_WHY_KILL)
-		tag_add(w, "[timewait sock killed]");
+		note_add(nt, w, N_FW2_TIMEOUT);
+		cs->fw2_timeout[s] = 1;
+	}
+	if (x->sock == TCPFLOW_SK_FULL && x->new_state == TF_ST_CLOSE)
+		cs->closed_from[s] = x->old_state;
+	if (x->why == TCPFLOW_WHY_KILL) {
+		static const char *const kt[] = {
+			[TF_CA_NONE] = "[killed]",
+			[TF_CA_SYN] = "[killed by a new SYN]",
+			[TF_CA_RST] = "[killed by an RST]",
+			[TF_CA_RST_SENT] = "[killed: sent RST]",
+			[TF_CA_REUSE] = "[killed: 4-tuple reused]",
+			[TF_CA_OTHER] = "[killed: no segment]",
+		};
+		static const uint8_t kn[] = {
+			[TF_CA_NONE] = N_KILL_OTHER,
+			[TF_CA_SYN] = N_KILL_SYN,
+			[TF_CA_RST] = N_KILL_RST,
+			[TF_CA_RST_SENT] = N_KILL_RST_SENT,
+			[TF_CA_REUSE] = N_KILL_REUSE,
+			[TF_CA_OTHER] = N_KILL_OTHER,
+		};
+		unsigned int ca = r->cause <= TF_CA_OTHER ? r->cause : 0;
+
+		tag_add(w, kt[ca]);
+		/* the FIN_WAIT2 substate: no TIME_WAIT to speak of */
+		if (x->old_state == TF_ST_FIN_WAIT2 && ca == TF_CA_RST)
+			note_add(nt, w, N_KILL_FW2_RST);
+		else if (x->old_state == TF_ST_FIN_WAIT2 &&
+			 ca != TF_CA_RST_SENT)
+			note_add(nt, w, N_KILL_FW2_OTHER);
+		else
+			note_add(nt, w, (enum note)kn[ca]);
+	}
+	/* what arrives from now on is what TIME_WAIT answers, or rearms on */
+	if (x->new_state == TF_ST_TIME_WAIT && x->why != TCPFLOW_WHY_REARM)
+		cs->in_any[s] = 0;
+	if (x->new_state == TF_ST_TIME_WAIT && x->why != TCPFLOW_WHY_REARM &&
+	    !cs->in_tw[s]) {
+		cs->in_tw[s] = 1;
+		cs->tw_start[s] = x->ts_ns;
+	}
+	if (x->new_state == TF_ST_CLOSE && x->old_state == TF_ST_TIME_WAIT)
+		cs->in_tw[s] = 0;
 
 	switch (x->new_state) {
 	case TF_ST_ESTABLISHED:
 		if (!cs->estab)
 			note_add(nt, w, N_ESTAB);
 		cs->estab = 1;
+		cs->estab_side[s] = 1;
 		break;
 	case TF_ST_FIN_WAIT2:
+		/* the ACK of our FIN came in the peer's FIN: no waiting */
 		if (x->sock == TCPFLOW_SK_FULL)
-			note_add(nt, w, N_FIN_WAIT2);
+			note_add(nt, w, cs->fin_acked[s] == 2 ? N_FW2_BRIEF :
+				 N_FIN_WAIT2);
+		break;
+	case TF_ST_CLOSING:
+		note_add(nt, w, N_CLOSING);
 		break;
 	case TF_ST_TIME_WAIT:
 		if (x->why != TCPFLOW_WHY_REARM)
 			note_add(nt, w, N_TIME_WAIT);
 		break;
 	case TF_ST_CLOSE:
-		if (x->old_state == TF_ST_TIME_WAIT)
+		if (x->old_state == TF_ST_TIME_WAIT &&
+		    x->why == TCPFLOW_WHY_EXPIRE)
 			note_add(nt, w, N_TW_END);
 		break;
 	case TF_ST_CLOSE_WAIT:
@@ -334,6 +520,7 @@ static void arrow_row(struct ctx *c, const struct tf_group *g,
 	w->side = (uint8_t)s;
 	w->color = (uint8_t)seg_color(x);
 	w->lost = !!(r->mark & TF_MK_NOTRECV);
+	w->open = !!(r->mark & TF_MK_NOTTRACED);
 	seg_label(w->text, sizeof(w->text), x, seq, ack);
 	if (r->mark & TF_MK_RETRANS)
 		tag_add(w, "[retransmission]");
@@ -341,16 +528,43 @@ static void arrow_row(struct ctx *c, const struct tf_group *g,
 		tag_add(w, "[dup ack]");
 	if (r->mark & TF_MK_NOTRECV)
 		tag_add(w, "[not received]");
+	/* a receiver never traced at all: its header line says so once */
+	if ((r->mark & TF_MK_NOTTRACED) && g->traced[!s])
+		tag_add(w, "[not traced]");
 
 	if (f & TCPFLOW_F_RST) {
-		if (cs->estab)
-			note_add(nt, w, N_RST);
-		else if (cs->synack && cs->synack_side != s)
+		if (!cs->synack_sent[s] && !cs->estab_side[s] && cs->syn[!s] &&
+		    (f & TCPFLOW_F_ACK) && x->ack == cs->syn_seq[!s] + 1)
+			note_add(nt, w, N_RST_SYN);	/* refused */
+		else if (cs->synack && cs->synack_sent[!s] &&
+			 !cs->estab_side[s] && !cs->synack_sent[s])
 			note_add(nt, w, N_RST_SYNACK);
+		else if (cs->synack_sent[s] && !cs->estab_side[s])
+			note_add(nt, w, N_RST_LISTEN);
+		else if (cs->fw2_timeout[s] ||
+			 (!(f & TCPFLOW_F_ACK) && cs->fin[!s] &&
+			  cs->closed_from[s] == TF_ST_FIN_WAIT2))
+			note_add(nt, w, N_RST_LATE);
+		else if (cs->closed_from[s] == TF_ST_ESTABLISHED ||
+			 cs->closed_from[s] == TF_ST_CLOSE_WAIT)
+			note_add(nt, w, N_RST_ABORT);
 		else
-			note_add(nt, w, cs->syn[!s] ? N_RST_SYN : N_RST);
+			note_add(nt, w, N_RST);
 	} else if (r->mark & TF_MK_RETRANS) {
-		note_add(nt, w, N_RETRANS);
+		if ((f & TCPFLOW_F_SYN) && (f & TCPFLOW_F_ACK) &&
+		    cs->in_any[s] && cs->in_retrans[s] &&
+		    (cs->in_flags[s] & (TCPFLOW_F_SYN | TCPFLOW_F_ACK)) ==
+		    TCPFLOW_F_SYN)
+			note_add(nt, w, N_RETRANS_DUPSYN);
+		else if ((f & TCPFLOW_F_SYN) && (f & TCPFLOW_F_ACK) &&
+			 x->sock == TCPFLOW_SK_REQ && cs->estab_side[!s])
+			note_add(nt, w, N_HALFOPEN);
+		else if (x->len && cs->ndup[!s] >= 3)
+			note_add(nt, w, N_RETRANS_FAST);
+		else
+			note_add(nt, w, N_RETRANS);
+	} else if (r->cause == TF_CA_SYN && x->sock == TCPFLOW_SK_TW) {
+		note_add(nt, w, N_TW_SYN);	/* not this conversation's SYN */
 	} else if ((f & TCPFLOW_F_SYN) && !(f & TCPFLOW_F_ACK)) {
 		if (cs->bare_syn[!s] && !cs->synack) {
 			cs->simopen = 1;
@@ -361,21 +575,55 @@ static void arrow_row(struct ctx *c, const struct tf_group *g,
 		if (!c->o->absolute)
 			note_add(nt, w, N_REL);
 		cs->bare_syn[s] = 1;
+		cs->syn_seq[s] = x->seq;
 	} else if (f & TCPFLOW_F_SYN) {
-		note_add(nt, w, cs->simopen ? N_SIMSYNACK : N_SYNACK);
+		if (cs->simopen)
+			note_add(nt, w, N_SIMSYNACK);
+		else if (cs->syn[!s] && x->ack != cs->syn_seq[!s] + 1)
+			note_add(nt, w, N_SYNACK_TFO);
+		else
+			note_add(nt, w, N_SYNACK);
 		cs->synack = 1;
 		cs->synack_seq = x->seq;
 		cs->synack_side = s;
+		cs->synack_sent[s] = 1;
 	} else if (f & TCPFLOW_F_FIN) {
+		int acks_fin = cs->fin[!s] && (f & TCPFLOW_F_ACK) &&
+			       x->ack == cs->fin_seq[!s] + 1;
+
 		if (!cs->fin[s]) {
 			cs->fin[s] = (uint8_t)++cs->nfin;
 			cs->fin_seq[s] = x->seq + x->len;
-			note_add(nt, w, cs->nfin == 1 ? N_FIN1 : N_FIN2);
+			if (cs->nfin == 1) {
+				note_add(nt, w, N_FIN1);
+			} else if (!acks_fin) {
+				/* sent before the other's FIN arrived */
+				cs->simclose = 1;
+				note_add(nt, w, N_SIMFIN);
+			} else {
+				note_add(nt, w, cs->fin_acked[!s] ? N_FIN2 :
+					 N_FIN2_ACK);
+			}
 		}
+		if (acks_fin && !cs->fin_acked[!s])
+			cs->fin_acked[!s] = 2;
 	} else if (x->len) {
 		note_add(nt, w, cs->fin[!s] ? N_HALF : N_DATA);
 	} else if ((r->mark & TF_MK_DUPACK) && cs->last[s] == TF_ST_TIME_WAIT) {
-		note_add(nt, w, N_TW_ACK);
+		uint8_t in = cs->in_flags[s];
+
+		/* what the timewait sock answers */
+		if (cs->in_any[s] && (in & (TCPFLOW_F_SYN | TCPFLOW_F_ACK)) ==
+		    TCPFLOW_F_SYN)
+			note_add(nt, w, N_TW_ACK_SYN);
+		else if (cs->in_any[s] && !(in & TCPFLOW_F_FIN))
+			note_add(nt, w, N_TW_ACK_OOW);
+		else if (cs->ack_fate[s] == 1)
+			note_add(nt, w, N_TW_ACK);
+		else if (cs->ack_fate[s] == 2)
+			note_add(nt, w, N_TW_ACK_LATE);
+		else
+			note_add(nt, w, N_TW_ACK_UNKNOWN);
 	} else if (cs->synack && !cs->ack3 && (f & TCPFLOW_F_ACK) &&
 		   x->ack == cs->synack_seq + 1) {
 		cs->ack3 = 1;
@@ -383,8 +631,30 @@ static void arrow_row(struct ctx *c, const struct tf_group *g,
 			note_add(nt, w, N_ACK3);
 	} else if ((f & TCPFLOW_F_ACK) && cs->fin[!s] &&
 		   x->ack == cs->fin_seq[!s] + 1) {
-		note_add(nt, w, cs->fin[!s] == 1 ? N_FINACK : N_LASTACK);
+		if (cs->simclose)
+			note_add(nt, w, N_SIMACK);
+		else
+			note_add(nt, w, cs->fin[!s] == 1 ? N_FINACK :
+				 N_LASTACK);
+		if (!cs->fin_acked[!s])
+			cs->fin_acked[!s] = 1;
 	}
+	if ((f & TCPFLOW_F_ACK) && !x->len &&
+	    !(f & (TCPFLOW_F_SYN | TCPFLOW_F_FIN | TCPFLOW_F_RST)))
+		cs->ack_fate[s] = (r->mark & TF_MK_NOTRECV) ? 1 :
+				  r->twin >= 0 ? 2 : 0;
+	if ((f & TCPFLOW_F_ACK) && !x->len &&
+	    !(f & (TCPFLOW_F_SYN | TCPFLOW_F_FIN | TCPFLOW_F_RST)) &&
+	    x->ack == cs->top_ack[s])
+		cs->ndup[s]++;
+	else if ((f & TCPFLOW_F_ACK) && x->ack != cs->top_ack[s])
+		cs->ndup[s] = 0;
+	if (f & TCPFLOW_F_ACK)
+		cs->top_ack[s] = x->ack;
+	cs->in_flags[!s] = f;
+	cs->in_seq[!s] = x->seq;
+	cs->in_any[!s] = 1;
+	cs->in_retrans[!s] = !!(r->mark & TF_MK_RETRANS);
 	if (x->len && cs->fin[!s])
 		note_add(nt, w, N_HALF);
 	if (r->mark & TF_MK_NOTRECV)
@@ -491,12 +761,13 @@ static void print_rows(struct ctx *c, const struct tf_group *g,
 
 	for (size_t i = 0; i < c->rows.n; i++) {
 		const struct row *w = &c->rows.r[i];
-		const char *nl[ROW_NOTES * 4 + 1], *cl[ROW_NOTES * 4 + 2];
+		const char *nl[ROW_NOTES * NOTE_LINES + 1];
+		const char *cl[ROW_NOTES * NOTE_LINES + 2];
 		size_t nn = 0, nc = 0, len = strlen(w->text);
 		char ms[32];
 
 		for (int k = 0; k < ROW_NOTES && w->note[k]; k++)
-			for (int j = 0; j < 4 && notes[w->note[k]][j]; j++)
+			for (int j = 0; j < NOTE_LINES && notes[w->note[k]][j]; j++)
 				nl[nn++] = notes[w->note[k]][j];
 
 		ms_str(ms, sizeof(ms), w->ts - base);
@@ -523,6 +794,9 @@ static void print_rows(struct ctx *c, const struct tf_group *g,
 					lb_pad(&l, ' ', 3);
 					lb_str(&l, "x");
 					lb_pad(&l, '-', left - 4);
+				} else if (w->open) {
+					lb_pad(&l, ' ', 3);
+					lb_pad(&l, '-', left - 3);
 				} else {
 					lb_str(&l, "<");
 					lb_pad(&l, '-', left - 1);
@@ -538,6 +812,9 @@ static void print_rows(struct ctx *c, const struct tf_group *g,
 			} else if (w->lost) {
 				lb_pad(&l, '-', right - 4);
 				lb_str(&l, "x");
+				lb_pad(&l, ' ', 3);
+			} else if (w->open) {
+				lb_pad(&l, '-', right - 3);
 				lb_pad(&l, ' ', 3);
 			} else {
 				lb_pad(&l, '-', right - 1);

@@ -134,6 +134,21 @@ static int is_listen_rec(const struct tf_rec *r)
 }
 
 
+/*
+ * The same ISN, as far as two ends know it: equal when both took it from
+ * the SYN; a guess (ack - 1) may be above it by the SYN's data.
+ */
+static int isn_match(uint32_t a, int how_a, uint32_t b, int how_b)
+{
+	if (how_a == 2 && how_b == 2)
+		return a == b;
+	if (how_a == 2)
+		return b - a < 65536;
+	if (how_b == 2)
+		return a - b < 65536;
+	return a == b;
+}
+
 static void learn_conn(struct tf_conn *c, const struct tf_rec *r,
 		       uint32_t idx)
 {
@@ -170,19 +185,25 @@ static void learn_conn(struct tf_conn *c, const struct tf_rec *r,
 
 		/* A SYN alone opens; a SYN-ACK answers. */
 		role = (tx == !ack) ? TF_ROLE_CLIENT : TF_ROLE_SERVER;
+		/*
+		 * 2: from the SYN itself; 1: a guess from the SYN-ACK's ack,
+		 * ack - 1, which Fast Open data in the SYN makes too high.
+		 */
 		if (tx) {
-			if (!c->has_isn_tx) {
+			if (!c->has_isn_tx || (c->has_isn_tx == 1 &&
+			    isn_match(c->isn_tx, 1, x->seq, 2))) {
 				c->isn_tx = x->seq;
-				c->has_isn_tx = 1;
+				c->has_isn_tx = 2;
 			}
 			if (ack && !c->has_isn_rx) {
 				c->isn_rx = x->ack - 1;
 				c->has_isn_rx = 1;
 			}
 		} else {
-			if (!c->has_isn_rx) {
+			if (!c->has_isn_rx || (c->has_isn_rx == 1 &&
+			    isn_match(c->isn_rx, 1, x->seq, 2))) {
 				c->isn_rx = x->seq;
-				c->has_isn_rx = 1;
+				c->has_isn_rx = 2;
 			}
 			if (ack && !c->has_isn_tx) {
 				c->isn_tx = x->ack - 1;
@@ -269,14 +290,16 @@ static int pair_conns(struct tf_trace *t)
 			    memcmp(rc->raddr, ra->laddr, 16))
 				continue;
 			if (a->has_isn_tx && c->has_isn_rx) {
-				if (a->isn_tx != c->isn_rx)
+				if (!isn_match(a->isn_tx, a->has_isn_tx,
+					       c->isn_rx, c->has_isn_rx))
 					continue;
-				isn++;
+				isn += 1 + (a->isn_tx == c->isn_rx);
 			}
 			if (a->has_isn_rx && c->has_isn_tx) {
-				if (a->isn_rx != c->isn_tx)
+				if (!isn_match(a->isn_rx, a->has_isn_rx,
+					       c->isn_tx, c->has_isn_tx))
 					continue;
-				isn++;
+				isn += 1 + (a->isn_rx == c->isn_tx);
 			}
 			if (!isn && (a0 > c1 || c0 > a1))
 				continue;	/* not at the same time */
@@ -383,9 +406,11 @@ static int32_t ep_find(const struct tf_trace *t, const struct ep_index *x,
 			const struct tf_conn *c1 = g->conn[1] >= 0 ?
 				&t->conn[g->conn[1]] : NULL;
 
-			if (c0 && c0->has_isn_tx && c0->isn_tx != r->r.seq)
+			if (c0 && c0->has_isn_tx &&
+			    !isn_match(c0->isn_tx, c0->has_isn_tx, r->r.seq, 2))
 				continue;
-			if (c1 && c1->has_isn_rx && c1->isn_rx != r->r.seq)
+			if (c1 && c1->has_isn_rx &&
+			    !isn_match(c1->isn_rx, c1->has_isn_rx, r->r.seq, 2))
 				continue;
 		}
 		d = ts < x->t0[j] ? x->t0[j] - ts :
@@ -717,23 +742,157 @@ static int seq_before(uint32_t a, uint32_t b)
 	return (int32_t)(a - b) < 0;
 }
 
-/* Retransmissions, duplicate ACKs, segments that never arrived. */
+/* No record lost between input records a < b (numbers without a gap). */
+static int no_gap(const struct tf_trace *t, uint32_t a, uint32_t b)
+{
+	return t->rec[b].r.n - t->rec[a].r.n == (uint64_t)(b - a);
+}
+
+struct netns_first {
+	uint32_t netns, idx;	/* a netns, its first record */
+};
+
+/* Scratch arrays for mark_unreceived(), one entry per record of a group. */
+struct unrecv {
+	uint32_t *lo, *hi;	/* where the segment may have arrived */
+	uint32_t *maxack;	/* highest ack the other side sends after */
+	uint32_t *rstseq;	/* seq of its next RST without ACK, + 1 */
+	uint32_t *est[2];	/* side in full-sock ESTABLISHED, counted */
+	uint32_t *pos;		/* record index -> position in the group */
+};
+
+/*
+ * A sent segment nobody recorded receiving is "lost" only when the
+ * receiving end was traced then, and would have recorded it:
+ * - traced then: it has a record of this conversation (or of its netns)
+ *   before the send, and records the arrival of a segment sent after it
+ *   (or, if none, any later arrival); no record is missing in between
+ *   (record numbers without a gap, the module missed no probe hit);
+ * - would have recorded it: the segment mode keeps its arrivals in every
+ *   state the receiver was in from the arrival of the segment sent
+ *   before it to the arrival of the one sent after (would_record()).
+ * Not traced then: TF_MK_NOTTRACED (the arrow ends open).  Traced, but
+ * not recorded in that mode (a pure ACK reaching ESTABLISHED under
+ * segments=default): nothing is said.  Acked by the other end: arrived.
+ */
+static void mark_unreceived(struct tf_trace *t, const struct tf_group *g,
+			    const uint32_t *idx, uint32_t n,
+			    const struct unrecv *u,
+			    const struct netns_first *nf, size_t nnf)
+{
+	uint32_t top[2] = { 0, 0 }, cnt[2] = { 0, 0 }, last[2], next[2];
+	uint32_t netns[2] = { 0, 0 };
+	int have_netns[2] = { 0, 0 }, seen[2] = { 0, 0 };
+	uint8_t est[2] = { 0, 0 };
+
+	for (uint32_t k = 0; k < n; k++)
+		u->pos[idx[k]] = k;
+	/* Forward: ESTABLISHED counts; the arrival of the last segment sent
+	 * before each tx (its twin), or the tx itself. */
+	last[0] = last[1] = 0;
+	for (uint32_t k = 0; k < n; k++) {
+		const struct tf_rec *r = &t->rec[idx[k]];
+
+		if (!have_netns[r->side]) {
+			netns[r->side] = r->r.netns;
+			have_netns[r->side] = 1;
+		}
+		if (!(r->mark & TF_MK_HIDDEN))
+			est[r->side] = r->r.sock == TCPFLOW_SK_FULL &&
+				       r->r.new_state == TF_ST_ESTABLISHED;
+		cnt[0] += est[0];
+		cnt[1] += est[1];
+		u->est[0][k] = cnt[0];
+		u->est[1][k] = cnt[1];
+		if (r->r.event != TCPFLOW_EV_TX)
+			continue;
+		u->lo[k] = last[r->side] > k ? last[r->side] : k;
+		if (r->twin >= 0)
+			last[r->side] = u->pos[r->twin];
+	}
+	/* Backward: the arrival of the next segment sent after it, or the
+	 * receiver's next arrival; the highest ack the receiver sends. */
+	next[0] = next[1] = UINT32_MAX;
+	{
+		uint32_t nrx[2] = { UINT32_MAX, UINT32_MAX };
+		uint32_t rst[2] = { 0, 0 };
+
+		for (uint32_t k = n; k-- > 0;) {
+			const struct tf_rec *r = &t->rec[idx[k]];
+			unsigned int s = tf_sender(r);
+
+			if (tf_is_seg(r) && (r->r.flags & TCPFLOW_F_ACK) &&
+			    r->r.ack - g->base[!s] > top[s])
+				top[s] = r->r.ack - g->base[!s];
+			/* RFC 9293 3.10.7.1: no connection, an ACK came:
+			 * <SEQ=SEG.ACK><CTL=RST> */
+			if (tf_is_seg(r) && (r->r.flags & (TCPFLOW_F_RST |
+			    TCPFLOW_F_ACK)) == TCPFLOW_F_RST)
+				rst[s] = r->r.seq + 1;
+			u->maxack[k] = top[!r->side];
+			u->rstseq[k] = rst[!r->side];
+			if (r->r.event == TCPFLOW_EV_RX)
+				nrx[r->side] = k;
+			if (r->r.event != TCPFLOW_EV_TX)
+				continue;
+			u->hi[k] = next[r->side] != UINT32_MAX ?
+				   next[r->side] : nrx[!r->side];
+			if (r->twin >= 0)
+				next[r->side] = u->pos[r->twin];
+		}
+	}
+	for (uint32_t k = 0; k < n; k++) {
+		struct tf_rec *r = &t->rec[idx[k]];
+		const struct tcpflow_record *x = &r->r;
+		unsigned int s = r->side, o = !r->side;
+		uint32_t end, lo, hi;
+		int before, after, fsr;
+
+		seen[s] = 1;
+		if (x->event != TCPFLOW_EV_TX || r->twin >= 0 ||
+		    (r->mark & TF_MK_SKIP) || r->cause == TF_CA_SYN)
+			continue;
+		/*
+		 * Acked by the other end (its SYN-ACK, its RST to a SYN): it
+		 * arrived.  Only what takes sequence space is ever acked.
+		 */
+		end = x->seq + x->len + !!(x->flags & TCPFLOW_F_SYN) +
+		      !!(x->flags & TCPFLOW_F_FIN);
+		if (end != x->seq && !(x->flags & TCPFLOW_F_RST) &&
+		    end - g->base[s] <= u->maxack[k])
+			continue;
+		/* answered by a reset made from its ack: it arrived */
+		if ((x->flags & TCPFLOW_F_ACK) && u->rstseq[k] == x->ack + 1)
+			continue;
+		before = seen[o];
+		for (size_t j = 0; !before && have_netns[o] && j < nnf; j++)
+			before = nf[j].netns == netns[o] && nf[j].idx < idx[k];
+		lo = u->lo[k];
+		hi = u->hi[k];
+		after = hi != UINT32_MAX && hi > lo && !t->hdr.missed &&
+			no_gap(t, idx[k] < idx[lo] ? idx[k] : idx[lo], idx[hi]);
+		if (!before || !after) {
+			r->mark |= TF_MK_NOTTRACED;
+			continue;
+		}
+		fsr = x->flags & (TCPFLOW_F_SYN | TCPFLOW_F_FIN | TCPFLOW_F_RST);
+		/* ESTABLISHED at some point from lo to hi: maybe not kept */
+		if (fsr || !strcmp(t->hdr.segments, "all") ||
+		    u->est[o][hi] == (lo ? u->est[o][lo - 1] : 0))
+			r->mark |= TF_MK_NOTRECV;
+	}
+}
+
+/* Retransmissions, duplicate ACKs. */
 static void mark_segments(struct tf_trace *t, const uint32_t *idx,
 			  uint32_t n)
 {
 	uint32_t next[2] = { 0, 0 }, last_seq[2] = { 0, 0 };
 	uint32_t last_ack[2] = { 0, 0 };
 	int have_next[2] = { 0, 0 }, have_last[2] = { 0, 0 };
-	uint32_t last_rx[2] = { 0, 0 };	/* position after a side's last rx */
 	uint32_t tw_old[2] = { 0, 0 };
 	int bare_syn[2] = { 0, 0 };	/* sent a SYN, no SYN-ACK yet */
 
-	for (uint32_t k = 0; k < n; k++) {
-		const struct tf_rec *r = &t->rec[idx[k]];
-
-		if (r->r.event == TCPFLOW_EV_RX)
-			last_rx[r->side] = k + 1;
-	}
 	for (uint32_t k = 0; k < n; k++) {
 		struct tf_rec *r = &t->rec[idx[k]];
 		const struct tcpflow_record *x = &r->r;
@@ -762,9 +921,6 @@ static void mark_segments(struct tf_trace *t, const uint32_t *idx,
 		if (r->mark & TF_MK_SKIP)
 			continue;
 		s = tf_sender(r);
-		if (x->event == TCPFLOW_EV_TX && r->twin < 0 &&
-		    last_rx[!s] > k + 1)
-			r->mark |= TF_MK_NOTRECV;
 		end = x->seq + x->len + !!(x->flags & TCPFLOW_F_SYN) +
 		      !!(x->flags & TCPFLOW_F_FIN);
 		if (x->flags & TCPFLOW_F_RST) {
@@ -800,19 +956,159 @@ static void mark_segments(struct tf_trace *t, const uint32_t *idx,
 	}
 }
 
+static int same_tuple(const struct tcpflow_record *a,
+		      const struct tcpflow_record *b)
+{
+	return a->af == b->af && a->lport == b->lport &&
+	       a->rport == b->rport && !memcmp(a->laddr, b->laddr, 16) &&
+	       !memcmp(a->raddr, b->raddr, 16) && a->netns == b->netns;
+}
+
+/*
+ * The new connection's tx of a SYN that reached the old one's timewait
+ * sock (on the other host end): received, though by another conversation.
+ */
+static void syn_sender(struct tf_trace *t, const struct tf_rec *rx)
+{
+	const struct tcpflow_record *y = &rx->r;
+	size_t i = (size_t)(rx - t->rec), stop = i > 4096 ? i - 4096 : 0;
+
+	while (i-- > stop) {
+		struct tf_rec *r = &t->rec[i];
+		const struct tcpflow_record *x = &r->r;
+
+		if (x->event == TCPFLOW_EV_TX && x->seq == y->seq &&
+		    (x->flags & (TCPFLOW_F_SYN | TCPFLOW_F_ACK)) ==
+		    TCPFLOW_F_SYN && x->af == y->af &&
+		    x->lport == y->rport && x->rport == y->lport &&
+		    !memcmp(x->laddr, y->raddr, 16) &&
+		    !memcmp(x->raddr, y->laddr, 16)) {
+			r->cause = TF_CA_SYN;
+			return;
+		}
+	}
+}
+
+/*
+ * Why a timewait sock was killed (why=kill, inet_twsk_deschedule_put()).
+ * Linux 6.1 does it in these places, each with its own trace:
+ * - tcp_v4_rcv()/tcp_v6_rcv(), TCP_TW_SYN: tcp_timewait_state_process()
+ *   accepted a SYN (seq after rcv_nxt, or a newer timestamp) and a
+ *   listener takes it: rx SYN on the tw sock, then the kill, same CPU;
+ * - tcp_timewait_state_process(), an RST with tcp_rfc1337=0 (in window in
+ *   TIME_WAIT; any acceptable one in the FIN_WAIT2 substate): rx RST;
+ * - the same, TCP_TW_RST (FIN_WAIT2 substate: a SYN or new data): the tw
+ *   sends an RST (tcp_v4_send_reset) and is killed;
+ * - __inet_check_established()/__inet_hash_connect(): a connect() on the
+ *   same host takes the 4-tuple (tcp_tw_reuse): a new conn with the same
+ *   4-tuple and netns, begun before the kill;
+ * - inet_twsk_purge() (netns exit), tcp_abort() (ss -K): nothing else.
+ */
+static void kill_causes(struct tf_trace *t)
+{
+	int32_t *last = malloc((t->nconn + 1) * sizeof(*last));
+
+	if (!last)
+		return;
+	memset(last, 0xff, (t->nconn + 1) * sizeof(*last));
+	for (size_t i = 0; i < t->nrec; i++) {
+		struct tf_rec *r = &t->rec[i];
+		const struct tcpflow_record *x = &r->r;
+		struct tf_rec *p;
+
+		if (r->cx < 0)
+			continue;
+		p = last[r->cx] >= 0 ? &t->rec[last[r->cx]] : NULL;
+		last[r->cx] = (int32_t)i;
+		if (x->event != TCPFLOW_EV_STATE || x->sock != TCPFLOW_SK_TW ||
+		    x->why != TCPFLOW_WHY_KILL)
+			continue;
+		r->cause = TF_CA_OTHER;
+		if (p && p->r.sock == TCPFLOW_SK_TW && tf_is_seg(p) &&
+		    p->r.cpu == x->cpu) {
+			uint8_t f = p->r.flags;
+
+			if (p->r.event == TCPFLOW_EV_RX && (f & TCPFLOW_F_RST))
+				r->cause = TF_CA_RST;
+			else if (p->r.event == TCPFLOW_EV_RX &&
+				 (f & (TCPFLOW_F_SYN | TCPFLOW_F_ACK)) ==
+				 TCPFLOW_F_SYN)
+				r->cause = TF_CA_SYN;
+			else if (p->r.event == TCPFLOW_EV_TX &&
+				 (f & TCPFLOW_F_RST))
+				r->cause = TF_CA_RST_SENT;
+			if (r->cause == TF_CA_SYN)
+				syn_sender(t, p);
+			if (r->cause != TF_CA_OTHER) {
+				p->cause = r->cause;
+				continue;
+			}
+		}
+		for (size_t j = 0; j < t->nconn; j++) {
+			const struct tf_conn *c = &t->conn[j];
+
+			if ((int32_t)j == r->cx || c->listener ||
+			    c->role != TF_ROLE_CLIENT ||
+			    ts_of(t, c->first) > x->ts_ns ||
+			    ts_of(t, c->first) <
+			    ts_of(t, t->conn[r->cx].first) ||
+			    !same_tuple(conn_rec(t, c), conn_rec(t,
+					&t->conn[r->cx])))
+				continue;
+			r->cause = TF_CA_REUSE;
+			break;
+		}
+	}
+	free(last);
+}
+
+static void unrecv_free(struct unrecv *u)
+{
+	free(u->lo);
+	free(u->hi);
+	free(u->maxack);
+	free(u->rstseq);
+	free(u->est[0]);
+	free(u->est[1]);
+	free(u->pos);
+}
+
 static int analyse_convs(struct tf_trace *t)
 {
 	uint32_t maxn = 0;
+	struct unrecv u;
 	struct segent *tx, *rx;
+	struct netns_first nf[64];
+	size_t nnf = 0;
 
+	/* The first record of each netns (a few; more are not looked at). */
+	for (size_t i = 0; i < t->nrec; i++) {
+		size_t j = 0;
+
+		while (j < nnf && nf[j].netns != t->rec[i].r.netns)
+			j++;
+		if (j == nnf && nnf < sizeof(nf) / sizeof(nf[0])) {
+			nf[nnf].netns = t->rec[i].r.netns;
+			nf[nnf++].idx = (uint32_t)i;
+		}
+	}
 	for (size_t j = 0; j < t->ngroup; j++)
 		if (t->group[j].nrec > maxn)
 			maxn = t->group[j].nrec;
 	tx = malloc((maxn + 1) * sizeof(*tx));
 	rx = malloc((maxn + 1) * sizeof(*rx));
-	if (!tx || !rx) {
+	u.lo = malloc((maxn + 1) * sizeof(*u.lo));
+	u.hi = malloc((maxn + 1) * sizeof(*u.hi));
+	u.maxack = malloc((maxn + 1) * sizeof(*u.maxack));
+	u.rstseq = malloc((maxn + 1) * sizeof(*u.rstseq));
+	u.est[0] = malloc((maxn + 1) * sizeof(*u.est[0]));
+	u.est[1] = malloc((maxn + 1) * sizeof(*u.est[1]));
+	u.pos = malloc((t->nrec + 1) * sizeof(*u.pos));
+	if (!tx || !rx || !u.lo || !u.hi || !u.maxack || !u.rstseq || !u.est[0] ||
+	    !u.est[1] || !u.pos) {
 		free(tx);
 		free(rx);
+		unrecv_free(&u);
 		return -1;
 	}
 	for (size_t j = 0; j < t->ngroup; j++) {
@@ -828,9 +1124,11 @@ static int analyse_convs(struct tf_trace *t)
 		find_bases(t, g, idx, g->nrec);
 		match_segments(t, idx, g->nrec, tx, rx);
 		mark_segments(t, idx, g->nrec);
+		mark_unreceived(t, g, idx, g->nrec, &u, nf, nnf);
 	}
 	free(tx);
 	free(rx);
+	unrecv_free(&u);
 	return 0;
 }
 
@@ -867,6 +1165,7 @@ int tf_model_build(struct tf_trace *t)
 		r->cx = r->group = r->twin = -1;
 		r->side = 0;
 		r->mark = 0;
+		r->cause = 0;
 		if (r->r.sock == TCPFLOW_SK_NONE) {
 			nnone++;
 			continue;
@@ -915,9 +1214,10 @@ int tf_model_build(struct tf_trace *t)
 		r->group = c->group;
 		r->side = g->kind == TF_G_CONV ? g->conn[1] == r->cx : 0;
 	}
-	if (attach_strays(t) || order_groups(t) || analyse_convs(t))
+	if (attach_strays(t) || order_groups(t))
 		return -1;
-	return 0;
+	kill_causes(t);
+	return analyse_convs(t);
 }
 
 /* Filters ---------------------------------------------------------------- */

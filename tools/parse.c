@@ -258,6 +258,9 @@ void tf_parser_warn(struct tf_parser *p, const char *fmt, ...)
 
 void tf_parser_done(struct tf_parser *p)
 {
+	free(p->seen);
+	p->seen = NULL;
+	p->nseen = p->capseen = 0;
 	if (p->err && p->nwarned > p->warn_limit)
 		fprintf(p->err, TF_PROG ": %lu more warnings not shown\n",
 			p->nwarned - p->warn_limit);
@@ -645,9 +648,68 @@ bad:
 	return TF_LINE_SKIP;
 }
 
+static uint64_t rec_hash(const struct tf_rec *r)
+{
+	uint64_t w[sizeof(r->r) / 8], h = r->dash;
+
+	memcpy(w, &r->r, sizeof(w));
+	for (size_t i = 0; i < sizeof(w) / 8; i++) {
+		h = (h ^ w[i]) * 0x9e3779b97f4a7c15ULL;
+		h ^= h >> 29;
+	}
+	return h;
+}
+
+/*
+ * A record number the module gave once, with the same content as before:
+ * the same record read twice.  The module numbers records from 1 and
+ * prints them in order, so n only goes back when the input repeats itself
+ * (cat t t, two overlapping reads) or a new trace begins (module loaded
+ * again).  For the first, find n among the records read since n last
+ * went back; for the second, start that list afresh.
+ */
+static int read_before(struct tf_parser *p, const struct tf_rec *r)
+{
+	uint64_t n = r->r.n, h = rec_hash(r);
+	size_t lo = 0, hi = p->nseen;
+
+	if (p->nseen && n <= p->seen[p->nseen - 1].n) {
+		while (lo < hi) {
+			size_t mid = lo + (hi - lo) / 2;
+
+			if (p->seen[mid].n < n)
+				lo = mid + 1;
+			else
+				hi = mid;
+		}
+		if (lo < p->nseen && p->seen[lo].n == n &&
+		    p->seen[lo].h == h) {
+			if (!p->ndup++)
+				tf_parser_warn(p, "record n=%llu was read "
+					       "before (the same trace twice?):"
+					       " dropped, as is every later "
+					       "repeat", (unsigned long long)n);
+			return 1;
+		}
+		p->nseen = 0;	/* a new trace: numbers start again */
+	}
+	if (p->nseen == p->capseen) {
+		size_t cap = p->capseen ? p->capseen * 2 : 1024;
+		struct tf_seen *v = realloc(p->seen, cap * sizeof(*v));
+
+		if (!v)
+			return 0;	/* no memory: keep repeats, no harm */
+		p->seen = v;
+		p->capseen = cap;
+	}
+	p->seen[p->nseen].n = n;
+	p->seen[p->nseen++].h = h;
+	return 0;
+}
+
 /*
  * One line, without its newline.  A record fills *out; anything else is
- * TF_LINE_SKIP, after a warning if it was garbled.
+ * TF_LINE_SKIP, after a warning if it was garbled or read before.
  */
 enum tf_line tf_parse_line(struct tf_parser *p, const char *s, size_t n,
 			   struct tf_rec *out)
@@ -665,7 +727,9 @@ enum tf_line tf_parse_line(struct tf_parser *p, const char *s, size_t n,
 		return TF_LINE_SKIP;
 	if (*s == '#')
 		return parse_comment(p, s, n);
-	return parse_record(p, s, n, out);
+	if (parse_record(p, s, n, out) != TF_LINE_RECORD)
+		return TF_LINE_SKIP;
+	return read_before(p, out) ? TF_LINE_SKIP : TF_LINE_RECORD;
 }
 
 /* Input ---------------------------------------------------------------- */

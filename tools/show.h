@@ -49,9 +49,11 @@ enum tf_state {
 #define TF_MK_SKIP	0x01	/* drawn once, by its twin on the other end */
 #define TF_MK_RETRANS	0x02	/* same seq (and SYN/FIN) as an earlier one */
 #define TF_MK_DUPACK	0x04	/* pure ACK equal to an earlier one */
-#define TF_MK_NOTRECV	0x08	/* sent, the other end traced, never received */
+#define TF_MK_NOTRECV	0x08	/* sent; the other end traced then, and would
+				   have recorded it, but did not: lost */
 #define TF_MK_HIDDEN	0x10	/* full sock's CLOSE after its tw took over */
 #define TF_MK_ATTACHED	0x20	/* listener or no-socket record joined to a conv */
+#define TF_MK_NOTTRACED	0x40	/* sent; the other end not traced at the time */
 
 struct tf_rec {
 	struct tcpflow_record r;
@@ -62,6 +64,20 @@ struct tf_rec {
 	int32_t twin;		/* the same segment seen at the other end */
 	uint8_t side;		/* 0 client (left), 1 server (right) */
 	uint8_t mark;		/* TF_MK_* */
+	uint8_t cause;		/* why=kill and what caused it: TF_CA_* */
+};
+
+/*
+ * What ended a timewait sock early (why=kill), from the records around
+ * it; set on the kill record and on the segment that caused it.
+ */
+enum tf_cause {
+	TF_CA_NONE,
+	TF_CA_SYN,	/* rx SYN on the tw sock: TCP_TW_SYN, a listener took it */
+	TF_CA_RST,	/* rx RST on the tw sock (tcp_rfc1337=0) */
+	TF_CA_RST_SENT,	/* tx RST from the tw sock: TCP_TW_RST (FIN_WAIT2) */
+	TF_CA_REUSE,	/* connect() on this side took the 4-tuple */
+	TF_CA_OTHER,	/* none of those seen: netns exit, ss -K */
 };
 
 struct tf_header {
@@ -82,6 +98,14 @@ struct tf_parser {
 	unsigned long nwarned;	/* warnings so far, printed or not */
 	int fatal;		/* wrong major version: stop */
 	FILE *err;		/* warnings go here; NULL: nowhere */
+	/*
+	 * Records read so far, (n, hash of the record), in input order, to
+	 * drop a record read again (a trace appended to itself, two reads
+	 * of /proc/tcpflow that overlap).  Sorted by n while n increases.
+	 */
+	struct tf_seen { uint64_t n, h; } *seen;
+	size_t nseen, capseen;
+	unsigned long ndup;	/* records dropped as read before */
 };
 
 enum tf_line {

@@ -39,6 +39,7 @@ static int teardown(void **state)
 {
 	struct pctx *c = *state;
 
+	tf_parser_done(&c->p);
 	fclose(c->err);
 	free(c->errtext);
 	free(c);

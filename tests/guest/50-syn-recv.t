@@ -1,7 +1,8 @@
 #!/usr/bin/python3
 # SPDX-License-Identifier: GPL-2.0
 #
-# 50-syn-recv.t: a listener with many clients in SYN_RECV at once.  The
+# 50-syn-recv.t: a listener with many half-open connections at once: the
+# clients are ESTABLISHED, the server's request socks in SYN_RECV.  The
 # clients' third ACKs are dropped (nftables in the client namespace), so
 # the listener keeps one request sock per client (ss: state syn-recv) and
 # retransmits its SYN-ACKs.  tcpflow must show one LISTEN -> NEW_SYN_RECV
@@ -57,8 +58,8 @@ for af, clients in ((4, 5), (6, 3)):
         if r and x["cookie"] != r["conn"]:
             problems.append("request from :%d: conn=%s, ss: %s" % (
                 x["rport"], r["conn"], x["line"]))
-    t.ok(not problems, "%s: %d clients in SYN_RECV (ss), one request sock "
-         "each in the trace, conn = the ss cookie" % (res.tag(), clients),
+    t.ok(not problems, "%s: %d request socks in SYN_RECV (ss), one "
+         "per client in the trace, conn = the ss cookie" % (res.tag(), clients),
          problems + [x["line"] for x in at["ss"]] +
          [tf.fmt_rec(r) for r in reqs])
 
