@@ -13,7 +13,9 @@
  * See docs/bpf.md for what it records and what it cannot see.
  */
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <limits.h>
@@ -23,6 +25,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sched.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -376,6 +380,212 @@ static int write_header(FILE *f, const struct opts *o, uint64_t next,
 		       missed, segmode_names[o->segmode], port);
 }
 
+/* ---- sockets that were there before us ---------------------------------- */
+
+/* Socket inode -> a process holding it, as ss -p finds it. */
+struct sockowner {
+	uint64_t ino;
+	uint32_t pid;
+};
+
+struct seeds {
+	struct sockowner *own;	/* from /proc/PID/fd */
+	size_t n_own, cap_own;
+	uint64_t sockets;	/* sockets the iterator visited */
+	uint64_t owned;		/* of those, with an owner found */
+	int namespaces;
+};
+
+static int cmp_owner(const void *a, const void *b)
+{
+	const struct sockowner *x = a, *y = b;
+
+	return x->ino < y->ino ? -1 : x->ino > y->ino;
+}
+
+/* Every process's socket inodes; the lowest pid wins, as the listing goes. */
+static void scan_fds(struct seeds *sd)
+{
+	DIR *proc = opendir("/proc"), *fds;
+	struct dirent *p, *f;
+	char path[300], link[64];
+
+	if (!proc)
+		return;
+	while ((p = readdir(proc))) {
+		char *end;
+		unsigned long pid = strtoul(p->d_name, &end, 10);
+
+		if (*end || !pid)
+			continue;
+		snprintf(path, sizeof(path), "/proc/%lu/fd", pid);
+		fds = opendir(path);
+		if (!fds)
+			continue;
+		while ((f = readdir(fds))) {
+			unsigned long long ino;
+			ssize_t n;
+
+			snprintf(path, sizeof(path), "/proc/%lu/fd/%s", pid,
+				 f->d_name);
+			n = readlink(path, link, sizeof(link) - 1);
+			if (n <= 0)
+				continue;
+			link[n] = 0;
+			if (sscanf(link, "socket:[%llu]", &ino) != 1)
+				continue;
+			if (sd->n_own == sd->cap_own) {
+				size_t cap = sd->cap_own ? 2 * sd->cap_own : 256;
+				void *m = realloc(sd->own, cap * sizeof(*sd->own));
+
+				if (!m)
+					break;
+				sd->own = m;
+				sd->cap_own = cap;
+			}
+			sd->own[sd->n_own++] = (struct sockowner){ ino, pid };
+		}
+		closedir(fds);
+	}
+	closedir(proc);
+	qsort(sd->own, sd->n_own, sizeof(*sd->own), cmp_owner);
+}
+
+/* The iterator said "cookie inode": record the owner under that id. */
+static void seed_owner(struct tcpflow_bpf *skel, struct seeds *sd,
+		       uint64_t cookie, uint64_t ino)
+{
+	struct sockowner key = { .ino = ino }, *o;
+	struct {
+		uint32_t pid;
+		char comm[TCPFLOW_COMM_LEN];
+	} val;
+	char path[64];
+	FILE *f;
+
+	sd->sockets++;
+	o = sd->n_own ? bsearch(&key, sd->own, sd->n_own, sizeof(*o),
+				cmp_owner) : NULL;
+	if (!o)
+		return;
+	memset(&val, 0, sizeof(val));
+	val.pid = o->pid;
+	snprintf(path, sizeof(path), "/proc/%u/comm", o->pid);
+	f = fopen(path, "r");
+	if (!f)
+		return;
+	if (fgets(val.comm, sizeof(val.comm), f))
+		val.comm[strcspn(val.comm, "\n")] = 0;
+	fclose(f);
+	/* The program's own lessons (a state change seen) win. */
+	if (!bpf_map_update_elem(bpf_map__fd(skel->maps.owners), &cookie, &val,
+				 BPF_NOEXIST))
+		sd->owned++;
+}
+
+/* Run the iterator in the network namespace we are in now. */
+static int seed_here(struct tcpflow_bpf *skel, struct seeds *sd)
+{
+	char line[128];
+	unsigned long long cookie, ino;
+	int fd = bpf_iter_create(bpf_link__fd(skel->links.tf_seed));
+	FILE *f;
+
+	if (fd < 0)
+		return -errno;
+	f = fdopen(fd, "r");
+	if (!f) {
+		close(fd);
+		return -errno;
+	}
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "%llu %llu", &cookie, &ino) == 2)
+			seed_owner(skel, sd, cookie, ino);
+	fclose(f);
+	sd->namespaces++;
+	return 0;
+}
+
+static bool seen_ns(const uint64_t *seen, size_t n, uint64_t ino)
+{
+	for (size_t i = 0; i < n; i++)
+		if (seen[i] == ino)
+			return true;
+	return false;
+}
+
+/* Visit one namespace, by a path to it, unless it was visited already. */
+static void seed_ns(struct tcpflow_bpf *skel, struct seeds *sd,
+		    const char *path, uint64_t **seen, size_t *n, size_t *cap)
+{
+	struct stat sb;
+	int fd;
+
+	if (stat(path, &sb) || seen_ns(*seen, *n, sb.st_ino))
+		return;
+	if (*n == *cap) {
+		size_t c = *cap ? 2 * *cap : 64;
+		void *m = realloc(*seen, c * sizeof(**seen));
+
+		if (!m)
+			return;
+		*seen = m;
+		*cap = c;
+	}
+	(*seen)[(*n)++] = sb.st_ino;
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return;
+	if (!setns(fd, CLONE_NEWNET))
+		seed_here(skel, sd);
+	close(fd);
+}
+
+/*
+ * Sockets that were there before we attached: the iterator sees one
+ * network namespace at a time, ours at its creation, so visit every one
+ * that has a process in it or a name in /run/netns (ip netns).
+ */
+static int seed(struct tcpflow_bpf *skel, struct seeds *sd)
+{
+	uint64_t *seen = NULL;
+	size_t n = 0, cap = 0;
+	int home = open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);
+	char path[300];
+	struct dirent *d;
+	DIR *dir;
+	int err;
+
+	if (home < 0)
+		return -errno;
+	scan_fds(sd);
+	seed_ns(skel, sd, "/proc/self/ns/net", &seen, &n, &cap);
+	dir = opendir("/proc");
+	while (dir && (d = readdir(dir))) {
+		if (d->d_name[0] < '1' || d->d_name[0] > '9')
+			continue;
+		snprintf(path, sizeof(path), "/proc/%s/ns/net", d->d_name);
+		seed_ns(skel, sd, path, &seen, &n, &cap);
+	}
+	if (dir)
+		closedir(dir);
+	dir = opendir("/run/netns");
+	while (dir && (d = readdir(dir))) {
+		if (d->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "/run/netns/%s", d->d_name);
+		seed_ns(skel, sd, path, &seen, &n, &cap);
+	}
+	if (dir)
+		closedir(dir);
+	err = setns(home, CLONE_NEWNET) ? -errno : 0;
+	close(home);
+	free(seen);
+	free(sd->own);
+	sd->own = NULL;
+	return err;
+}
+
 static int on_event(void *ctx, void *data, size_t size)
 {
 	struct state *st = ctx;
@@ -442,6 +652,7 @@ int main(int argc, char **argv)
 {
 	struct opts o = { 0 };
 	struct state st = { .next = 1 };
+	struct seeds sd = { 0 };
 	struct tcpflow_bpf *skel = NULL;
 	struct ring_buffer *rb = NULL;
 	struct sigaction sa;
@@ -532,6 +743,20 @@ int main(int argc, char **argv)
 	sigaction(SIGHUP, &sa, NULL);
 	if (o.duration > 0)
 		deadline = now_s() + o.duration;
+	/*
+	 * Attached first, then the sockets already there: none falls
+	 * between the two (what the programs saw is kept, NOEXIST).
+	 */
+	err = seed(skel, &sd);
+	if (err) {
+		fprintf(stderr, PROG ": cannot go back to our network "
+			"namespace: %s\n", strerror(-err));
+		goto out;
+	}
+	if (o.verbose)
+		fprintf(stderr, PROG ": %" PRIu64 " sockets already there, in "
+			"%d network namespaces (%" PRIu64 " with an owner)\n",
+			sd.sockets, sd.namespaces, sd.owned);
 	fprintf(stderr, PROG ": tracing, ring buffer %lu bytes, segments=%s\n",
 		o.ringbuf, segmode_names[o.segmode]);
 

@@ -38,6 +38,7 @@
  *                              again (a rearm that moved no timer bucket
  *                              shows only in timer->expires)
  *   irq:softirq_entry, _exit   process context or not, for who=cur
+ *   iter/tcp                   once at start: the sockets already there
  *
  * The request sock's birth (LISTEN -> NEW_SYN_RECV) has no tracepoint of
  * its own: it is seen when its timer is first armed, or (without the
@@ -53,7 +54,8 @@
  * passive child; BPF cannot, so the child is mapped to it here (alias).
  * A request sock is seen only as skb->sk, which the cookie helper does
  * not take: if its cookie is unset it gets a made-up id (synth_id()).
- * docs/bpf.md lists what this cannot see that the module can.
+ * Sockets already there when we start are walked once (tf_seed(),
+ * bpf_iter).  docs/bpf.md lists what this cannot see that the module can.
  */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
@@ -1388,5 +1390,81 @@ SEC("tp_btf/softirq_exit")
 int BPF_PROG(tf_softirq_exit, unsigned int vec)
 {
 	softirq_set(0);
+	return 0;
+}
+
+/* ---- sockets that were there before us --------------------------------- */
+
+/*
+ * bpf_iter over the TCP hash tables of one network namespace (the one
+ * tcpflow-bpf is in when it creates the iterator; it visits each):
+ * listeners first, then every full, request and timewait sock.  Each is
+ * put in the maps as if we had seen it born, unless we have seen it
+ * already (BPF_NOEXIST: the programs are attached by now, and what they
+ * saw is newer), and gets its cookie set here: this pointer is one the
+ * cookie helper takes, which a request or timewait sock's never is
+ * elsewhere, and the kernel copies a request sock's cookie into its
+ * child and a full socket's into its timewait sock.  One line per
+ * socket with a file, "cookie inode", lets userspace find its owner.
+ */
+SEC("iter/tcp")
+int tf_seed(struct bpf_iter__tcp *ctx)
+{
+	struct seq_file *seq = ctx->meta->seq;
+	struct sock_common *skc = ctx->sk_common;
+	struct tkey k = {};
+	struct cval ne = {};
+	__u64 skp, conn;
+	__u8 state;
+
+	if (!skc)
+		return 0;
+	skp = (__u64)skc;
+	state = BPF_CORE_READ(skc, skc_state);
+	conn = bpf_get_socket_cookie(skc);
+	ne.conn = conn;
+	ne.sk = skp;
+	if (state == ST_LISTEN) {
+		struct lkey l = {};
+		struct lval lv = { .conn = conn };
+
+		skc_lkey(skc, &l, &lv.v6only);
+		bpf_map_update_elem(&listeners, &l, &lv, BPF_NOEXIST);
+	} else if (state == ST_TIME_WAIT) {
+		struct inet_timewait_sock *tw = (void *)skc;
+		struct twval t = { .conn = conn };
+
+		skc_tuple(skc, &k);
+		t.substate = BPF_CORE_READ(tw, tw_substate);
+		t.expires = BPF_CORE_READ(tw, tw_timer.expires);
+		bpf_map_update_elem(&tws, &skp, &t, BPF_NOEXIST);
+		ne.kind = TCPFLOW_SK_TW;
+		ne.state = t.substate;
+		bpf_map_update_elem(&conns, &k, &ne, BPF_NOEXIST);
+		return 0;
+	} else if (state == ST_NEW_SYN_RECV) {
+		req_tuple((struct request_sock *)skc, &k);
+		ne.kind = TCPFLOW_SK_REQ;
+		ne.state = state;
+		ne.parent = listener_of(&k);
+		bpf_map_update_elem(&conns, &k, &ne, BPF_NOEXIST);
+		return 0;
+	} else {
+		sk_tuple((struct sock *)skc, &k);
+		if (k.lport && k.rport) {
+			ne.kind = TCPFLOW_SK_FULL;
+			ne.state = state;
+			bpf_map_update_elem(&conns, &k, &ne, BPF_NOEXIST);
+		}
+	}
+	{
+		struct socket *so = BPF_CORE_READ((struct sock *)skc, sk_socket);
+		__u64 ino;
+
+		if (!so)
+			return 0;
+		ino = BPF_CORE_READ((struct socket_alloc *)so, vfs_inode.i_ino);
+		BPF_SEQ_PRINTF(seq, "%llu %llu\n", conn, ino);
+	}
 	return 0;
 }
