@@ -10,6 +10,10 @@
  * first and records as they come (the header's counters are then those
  * of the start; a last comment line has the final ones).
  *
+ * The ring also carries link messages: a request sock's records carry a
+ * placeholder id until its cookie is known (tcpflow_bpf.h); records wait
+ * here, in order, until then (flush()).
+ *
  * See docs/bpf.md for what it records and what it cannot see.
  */
 #include <arpa/inet.h>
@@ -70,10 +74,31 @@ struct opts {
 	bool verbose;
 };
 
+/*
+ * Placeholder id -> cookie, from the program's link messages
+ * (tcpflow_bpf.h).  Open addressing; a placeholder is never 0.
+ */
+struct idmap {
+	uint64_t *key, *val;
+	size_t cap, n;
+};
+
+/*
+ * How long a record with an unresolved placeholder holds back the ones
+ * after it: a request sock's cookie is known at its child's birth or at
+ * its first SYN-ACK retransmit, 1 s after it was sent (TCP_TIMEOUT_INIT).
+ * One that died before both never had a cookie: conn=0.
+ */
+#define HOLD_NS 2000000000ULL
+
 struct state {
 	FILE *out;		/* where records go as they come */
 	uint64_t next;		/* number of the next record */
 	bool failed;		/* a write failed */
+	struct idmap ids;
+	struct tcpflow_record *q;	/* read, not written yet */
+	size_t head, tail, cap;
+	bool oom;
 };
 
 static void on_signal(int sig)
@@ -586,6 +611,92 @@ static int seed(struct tcpflow_bpf *skel, struct seeds *sd)
 	return err;
 }
 
+static uint64_t *idmap_find(const struct idmap *m, uint64_t key)
+{
+	size_t i;
+
+	if (!m->cap)
+		return NULL;
+	for (i = (key * 0x9e3779b97f4a7c15ULL) >> 40 & (m->cap - 1);
+	     m->key[i]; i = (i + 1) & (m->cap - 1))
+		if (m->key[i] == key)
+			return &m->val[i];
+	return NULL;
+}
+
+static int idmap_put(struct idmap *m, uint64_t key, uint64_t val)
+{
+	uint64_t *v = idmap_find(m, key);
+	size_t i;
+
+	if (v) {
+		*v = val;
+		return 0;
+	}
+	if (2 * (m->n + 1) > m->cap) {
+		struct idmap big = { .cap = m->cap ? 2 * m->cap : 1024 };
+
+		big.key = calloc(big.cap, sizeof(*big.key));
+		big.val = calloc(big.cap, sizeof(*big.val));
+		if (!big.key || !big.val) {
+			free(big.key);
+			free(big.val);
+			return -1;
+		}
+		for (i = 0; i < m->cap; i++)
+			if (m->key[i])
+				idmap_put(&big, m->key[i], m->val[i]);
+		free(m->key);
+		free(m->val);
+		*m = big;
+	}
+	for (i = (key * 0x9e3779b97f4a7c15ULL) >> 40 & (m->cap - 1);
+	     m->key[i]; i = (i + 1) & (m->cap - 1))
+		;
+	m->key[i] = key;
+	m->val[i] = val;
+	m->n++;
+	return 0;
+}
+
+static uint64_t mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
+}
+
+/*
+ * Write the records read so far, in order, each with its placeholder
+ * replaced by its cookie; stop at one whose cookie is not known yet,
+ * unless it has waited HOLD_NS or @all.
+ */
+static void flush(struct state *st, bool all)
+{
+	uint64_t now = mono_ns();
+
+	while (st->head < st->tail) {
+		struct tcpflow_record *r = &st->q[st->head];
+
+		if (r->conn & TCPFLOW_BPF_CONN_SYNTH) {
+			uint64_t *v = idmap_find(&st->ids, r->conn);
+
+			if (v)
+				r->conn = *v;
+			else if (!all && (now < r->ts_ns ||
+					  now - r->ts_ns < HOLD_NS))
+				break;
+			else
+				r->conn = 0;
+		}
+		r->n = st->next++;
+		if (write_record(st->out, r) < 0)
+			st->failed = true;
+		st->head++;
+	}
+}
+
 static int on_event(void *ctx, void *data, size_t size)
 {
 	struct state *st = ctx;
@@ -594,9 +705,33 @@ static int on_event(void *ctx, void *data, size_t size)
 	if (size < sizeof(r))
 		return 0;
 	memcpy(&r, data, sizeof(r));
-	r.n = st->next++;
-	if (write_record(st->out, &r) < 0)
-		st->failed = true;
+	if (r.event == TCPFLOW_BPF_EV_LINK) {
+		if (idmap_put(&st->ids, r.conn, r.dur_ns))
+			st->oom = true;
+		flush(st, false);
+		return 0;
+	}
+	if (st->tail == st->cap) {
+		if (st->head) {
+			memmove(st->q, st->q + st->head,
+				(st->tail - st->head) * sizeof(r));
+			st->tail -= st->head;
+			st->head = 0;
+		} else {
+			size_t cap = st->cap ? 2 * st->cap : 1024;
+			void *m = realloc(st->q, cap * sizeof(r));
+
+			if (!m) {
+				st->oom = true;
+				flush(st, true);
+				return 0;
+			}
+			st->q = m;
+			st->cap = cap;
+		}
+	}
+	st->q[st->tail++] = r;
+	flush(st, false);
 	return 0;
 }
 
@@ -777,12 +912,17 @@ int main(int argc, char **argv)
 				strerror(-err));
 			goto out;
 		}
-		if (o.follow && err > 0 && fflush(out))
+		flush(&st, false);
+		if (o.follow && err >= 0 && fflush(out))
 			st.failed = true;
 	}
 	/* Whatever the programs wrote before we stop listening. */
 	tcpflow_bpf__detach(skel);
 	ring_buffer__consume(rb);
+	flush(&st, true);
+	if (st.oom)
+		fprintf(stderr, PROG ": out of memory: some request socks' "
+			"records may say conn=0\n");
 	missed = count_missed(skel);
 
 	if (o.follow) {
@@ -804,6 +944,9 @@ int main(int argc, char **argv)
 			"(ring buffer full? try a larger -b)\n", missed);
 	ret = 0;
 out:
+	free(st.q);
+	free(st.ids.key);
+	free(st.ids.val);
 	ring_buffer__free(rb);
 	tcpflow_bpf__destroy(skel);
 	if (spool)
