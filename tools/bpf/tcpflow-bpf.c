@@ -87,7 +87,7 @@ struct idmap {
  * How long a record with an unresolved placeholder holds back the ones
  * after it: a request sock's cookie is known at its child's birth or at
  * its first SYN-ACK retransmit, 1 s after it was sent (TCP_TIMEOUT_INIT).
- * One that died before both never had a cookie: conn=0.
+ * One that died before both never had a cookie: TCPFLOW_BPF_CONN_NOCOOKIE.
  */
 #define HOLD_NS 2000000000ULL
 
@@ -688,13 +688,16 @@ static void flush(struct state *st, bool all)
 					  now - r->ts_ns < HOLD_NS))
 				break;
 			else
-				r->conn = 0;
+				r->conn = TCPFLOW_BPF_CONN_NOCOOKIE |
+					  (r->conn & (TCPFLOW_BPF_CONN_NOCOOKIE - 1));
 		}
 		r->n = st->next++;
 		if (write_record(st->out, r) < 0)
 			st->failed = true;
 		st->head++;
 	}
+	if (st->head == st->tail)
+		st->head = st->tail = 0;
 }
 
 static int on_event(void *ctx, void *data, size_t size)
@@ -711,23 +714,34 @@ static int on_event(void *ctx, void *data, size_t size)
 		flush(st, false);
 		return 0;
 	}
+	if (st->tail == st->cap && st->head) {
+		memmove(st->q, st->q + st->head,
+			(st->tail - st->head) * sizeof(r));
+		st->tail -= st->head;
+		st->head = 0;
+	}
 	if (st->tail == st->cap) {
-		if (st->head) {
-			memmove(st->q, st->q + st->head,
-				(st->tail - st->head) * sizeof(r));
-			st->tail -= st->head;
-			st->head = 0;
-		} else {
-			size_t cap = st->cap ? 2 * st->cap : 1024;
-			void *m = realloc(st->q, cap * sizeof(r));
+		size_t cap = st->cap ? 2 * st->cap : 1024;
+		void *m = realloc(st->q, cap * sizeof(r));
 
-			if (!m) {
-				st->oom = true;
-				flush(st, true);
-				return 0;
-			}
+		if (m) {
 			st->q = m;
 			st->cap = cap;
+		} else {
+			/* Write them all now: some ids may suffer. */
+			st->oom = true;
+			flush(st, true);
+			st->head = st->tail = 0;
+			if (!st->cap) {
+				struct tcpflow_record *q = st->q;
+
+				st->q = &r;
+				st->tail = 1;
+				flush(st, true);
+				st->q = q;
+				st->head = st->tail = 0;
+				return 0;
+			}
 		}
 	}
 	st->q[st->tail++] = r;
@@ -922,7 +936,8 @@ int main(int argc, char **argv)
 	flush(&st, true);
 	if (st.oom)
 		fprintf(stderr, PROG ": out of memory: some request socks' "
-			"records may say conn=0\n");
+			"records may have an id of their own, not their "
+			"cookie\n");
 	missed = count_missed(skel);
 
 	if (o.follow) {

@@ -22,6 +22,14 @@
 #define TCPFLOW_BPF_CONN_SYNTH (1ULL << 63)
 #define TCPFLOW_BPF_EV_LINK 0x80
 
+/*
+ * A request sock that died before its cookie was known never had one:
+ * its records get this + the placeholder's counter, an id of our own
+ * that a double holds exactly and no cookie reaches in practice (cookies
+ * count from 1; 2^52 of them is 142 years at a million sockets a second).
+ */
+#define TCPFLOW_BPF_CONN_NOCOOKIE (1ULL << 52)
+
 /* Default ring buffer size in bytes (a power of two, at least a page). */
 #define TCPFLOW_BPF_RINGBUF_DEFAULT (4U << 20)
 
