@@ -425,10 +425,19 @@ static int cmp_owner(const void *a, const void *b)
 {
 	const struct sockowner *x = a, *y = b;
 
+	if (x->ino != y->ino)
+		return x->ino < y->ino ? -1 : 1;
+	return x->pid < y->pid ? -1 : x->pid > y->pid;
+}
+
+static int cmp_ino(const void *a, const void *b)
+{
+	const struct sockowner *x = a, *y = b;
+
 	return x->ino < y->ino ? -1 : x->ino > y->ino;
 }
 
-/* Every process's socket inodes; the lowest pid wins, as the listing goes. */
+/* Every process's socket inodes, by inode, then pid. */
 static void scan_fds(struct seeds *sd)
 {
 	DIR *proc = opendir("/proc"), *fds;
@@ -490,9 +499,11 @@ static void seed_owner(struct tcpflow_bpf *skel, struct seeds *sd,
 
 	sd->sockets++;
 	o = sd->n_own ? bsearch(&key, sd->own, sd->n_own, sizeof(*o),
-				cmp_owner) : NULL;
+				cmp_ino) : NULL;
 	if (!o)
 		return;
+	while (o > sd->own && o[-1].ino == ino)	/* the lowest pid */
+		o--;
 	memset(&val, 0, sizeof(val));
 	val.pid = o->pid;
 	snprintf(path, sizeof(path), "/proc/%u/comm", o->pid);
