@@ -482,7 +482,8 @@ static void scan_fds(struct seeds *sd)
 		closedir(fds);
 	}
 	closedir(proc);
-	qsort(sd->own, sd->n_own, sizeof(*sd->own), cmp_owner);
+	if (sd->n_own)
+		qsort(sd->own, sd->n_own, sizeof(*sd->own), cmp_owner);
 }
 
 /* The iterator said "cookie inode": record the owner under that id. */
