@@ -274,6 +274,19 @@ def base_records(t, conns):
             LISTENER_RECORDS)
 
 
+def verdict_status(lines):
+    """The exit status of a report's target lines: 0 when every verdict
+    passed.  A verdict is a line that starts at column 0 (with PASS or
+    FAIL); an indented line under it ("     the same in CPU time: ...")
+    is that verdict's evidence and counts for nothing.  Any other line at
+    column 0, or no verdict at all, is a failure: a report that says
+    nothing has not passed."""
+    verdicts = [x for x in lines if x and not x[0].isspace()]
+    if not verdicts:
+        return 1
+    return 0 if all(x.startswith("PASS ") for x in verdicts) else 1
+
+
 def pcap_flags(path):
     """Count a capture's TCP packets: SYN, SYN-ACK, FIN, RST, all."""
     out = collections.Counter()

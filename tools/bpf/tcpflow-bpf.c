@@ -10,10 +10,16 @@
  * first and records as they come (the header's counters are then those
  * of the start; a last comment line has the final ones).
  *
+ * The ring also carries link messages: a request sock's records carry a
+ * placeholder id until its cookie is known (tcpflow_bpf.h); records wait
+ * here, in order, until then (flush()).
+ *
  * See docs/bpf.md for what it records and what it cannot see.
  */
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <limits.h>
@@ -23,6 +29,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sched.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -66,10 +74,31 @@ struct opts {
 	bool verbose;
 };
 
+/*
+ * Placeholder id -> cookie, from the program's link messages
+ * (tcpflow_bpf.h).  Open addressing; a placeholder is never 0.
+ */
+struct idmap {
+	uint64_t *key, *val;
+	size_t cap, n;
+};
+
+/*
+ * How long a record with an unresolved placeholder holds back the ones
+ * after it: a request sock's cookie is known at its child's birth or at
+ * its first SYN-ACK retransmit, 1 s after it was sent (TCP_TIMEOUT_INIT).
+ * One that died before both never had a cookie: TCPFLOW_BPF_CONN_NOCOOKIE.
+ */
+#define HOLD_NS 2000000000ULL
+
 struct state {
 	FILE *out;		/* where records go as they come */
 	uint64_t next;		/* number of the next record */
 	bool failed;		/* a write failed */
+	struct idmap ids;
+	struct tcpflow_record *q;	/* read, not written yet */
+	size_t head, tail, cap;
+	bool oom;
 };
 
 static void on_signal(int sig)
@@ -376,6 +405,313 @@ static int write_header(FILE *f, const struct opts *o, uint64_t next,
 		       missed, segmode_names[o->segmode], port);
 }
 
+/* ---- sockets that were there before us ---------------------------------- */
+
+/* Socket inode -> a process holding it, as ss -p finds it. */
+struct sockowner {
+	uint64_t ino;
+	uint32_t pid;
+};
+
+struct seeds {
+	struct sockowner *own;	/* from /proc/PID/fd */
+	size_t n_own, cap_own;
+	uint64_t sockets;	/* sockets the iterator visited */
+	uint64_t owned;		/* of those, with an owner found */
+	int namespaces;
+};
+
+static int cmp_owner(const void *a, const void *b)
+{
+	const struct sockowner *x = a, *y = b;
+
+	if (x->ino != y->ino)
+		return x->ino < y->ino ? -1 : 1;
+	return x->pid < y->pid ? -1 : x->pid > y->pid;
+}
+
+static int cmp_ino(const void *a, const void *b)
+{
+	const struct sockowner *x = a, *y = b;
+
+	return x->ino < y->ino ? -1 : x->ino > y->ino;
+}
+
+/* Every process's socket inodes, by inode, then pid. */
+static void scan_fds(struct seeds *sd)
+{
+	DIR *proc = opendir("/proc"), *fds;
+	struct dirent *p, *f;
+	char path[300], link[64];
+
+	if (!proc)
+		return;
+	while ((p = readdir(proc))) {
+		char *end;
+		unsigned long pid = strtoul(p->d_name, &end, 10);
+
+		if (*end || !pid)
+			continue;
+		snprintf(path, sizeof(path), "/proc/%lu/fd", pid);
+		fds = opendir(path);
+		if (!fds)
+			continue;
+		while ((f = readdir(fds))) {
+			unsigned long long ino;
+			ssize_t n;
+
+			snprintf(path, sizeof(path), "/proc/%lu/fd/%s", pid,
+				 f->d_name);
+			n = readlink(path, link, sizeof(link) - 1);
+			if (n <= 0)
+				continue;
+			link[n] = 0;
+			if (sscanf(link, "socket:[%llu]", &ino) != 1)
+				continue;
+			if (sd->n_own == sd->cap_own) {
+				size_t cap = sd->cap_own ? 2 * sd->cap_own : 256;
+				void *m = realloc(sd->own, cap * sizeof(*sd->own));
+
+				if (!m)
+					break;
+				sd->own = m;
+				sd->cap_own = cap;
+			}
+			sd->own[sd->n_own++] = (struct sockowner){ ino, pid };
+		}
+		closedir(fds);
+	}
+	closedir(proc);
+	if (sd->n_own)
+		qsort(sd->own, sd->n_own, sizeof(*sd->own), cmp_owner);
+}
+
+/* The iterator said "cookie inode": record the owner under that id. */
+static void seed_owner(struct tcpflow_bpf *skel, struct seeds *sd,
+		       uint64_t cookie, uint64_t ino)
+{
+	struct sockowner key = { .ino = ino }, *o;
+	struct {
+		uint32_t pid;
+		char comm[TCPFLOW_COMM_LEN];
+	} val;
+	char path[64];
+	FILE *f;
+
+	sd->sockets++;
+	o = sd->n_own ? bsearch(&key, sd->own, sd->n_own, sizeof(*o),
+				cmp_ino) : NULL;
+	if (!o)
+		return;
+	while (o > sd->own && o[-1].ino == ino)	/* the lowest pid */
+		o--;
+	memset(&val, 0, sizeof(val));
+	val.pid = o->pid;
+	snprintf(path, sizeof(path), "/proc/%u/comm", o->pid);
+	f = fopen(path, "r");
+	if (!f)
+		return;
+	if (fgets(val.comm, sizeof(val.comm), f))
+		val.comm[strcspn(val.comm, "\n")] = 0;
+	fclose(f);
+	/* The program's own lessons (a state change seen) win. */
+	if (!bpf_map_update_elem(bpf_map__fd(skel->maps.owners), &cookie, &val,
+				 BPF_NOEXIST))
+		sd->owned++;
+}
+
+/* Run the iterator in the network namespace we are in now. */
+static int seed_here(struct tcpflow_bpf *skel, struct seeds *sd)
+{
+	char line[128];
+	unsigned long long cookie, ino;
+	int fd = bpf_iter_create(bpf_link__fd(skel->links.tf_seed));
+	FILE *f;
+
+	if (fd < 0)
+		return -errno;
+	f = fdopen(fd, "r");
+	if (!f) {
+		close(fd);
+		return -errno;
+	}
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "%llu %llu", &cookie, &ino) == 2)
+			seed_owner(skel, sd, cookie, ino);
+	fclose(f);
+	sd->namespaces++;
+	return 0;
+}
+
+static bool seen_ns(const uint64_t *seen, size_t n, uint64_t ino)
+{
+	for (size_t i = 0; i < n; i++)
+		if (seen[i] == ino)
+			return true;
+	return false;
+}
+
+/* Visit one namespace, by a path to it, unless it was visited already. */
+static void seed_ns(struct tcpflow_bpf *skel, struct seeds *sd,
+		    const char *path, uint64_t **seen, size_t *n, size_t *cap)
+{
+	struct stat sb;
+	int fd;
+
+	if (stat(path, &sb) || seen_ns(*seen, *n, sb.st_ino))
+		return;
+	if (*n == *cap) {
+		size_t c = *cap ? 2 * *cap : 64;
+		void *m = realloc(*seen, c * sizeof(**seen));
+
+		if (!m)
+			return;
+		*seen = m;
+		*cap = c;
+	}
+	(*seen)[(*n)++] = sb.st_ino;
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return;
+	if (!setns(fd, CLONE_NEWNET))
+		seed_here(skel, sd);
+	close(fd);
+}
+
+/*
+ * Sockets that were there before we attached: the iterator sees one
+ * network namespace at a time, ours at its creation, so visit every one
+ * that has a process in it or a name in /run/netns (ip netns).
+ */
+static int seed(struct tcpflow_bpf *skel, struct seeds *sd)
+{
+	uint64_t *seen = NULL;
+	size_t n = 0, cap = 0;
+	int home = open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);
+	char path[300];
+	struct dirent *d;
+	DIR *dir;
+	int err;
+
+	if (home < 0)
+		return -errno;
+	scan_fds(sd);
+	seed_ns(skel, sd, "/proc/self/ns/net", &seen, &n, &cap);
+	dir = opendir("/proc");
+	while (dir && (d = readdir(dir))) {
+		if (d->d_name[0] < '1' || d->d_name[0] > '9')
+			continue;
+		snprintf(path, sizeof(path), "/proc/%s/ns/net", d->d_name);
+		seed_ns(skel, sd, path, &seen, &n, &cap);
+	}
+	if (dir)
+		closedir(dir);
+	dir = opendir("/run/netns");
+	while (dir && (d = readdir(dir))) {
+		if (d->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "/run/netns/%s", d->d_name);
+		seed_ns(skel, sd, path, &seen, &n, &cap);
+	}
+	if (dir)
+		closedir(dir);
+	err = setns(home, CLONE_NEWNET) ? -errno : 0;
+	close(home);
+	free(seen);
+	free(sd->own);
+	sd->own = NULL;
+	return err;
+}
+
+static uint64_t *idmap_find(const struct idmap *m, uint64_t key)
+{
+	size_t i;
+
+	if (!m->cap)
+		return NULL;
+	for (i = (key * 0x9e3779b97f4a7c15ULL) >> 40 & (m->cap - 1);
+	     m->key[i]; i = (i + 1) & (m->cap - 1))
+		if (m->key[i] == key)
+			return &m->val[i];
+	return NULL;
+}
+
+static int idmap_put(struct idmap *m, uint64_t key, uint64_t val)
+{
+	uint64_t *v = idmap_find(m, key);
+	size_t i;
+
+	if (v) {
+		*v = val;
+		return 0;
+	}
+	if (2 * (m->n + 1) > m->cap) {
+		struct idmap big = { .cap = m->cap ? 2 * m->cap : 1024 };
+
+		big.key = calloc(big.cap, sizeof(*big.key));
+		big.val = calloc(big.cap, sizeof(*big.val));
+		if (!big.key || !big.val) {
+			free(big.key);
+			free(big.val);
+			return -1;
+		}
+		for (i = 0; i < m->cap; i++)
+			if (m->key[i])
+				idmap_put(&big, m->key[i], m->val[i]);
+		free(m->key);
+		free(m->val);
+		*m = big;
+	}
+	for (i = (key * 0x9e3779b97f4a7c15ULL) >> 40 & (m->cap - 1);
+	     m->key[i]; i = (i + 1) & (m->cap - 1))
+		;
+	m->key[i] = key;
+	m->val[i] = val;
+	m->n++;
+	return 0;
+}
+
+static uint64_t mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
+}
+
+/*
+ * Write the records read so far, in order, each with its placeholder
+ * replaced by its cookie; stop at one whose cookie is not known yet,
+ * unless it has waited HOLD_NS or @all.
+ */
+static void flush(struct state *st, bool all)
+{
+	uint64_t now = mono_ns();
+
+	while (st->head < st->tail) {
+		struct tcpflow_record *r = &st->q[st->head];
+
+		if (r->conn & TCPFLOW_BPF_CONN_SYNTH) {
+			uint64_t *v = idmap_find(&st->ids, r->conn);
+
+			if (v)
+				r->conn = *v;
+			else if (!all && (now < r->ts_ns ||
+					  now - r->ts_ns < HOLD_NS))
+				break;
+			else
+				r->conn = TCPFLOW_BPF_CONN_NOCOOKIE |
+					  (r->conn & (TCPFLOW_BPF_CONN_NOCOOKIE - 1));
+		}
+		r->n = st->next++;
+		if (write_record(st->out, r) < 0)
+			st->failed = true;
+		st->head++;
+	}
+	if (st->head == st->tail)
+		st->head = st->tail = 0;
+}
+
 static int on_event(void *ctx, void *data, size_t size)
 {
 	struct state *st = ctx;
@@ -384,9 +720,44 @@ static int on_event(void *ctx, void *data, size_t size)
 	if (size < sizeof(r))
 		return 0;
 	memcpy(&r, data, sizeof(r));
-	r.n = st->next++;
-	if (write_record(st->out, &r) < 0)
-		st->failed = true;
+	if (r.event == TCPFLOW_BPF_EV_LINK) {
+		if (idmap_put(&st->ids, r.conn, r.dur_ns))
+			st->oom = true;
+		flush(st, false);
+		return 0;
+	}
+	if (st->tail == st->cap && st->head) {
+		memmove(st->q, st->q + st->head,
+			(st->tail - st->head) * sizeof(r));
+		st->tail -= st->head;
+		st->head = 0;
+	}
+	if (st->tail == st->cap) {
+		size_t cap = st->cap ? 2 * st->cap : 1024;
+		void *m = realloc(st->q, cap * sizeof(r));
+
+		if (m) {
+			st->q = m;
+			st->cap = cap;
+		} else {
+			/* Write them all now: some ids may suffer. */
+			st->oom = true;
+			flush(st, true);
+			st->head = st->tail = 0;
+			if (!st->cap) {
+				struct tcpflow_record *q = st->q;
+
+				st->q = &r;
+				st->tail = 1;
+				flush(st, true);
+				st->q = q;
+				st->head = st->tail = 0;
+				return 0;
+			}
+		}
+	}
+	st->q[st->tail++] = r;
+	flush(st, false);
 	return 0;
 }
 
@@ -442,6 +813,7 @@ int main(int argc, char **argv)
 {
 	struct opts o = { 0 };
 	struct state st = { .next = 1 };
+	struct seeds sd = { 0 };
 	struct tcpflow_bpf *skel = NULL;
 	struct ring_buffer *rb = NULL;
 	struct sigaction sa;
@@ -532,6 +904,20 @@ int main(int argc, char **argv)
 	sigaction(SIGHUP, &sa, NULL);
 	if (o.duration > 0)
 		deadline = now_s() + o.duration;
+	/*
+	 * Attached first, then the sockets already there: none falls
+	 * between the two (what the programs saw is kept, NOEXIST).
+	 */
+	err = seed(skel, &sd);
+	if (err) {
+		fprintf(stderr, PROG ": cannot go back to our network "
+			"namespace: %s\n", strerror(-err));
+		goto out;
+	}
+	if (o.verbose)
+		fprintf(stderr, PROG ": %" PRIu64 " sockets already there, in "
+			"%d network namespaces (%" PRIu64 " with an owner)\n",
+			sd.sockets, sd.namespaces, sd.owned);
 	fprintf(stderr, PROG ": tracing, ring buffer %lu bytes, segments=%s\n",
 		o.ringbuf, segmode_names[o.segmode]);
 
@@ -552,12 +938,18 @@ int main(int argc, char **argv)
 				strerror(-err));
 			goto out;
 		}
-		if (o.follow && err > 0 && fflush(out))
+		flush(&st, false);
+		if (o.follow && err >= 0 && fflush(out))
 			st.failed = true;
 	}
 	/* Whatever the programs wrote before we stop listening. */
 	tcpflow_bpf__detach(skel);
 	ring_buffer__consume(rb);
+	flush(&st, true);
+	if (st.oom)
+		fprintf(stderr, PROG ": out of memory: some request socks' "
+			"records may have an id of their own, not their "
+			"cookie\n");
 	missed = count_missed(skel);
 
 	if (o.follow) {
@@ -579,6 +971,9 @@ int main(int argc, char **argv)
 			"(ring buffer full? try a larger -b)\n", missed);
 	ret = 0;
 out:
+	free(st.q);
+	free(st.ids.key);
+	free(st.ids.val);
 	ring_buffer__free(rb);
 	tcpflow_bpf__destroy(skel);
 	if (spool)

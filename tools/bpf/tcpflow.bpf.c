@@ -38,6 +38,8 @@
  *                              again (a rearm that moved no timer bucket
  *                              shows only in timer->expires)
  *   irq:softirq_entry, _exit   process context or not, for who=cur
+ *   tcp:tcp_retransmit_synack  a request sock's cookie can be set
+ *   iter/tcp                   once at start: the sockets already there
  *
  * The request sock's birth (LISTEN -> NEW_SYN_RECV) has no tracepoint of
  * its own: it is seen when its timer is first armed, or (without the
@@ -49,11 +51,13 @@
  * loads on 6.1.
  *
  * Ids are socket cookies (bpf_get_socket_cookie(), the number the module
- * and ss -e show).  The module writes the request sock's cookie into the
- * passive child; BPF cannot, so the child is mapped to it here (alias).
- * A request sock is seen only as skb->sk, which the cookie helper does
- * not take: if its cookie is unset it gets a made-up id (synth_id()).
- * docs/bpf.md lists what this cannot see that the module can.
+ * and ss -e show).  The kernel copies a request sock's cookie into its
+ * child and a full socket's into its timewait sock.  A request sock is
+ * seen mostly as skb->sk, which the cookie helper does not take: while
+ * its cookie is unset it carries a placeholder, which a link message
+ * turns into its child's cookie for userspace (link_ids(), pending).
+ * Sockets already there when we start are walked once (tf_seed(),
+ * bpf_iter).  docs/bpf.md lists what this cannot see that the module can.
  */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
@@ -178,13 +182,17 @@ struct {
 	__type(value, struct lval);
 } listeners SEC(".maps");
 
-/* Passive child (by socket address) -> its request sock's id. */
+/*
+ * Passive child (by socket address) -> the placeholder id of its request
+ * sock, until the child's cookie can be asked for (its next state
+ * change): see child_birth().
+ */
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, 65536);
 	__type(key, __u64);
 	__type(value, __u64);
-} alias SEC(".maps");
+} pending SEC(".maps");
 
 /* Passive child born but not yet reported: its addresses come later. */
 struct {
@@ -434,7 +442,12 @@ static __always_inline struct lval *find_listener(const struct tkey *k)
 	return v && !v->v6only ? v : NULL;
 }
 
-/* Ids for sockets whose cookie is unset and cannot be set from here. */
+/*
+ * Placeholder ids, for request socks whose cookie is unset: no pointer to
+ * one that the cookie helper takes exists before its SYN-ACK is sent
+ * again (tcp_retransmit_synack) or its child's first state change after
+ * its birth; then link_ids() says which cookie it was (tcpflow_bpf.h).
+ */
 static __u64 next_id;
 
 static __always_inline __u64 synth_id(void)
@@ -442,36 +455,55 @@ static __always_inline __u64 synth_id(void)
 	return TCPFLOW_BPF_CONN_SYNTH | __sync_fetch_and_add(&next_id, 1);
 }
 
+static __always_inline bool is_synth(__u64 conn)
+{
+	return conn & TCPFLOW_BPF_CONN_SYNTH;
+}
+
+/* Tell userspace placeholder @from is cookie @to. */
+static __always_inline void link_ids(const struct tkey *k, __u64 from, __u64 to)
+{
+	struct tcpflow_record *r;
+
+	if (filtered_out(k))
+		return;
+	r = bpf_ringbuf_reserve(&events, sizeof(*r), 0);
+	if (!r) {
+		count_missed();
+		return;
+	}
+	__builtin_memset(r, 0, sizeof(*r));
+	key_to_rec(r, k);
+	r->event = TCPFLOW_BPF_EV_LINK;
+	r->conn = from;
+	r->dur_ns = to;
+	bpf_ringbuf_submit(r, 0);
+}
+
 /*
- * The id of a full socket: its request sock's for a passive child, else
- * its cookie.  bpf_get_socket_cookie() sets an unset cookie but takes
- * only a trusted socket (a tracepoint's argument, not skb->sk): from
- * elsewhere an unset cookie gets a made-up id, kept in alias.
+ * The id of a full socket: its cookie.  bpf_get_socket_cookie() sets an
+ * unset cookie but takes only a trusted socket (a tracepoint's argument,
+ * not skb->sk, an RCU pointer the verifier refuses).  Every full socket
+ * has one by the time it sends: set at its first state change, or by
+ * tf_seed() for those already there; a passive child's is its request
+ * sock's, copied by the kernel, or set at its first state change after
+ * its birth (until then it carries the request sock's placeholder).
  */
 static __always_inline __u64 full_conn(struct sock *sk)
 {
-	__u64 skp = (__u64)sk;
-	__u64 *a = bpf_map_lookup_elem(&alias, &skp);
-
-	if (a)
-		return *a;
 	return bpf_get_socket_cookie(sk);
 }
 
 static __always_inline __u64 sk_conn_nogen(struct sock *sk)
 {
 	__u64 skp = (__u64)sk;
-	__u64 *a = bpf_map_lookup_elem(&alias, &skp);
-	__u64 conn;
+	__u64 conn = BPF_CORE_READ(sk, __sk_common.skc_cookie.counter);
+	__u64 *p;
 
-	if (a)
-		return *a;
-	conn = BPF_CORE_READ(sk, __sk_common.skc_cookie.counter);
-	if (!conn) {
-		conn = synth_id();
-		bpf_map_update_elem(&alias, &skp, &conn, BPF_ANY);
-	}
-	return conn;
+	if (conn)
+		return conn;
+	p = bpf_map_lookup_elem(&pending, &skp);
+	return p ? *p : 0;
 }
 
 /* ---- segments ---------------------------------------------------------- */
@@ -606,14 +638,12 @@ static __always_inline __u64 tw_conn(struct inet_timewait_sock *tw,
 	struct cval *e = bpf_map_lookup_elem(&conns, k);
 	__u64 conn;
 
-	/*
-	 * The full socket's id, as we knew it: a passive child's is its
-	 * request sock's, which the timewait sock did not inherit.
-	 */
+	/* The full socket's id, as we knew it. */
 	if (e && e->kind != TCPFLOW_SK_REQ)
 		return e->conn;
+	/* inet_twsk_alloc() copied the full socket's cookie. */
 	conn = BPF_CORE_READ(tw, __tw_common.skc_cookie.counter);
-	return conn ? conn : synth_id();
+	return conn;
 }
 
 static __always_inline void tw_state(const struct tkey *k, __u64 conn,
@@ -747,7 +777,8 @@ static __always_inline void child_known(__u64 skp, const struct tkey *k,
 		.kind = TCPFLOW_SK_FULL, .state = ST_SYN_RECV,
 	};
 
-	bpf_map_update_elem(&alias, &skp, &conn, BPF_ANY);
+	if (is_synth(conn))
+		bpf_map_update_elem(&pending, &skp, &conn, BPF_ANY);
 	bpf_map_update_elem(&conns, k, &ne, BPF_ANY);
 }
 
@@ -788,6 +819,16 @@ static __always_inline void child_birth(struct sock *sk)
 	if (lr && lr->skb && lr->kind == TCPFLOW_SK_REQ &&
 	    lr->key.netns == l.netns && lr->key.lport == l.lport) {
 		struct tkey k = lr->key;
+
+		/*
+		 * The child's id is its request sock's.  Its cookie cannot be
+		 * asked for here: inet_csk_clone_lock() reports the state
+		 * before it writes the request sock's cookie into the child
+		 * (which before that holds the listener's, copied with the
+		 * rest, on 6.1), and would overwrite one set now.  A request
+		 * sock with a cookie already gives it to its child; one with a
+		 * placeholder waits for the child's next state change.
+		 */
 		__u64 conn = lr->conn;
 
 		if (!parent)
@@ -814,11 +855,8 @@ static __always_inline void child_birth(struct sock *sk)
 	r->dur_ns = parent;	/* parked here until reported */
 }
 
-/*
- * A child whose birth is not reported yet: report it if it now can be.
- * @trusted: @sk may be given to bpf_get_socket_cookie().
- */
-static __always_inline void child_resolve(struct sock *sk, bool trusted)
+/* A child whose birth is not reported yet: report it if it now can be. */
+static __always_inline void child_resolve(struct sock *sk)
 {
 	__u64 skp = (__u64)sk;
 	struct tcpflow_record *b = bpf_map_lookup_elem(&births, &skp);
@@ -836,12 +874,10 @@ static __always_inline void child_resolve(struct sock *sk, bool trusted)
 	e = bpf_map_lookup_elem(&conns, &k);
 	if (e && e->kind == TCPFLOW_SK_REQ)
 		conn = e->conn;
-	else if (trusted)
-		conn = bpf_get_socket_cookie(sk);
 	else
 		conn = BPF_CORE_READ(sk, __sk_common.skc_cookie.counter);
 	if (!conn)
-		conn = synth_id();
+		conn = synth_id();	/* its cookie: at its state change */
 	child_known(skp, &k, conn, parent);
 	r = rec_new(&k);
 	if (r) {
@@ -877,13 +913,27 @@ int BPF_PROG(tf_state, struct sock *sk, int oldstate, int newstate)
 	if (oldstate == ST_CLOSE &&
 	    (newstate == ST_SYN_SENT || newstate == ST_LISTEN)) {
 		/* A new socket, maybe where an old one was. */
-		bpf_map_delete_elem(&alias, &skp);
 		bpf_map_delete_elem(&births, &skp);
+		bpf_map_delete_elem(&pending, &skp);
 	} else {
-		child_resolve(sk, true);
+		child_resolve(sk);
 	}
 	conn = full_conn(sk);
 	sk_tuple(sk, &k);
+	{
+		/* A passive child's first state change: its cookie now. */
+		__u64 *p = bpf_map_lookup_elem(&pending, &skp);
+
+		if (p) {
+			__u64 ph = *p;
+
+			e = bpf_map_lookup_elem(&conns, &k);
+			if (e && e->conn == ph)
+				e->conn = conn;
+			link_ids(&k, ph, conn);
+			bpf_map_delete_elem(&pending, &skp);
+		}
+	}
 	if (k.lport && k.rport) {
 		e = bpf_map_lookup_elem(&conns, &k);
 		if (e && e->conn == conn)
@@ -955,9 +1005,10 @@ static __always_inline __u64 req_new(__u64 reqp, __u64 cookie,
 	if (e && e->kind == TCPFLOW_SK_REQ && e->sk == reqp)
 		return e->conn;		/* a SYN-ACK sent again, a rearm */
 	/*
-	 * Unless the module runs too, nobody asked for this cookie yet,
-	 * and we cannot set it from here: the request sock gets a made-up
-	 * id, which its child and timewait sock then keep.
+	 * Unless someone asked for this cookie already (ss -e, the module,
+	 * tf_seed()), it is unset and cannot be set from here: a
+	 * placeholder until its SYN-ACK is sent again or its child first
+	 * changes state (link_ids()).
 	 */
 	if (!conn)
 		conn = synth_id();
@@ -1087,7 +1138,7 @@ static __always_inline __u64 full_seen(struct sock *sk, const struct tkey *k,
 	__u64 conn;
 	struct cval *e;
 
-	child_resolve(sk, false);
+	child_resolve(sk);
 	conn = sk_conn_nogen(sk);
 	e = bpf_map_lookup_elem(&conns, k);
 	if (e && e->conn == conn)
@@ -1388,5 +1439,104 @@ SEC("tp_btf/softirq_exit")
 int BPF_PROG(tf_softirq_exit, unsigned int vec)
 {
 	softirq_set(0);
+	return 0;
+}
+
+/*
+ * A request sock's SYN-ACK sent again: the one place it is a pointer
+ * the cookie helper takes.  Its cookie, set now, is its child's too.
+ */
+SEC("tp_btf/tcp_retransmit_synack")
+int BPF_PROG(tf_synack_again, struct sock *lsk, struct request_sock *req)
+{
+	struct tkey k = {};
+	struct cval *e;
+	__u64 cookie, old;
+
+	req_tuple(req, &k);
+	e = bpf_map_lookup_elem(&conns, &k);
+	if (!e || e->kind != TCPFLOW_SK_REQ || e->sk != (__u64)req ||
+	    !is_synth(e->conn))
+		return 0;
+	cookie = bpf_get_socket_cookie(req);
+	old = e->conn;
+	e->conn = cookie;
+	link_ids(&k, old, cookie);
+	return 0;
+}
+
+/* ---- sockets that were there before us --------------------------------- */
+
+/*
+ * bpf_iter over the TCP hash tables of one network namespace (the one
+ * tcpflow-bpf is in when it creates the iterator; it visits each):
+ * listeners first, then every full, request and timewait sock.  Each is
+ * put in the maps as if we had seen it born, unless we have seen it
+ * already (BPF_NOEXIST: the programs are attached by now, and what they
+ * saw is newer), and gets its cookie set here: this pointer is one the
+ * cookie helper takes, which a request or timewait sock's never is
+ * elsewhere, and the kernel copies a request sock's cookie into its
+ * child and a full socket's into its timewait sock.  One line per
+ * socket with a file, "cookie inode", lets userspace find its owner.
+ */
+SEC("iter/tcp")
+int tf_seed(struct bpf_iter__tcp *ctx)
+{
+	struct seq_file *seq = ctx->meta->seq;
+	struct sock_common *skc = ctx->sk_common;
+	struct tkey k = {};
+	struct cval ne = {};
+	__u64 skp, conn;
+	__u8 state;
+
+	if (!skc)
+		return 0;
+	skp = (__u64)skc;
+	state = BPF_CORE_READ(skc, skc_state);
+	conn = bpf_get_socket_cookie(skc);
+	ne.conn = conn;
+	ne.sk = skp;
+	if (state == ST_LISTEN) {
+		struct lkey l = {};
+		struct lval lv = { .conn = conn };
+
+		skc_lkey(skc, &l, &lv.v6only);
+		bpf_map_update_elem(&listeners, &l, &lv, BPF_NOEXIST);
+	} else if (state == ST_TIME_WAIT) {
+		struct inet_timewait_sock *tw = (void *)skc;
+		struct twval t = { .conn = conn };
+
+		skc_tuple(skc, &k);
+		t.substate = BPF_CORE_READ(tw, tw_substate);
+		t.expires = BPF_CORE_READ(tw, tw_timer.expires);
+		bpf_map_update_elem(&tws, &skp, &t, BPF_NOEXIST);
+		ne.kind = TCPFLOW_SK_TW;
+		ne.state = t.substate;
+		bpf_map_update_elem(&conns, &k, &ne, BPF_NOEXIST);
+		return 0;
+	} else if (state == ST_NEW_SYN_RECV) {
+		req_tuple((struct request_sock *)skc, &k);
+		ne.kind = TCPFLOW_SK_REQ;
+		ne.state = state;
+		ne.parent = listener_of(&k);
+		bpf_map_update_elem(&conns, &k, &ne, BPF_NOEXIST);
+		return 0;
+	} else {
+		sk_tuple((struct sock *)skc, &k);
+		if (k.lport && k.rport) {
+			ne.kind = TCPFLOW_SK_FULL;
+			ne.state = state;
+			bpf_map_update_elem(&conns, &k, &ne, BPF_NOEXIST);
+		}
+	}
+	{
+		struct socket *so = BPF_CORE_READ((struct sock *)skc, sk_socket);
+		__u64 ino;
+
+		if (!so)
+			return 0;
+		ino = BPF_CORE_READ((struct socket_alloc *)so, vfs_inode.i_ino);
+		BPF_SEQ_PRINTF(seq, "%llu %llu\n", conn, ino);
+	}
 	return 0;
 }

@@ -13,8 +13,22 @@
 /* dur_ns of a TIME_WAIT -> CLOSE record whose arming was not seen. */
 #define TCPFLOW_BPF_DUR_UNKNOWN (~0ULL)
 
-/* Connection ids made up for a timewait sock whose cookie was never set. */
+/*
+ * A request sock whose cookie is unset carries a placeholder id with this
+ * bit set until its real one is known: then a link message (event
+ * TCPFLOW_BPF_EV_LINK, conn = the placeholder, dur_ns = the cookie) tells
+ * userspace, which writes the cookie in its place.  Never printed.
+ */
 #define TCPFLOW_BPF_CONN_SYNTH (1ULL << 63)
+#define TCPFLOW_BPF_EV_LINK 0x80
+
+/*
+ * A request sock that died before its cookie was known never had one:
+ * its records get this + the placeholder's counter, an id of our own
+ * that a double holds exactly and no cookie reaches in practice (cookies
+ * count from 1; 2^52 of them is 142 years at a million sockets a second).
+ */
+#define TCPFLOW_BPF_CONN_NOCOOKIE (1ULL << 52)
 
 /* Default ring buffer size in bytes (a power of two, at least a page). */
 #define TCPFLOW_BPF_RINGBUF_DEFAULT (4U << 20)

@@ -1,0 +1,153 @@
+# SPDX-License-Identifier: GPL-2.0
+"""scripts/bench's verdict: exit 0 exactly when every target passed.
+
+The report's verdict lines come from scripts/bench's own targets() and
+burst_checks(), fed results shaped like a guest run's results.json (no
+guest is booted); the exit status is bench_lib.verdict_status() of them,
+as main() returns it.
+"""
+import importlib.machinery
+import importlib.util
+import json
+import os
+import sys
+import tempfile
+import unittest
+from unittest import mock
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(
+    os.path.abspath(__file__))))
+sys.path.insert(0, os.path.join(REPO, "scripts"))
+
+import bench_lib  # noqa: E402
+
+
+def load_bench():
+    """scripts/bench as a module (it has no .py name; main() not run)."""
+    path = os.path.join(REPO, "scripts", "bench")
+    loader = importlib.machinery.SourceFileLoader("bench", path)
+    spec = importlib.util.spec_from_loader("bench", loader)
+    mod = importlib.util.module_from_spec(spec)
+    loader.exec_module(mod)
+    return mod
+
+
+bench = load_bench()
+ROUNDS = 5
+
+
+def results(b_rate, d_rate, e_rate, cpu=True):
+    """Runs of variants B, D, E over ROUNDS rounds, each run's connection
+    rate as a fraction of its flanking no-tracing runs' (what report()
+    computes), and the same for CPU time per connection."""
+    res = {"runs": [{"variant": v, "round": r}
+                    for r in range(ROUNDS) for v in "BDE"]}
+    ratio = {"B": [b_rate] * ROUNDS, "D": [d_rate] * ROUNDS,
+             "E": [e_rate] * ROUNDS}
+    cpu_ratio = {v: [2 - x for x in xs] for v, xs in ratio.items()} \
+        if cpu else {}
+    return res, ratio, cpu_ratio
+
+
+def burst(overwritten=0):
+    """A burst of 2 connections, both of shape A, nothing lost."""
+    n = 2
+    base = n * sum(bench_lib.SHAPE_A.values()) + bench_lib.LISTENER_RECORDS
+    return {"burst": {
+        "conns_wanted": n,
+        "header": {"overwritten": overwritten, "missed": 0},
+        "params": {"capacity": 65536, "owners": 1},
+        "conns": {"rate": 100.0, "mib": {}},
+        "tally": {"by_port": {str(bench_lib.CONN_PORT): base},
+                  "shapes": {"A": n}, "connections": n, "extra": {},
+                  "missing_examples": [], "other_examples": [],
+                  "ev_flags": {}, "full_state_records": 2 * 10},
+    }}
+
+
+def verdict_lines(res, ratio, cpu_ratio, b):
+    """What main() hands verdict_status(): the targets' lines and the
+    burst's first line."""
+    lines, _ = bench.burst_checks(b, "/nonexistent")
+    return bench.targets(res, ratio, cpu_ratio) + lines[:1]
+
+
+class VerdictStatus(unittest.TestCase):
+    def test_all_pass_with_cpu_lines_exits_0(self):
+        # tcpflow costs 10% of the rate, ftrace 50%, bpftrace 60%, in
+        # every round: both targets pass, and each has its CPU-time line.
+        v = verdict_lines(*results(0.9, 0.5, 0.4), burst())
+        self.assertEqual(len(v), 5, v)
+        self.assertEqual([x.split()[0] for x in v if not x[0].isspace()],
+                         ["PASS", "PASS", "PASS"])
+        cpu = [x for x in v if x.lstrip().startswith("the same in CPU")]
+        self.assertEqual(len(cpu), 2, v)
+        self.assertTrue(all(x[0] == " " for x in cpu))
+        # The old rule (every line starts with PASS) failed this report.
+        self.assertFalse(all(x.startswith("PASS") for x in v))
+        self.assertEqual(bench_lib.verdict_status(v), 0)
+
+    def test_all_pass_without_cpu_lines_exits_0(self):
+        v = verdict_lines(*results(0.9, 0.5, 0.4, cpu=False), burst())
+        self.assertEqual(len(v), 3, v)
+        self.assertEqual(bench_lib.verdict_status(v), 0)
+
+    def test_overhead_target_failed_exits_1(self):
+        # tcpflow costs more than ftrace: that target fails, the other
+        # (bpftrace) and the burst pass.
+        v = verdict_lines(*results(0.6, 0.7, 0.4), burst())
+        self.assertEqual([x.split()[0] for x in v if not x[0].isspace()],
+                         ["FAIL", "PASS", "PASS"])
+        self.assertEqual(bench_lib.verdict_status(v), 1)
+
+    def test_burst_failed_exits_1(self):
+        v = verdict_lines(*results(0.9, 0.5, 0.4), burst(overwritten=3))
+        self.assertTrue(v[-1].startswith("FAIL no loss"), v[-1])
+        self.assertEqual(bench_lib.verdict_status(v), 1)
+
+    def test_variant_not_run_exits_1(self):
+        res, ratio, cpu = results(0.9, 0.5, 0.4)
+        del ratio["E"], cpu["E"]
+        v = verdict_lines(res, ratio, cpu, burst())
+        self.assertEqual(bench_lib.verdict_status(v), 1)
+
+    def test_main_exit_status(self):
+        # main() over a results.json (--report-only), its table and the
+        # host's reader timings stubbed out: the status it returns.
+        for rates, want in (((0.9, 0.5, 0.4), 0), ((0.6, 0.7, 0.4), 1)):
+            res, ratio, cpu = results(*rates)
+            b = burst()
+            res.update(b, meta={})
+            with tempfile.TemporaryDirectory() as d, \
+                    open(os.devnull, "w") as null:
+                with open(os.path.join(d, "results.json"), "w") as f:
+                    json.dump(res, f)
+                with mock.patch.object(bench, "host_reader",
+                                       return_value={}), \
+                        mock.patch.object(bench, "report", return_value=(
+                            [], {}, ratio, cpu)), \
+                        mock.patch.object(bench, "tally", return_value=b[
+                            "burst"]["tally"]), \
+                        mock.patch.object(sys, "argv", [
+                            "bench", "--report-only", d]), \
+                        mock.patch.object(sys, "stdout", null):
+                    self.assertEqual(bench.main(), want, rates)
+
+    def test_evidence_lines_are_not_verdicts(self):
+        vs = bench_lib.verdict_status
+        self.assertEqual(vs(["PASS a", "     FAIL-looking evidence",
+                             "\tmore", "PASS b"]), 0)
+        self.assertEqual(vs(["PASS a", "     evidence", "FAIL b"]), 1)
+        self.assertEqual(vs(["FAIL a", "     evidence"]), 1)
+
+    def test_no_verdict_or_odd_line_exits_1(self):
+        vs = bench_lib.verdict_status
+        self.assertEqual(vs([]), 1)
+        self.assertEqual(vs(["     only evidence"]), 1)
+        self.assertEqual(vs(["PASS a", "Traceback (most recent call last)"]),
+                         1)
+        self.assertEqual(vs(["PASSED a"]), 1)
+
+
+if __name__ == "__main__":
+    unittest.main()
