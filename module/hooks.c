@@ -112,6 +112,24 @@ static bool acting_task(const struct sock *own)
 	return !in_softirq() || (own && sock_owned_by_user_nocheck(own));
 }
 
+/*
+ * DCCP shares the connection-sock and timewait code with TCP: its
+ * listeners, request socks and timewait socks come through the same
+ * hooks, and are not TCP's.
+ */
+static bool is_tcp(const struct sock *sk)
+{
+	return sk->sk_protocol == IPPROTO_TCP && sk->sk_type == SOCK_STREAM;
+}
+
+/* A timewait sock has no sk_protocol: its proto ("TCP", "TCPv6") says. */
+static bool tw_is_tcp(const struct inet_timewait_sock *tw)
+{
+	const char *name = tw->tw_prot->name;
+
+	return !strcmp(name, "TCP") || !strcmp(name, "TCPv6");
+}
+
 static u64 conn_of(const struct sock_common *skc)
 {
 	u64 cookie = atomic64_read(&skc->skc_cookie);
@@ -343,6 +361,8 @@ static void reqsk_hash_add_pre(struct ftrace_regs *regs)
 	struct request_sock *req = (struct request_sock *)arg(regs, 1);
 	struct tcpflow_record r = { .event = TCPFLOW_EV_STATE };
 
+	if (!is_tcp(lsk))
+		return;
 	rec_sock(&r, &req->__req_common, TCPFLOW_SK_REQ);
 	r.old_state = TCP_LISTEN;
 	r.new_state = TCP_NEW_SYN_RECV;
@@ -355,6 +375,8 @@ static void reqsk_drop_pre(struct ftrace_regs *regs)
 	struct request_sock *req = (struct request_sock *)arg(regs, 1);
 	struct tcpflow_record r = { .event = TCPFLOW_EV_STATE };
 
+	if (!is_tcp(lsk))
+		return;
 	rec_sock(&r, &req->__req_common, TCPFLOW_SK_REQ);
 	/* A request that just became a child is not a drop. */
 	if (r.conn == this_cpu_read(tcpflow_pcpu.clone_conn))
@@ -402,6 +424,8 @@ static void twsk_hashdance_pre(struct ftrace_regs *regs)
 	const struct sock *sk = (const struct sock *)arg(regs, 1);
 	struct tcpflow_record r = { .event = TCPFLOW_EV_STATE };
 
+	if (!is_tcp(sk))
+		return;
 	rec_sock(&r, &tw->__tw_common, TCPFLOW_SK_TW);
 	r.old_state = sk->sk_state;
 	r.new_state = tw->tw_substate;
@@ -414,7 +438,8 @@ static void twsk_schedule_pre(struct ftrace_regs *regs)
 	struct tcpflow_pcpu *pc = this_cpu_ptr(&tcpflow_pcpu);
 	struct tcpflow_record r = { .event = TCPFLOW_EV_STATE };
 
-	if (!arg(regs, 2))	/* first arming, told by hashdance */
+	/* The first arming is told by hashdance; DCCP's are not ours. */
+	if (!arg(regs, 2) || !tw_is_tcp(tw))
 		return;
 	rec_sock(&r, &tw->__tw_common, TCPFLOW_SK_TW);
 	r.new_state = tw->tw_substate;
@@ -431,6 +456,8 @@ static void twsk_end(struct inet_timewait_sock *tw, u8 why)
 {
 	struct tcpflow_record r = { .event = TCPFLOW_EV_STATE, .why = why };
 
+	if (!tw_is_tcp(tw))
+		return;
 	rec_sock(&r, &tw->__tw_common, TCPFLOW_SK_TW);
 	r.old_state = tw->tw_substate;
 	r.new_state = TCP_CLOSE;
@@ -742,7 +769,7 @@ static int listen_ret(struct kretprobe_instance *ri, struct pt_regs *regs)
 	struct tcpflow_record r = { .event = TCPFLOW_EV_STATE };
 	unsigned long flags;
 
-	if (regs_return_value(regs))
+	if (regs_return_value(regs) || !is_tcp(sk))
 		return 0;
 	local_irq_save(flags);	/* see tcpflow_ftrace() */
 	rec_sock(&r, &sk->__sk_common, TCPFLOW_SK_FULL);

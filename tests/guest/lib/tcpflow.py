@@ -528,7 +528,7 @@ class Tracepoint:
     """sock:inet_sock_set_state in an ftrace instance of our own, with the
     mono clock (tcpflow's ts clock)."""
 
-    def __init__(self, name="tcpflow-test"):
+    def __init__(self, name="tcpflow-test", protocol=socket.IPPROTO_TCP):
         base = TRACEFS
         if not os.path.exists(os.path.join(base, "instances")):
             base = "/sys/kernel/debug/tracing"
@@ -539,7 +539,7 @@ class Tracepoint:
         os.mkdir(self.dir)
         self._w("trace_clock", "mono")
         ev = "events/sock/inet_sock_set_state/"
-        self._w(ev + "filter", "protocol == 6")
+        self._w(ev + "filter", "protocol == %d" % protocol)
         self._w(ev + "enable", "1")
 
     def _w(self, f, v):
