@@ -74,9 +74,12 @@ static struct owner_slot *owner_slot(u64 conn)
  */
 static void task_ids(u32 *pid, u32 *vpid, u32 *pidns)
 {
+	struct pid_namespace *ns = task_active_pid_ns(current);
+
 	*pid = task_tgid_nr(current);
 	*vpid = task_tgid_vnr(current);
-	*pidns = task_active_pid_ns(current)->ns.inum;
+	/* None once the task's pid is gone (the very end of its exit). */
+	*pidns = ns ? ns->ns.inum : 0;
 }
 
 /* The running task into @r.  Process context only. */
