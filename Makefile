@@ -18,7 +18,8 @@ KDIR ?= /lib/modules/$(KVER)/build
 export KVER
 
 .PHONY: all module tools deps demo check check-host check-guest clean \
-	lint sparse check-debug check-matrix install uninstall
+	lint sparse check-debug check-matrix install uninstall \
+	module-testing
 
 all: module tools
 
@@ -57,6 +58,18 @@ check-guest: deps
 check-debug: deps
 	$(MAKE) all
 	scripts/check-debug
+
+# The test-only build: module/ring.c's knob that holds a ring writer up
+# (TCPFLOW_TESTING=1), made from copies of Kbuild and module/ in
+# TESTING_DIR, for tests/guest/92-lapped.t. Never install it.
+TESTING_DIR ?= $(CURDIR)/tests/out/testing
+module-testing:
+	@test -d "$(KDIR)" || { echo "no kernel headers at '$(KDIR)': run 'scripts/deps' (as root)"; exit 1; }
+	mkdir -p "$(TESTING_DIR)/module"
+	rm -f "$(TESTING_DIR)"/module/*.[ch]
+	cp -p Kbuild "$(TESTING_DIR)/"
+	cp -p module/*.[ch] "$(TESTING_DIR)/module/"
+	$(MAKE) -C $(KDIR) M="$(TESTING_DIR)" TCPFLOW_TESTING=1 modules
 
 # Each Debian kernel series (default, bookworm-backports, trixie-backports):
 # get it, build against it, boot it in the lab, run the guest suite.

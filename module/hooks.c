@@ -281,8 +281,6 @@ static void emit(struct tcpflow_record *r, u64 owner_conn,
 		 const struct sock *own)
 {
 	const struct tcpflow_cfg *cfg = cfg_now();
-	struct tcpflow_record *slot;
-	u64 n;
 
 	if (!cfg || filtered_out(cfg, r))
 		return;
@@ -296,10 +294,11 @@ static void emit(struct tcpflow_record *r, u64 owner_conn,
 	r->cpu = raw_smp_processor_id();
 	r->ts_ns = ktime_get_mono_fast_ns();
 
-	slot = tcpflow_reserve(&n);
-	r->n = n | BIT_ULL(63);
-	memcpy(slot, r, sizeof(*slot));
-	tcpflow_commit(slot, n);
+	/*
+	 * A record given up (0: the ring lapped this writer) leaves a gap
+	 * that its readers are woken to see, like a record.
+	 */
+	r->n = tcpflow_ring_write(r);
 	tcpflow_proc_notify(r);
 }
 

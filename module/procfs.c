@@ -408,7 +408,15 @@ static bool fill_line(struct tcpflow_reader *rd, struct tcpflow_line *ln,
 		case TCPFLOW_FETCH_NOTYET:
 			return false;
 		case TCPFLOW_FETCH_GONE:
-			continue;	/* the stats now say where to go on */
+			tcpflow_ring_stats(&st);
+			if (pos < st.first)
+				continue;	/* the gap line above */
+			/* Its writer was lapped and gave it up (ring.c). */
+			ln->len = scnprintf(ln->text, sizeof(ln->text),
+					    "# gap from=%llu to=%llu\n",
+					    (u64)pos, (u64)pos + 1);
+			ln->next = pos + 1;
+			return true;
 		case TCPFLOW_FETCH_OK:
 			break;
 		}

@@ -4,23 +4,43 @@
  * reader that prints them.
  *
  * One array of 2^k records, indexed by record number.  A writer takes the
- * next number with one atomic increment and owns slot (n - 1) & mask; no
- * lock, so every CPU can write at once from softirq.  Readers never
- * consume: they copy a slot and check that its number did not change
- * while they copied (a seqcount per slot, the number itself).  When the
- * ring is full the oldest records are overwritten; each reader learns
- * exactly which numbers it missed, and the header counts them.
+ * next number with one atomic increment and then claims slot (n - 1) & mask
+ * with a compare-and-exchange on the number the slot holds; no lock, so
+ * every CPU can write at once from softirq.  Readers never consume: they
+ * copy a slot and check that its number did not change while they copied
+ * (a seqcount per slot, the number itself).  When the ring is full the
+ * oldest records are overwritten; each reader learns exactly which
+ * numbers it missed, and the header counts them.
+ *
+ * A writer can be held up between taking its number and committing (an
+ * NMI, an SMI, a vCPU the host preempted) while the ring goes all the way
+ * round.  Two rules keep that from damaging anything:
+ *   - only a slot whose last writer has finished is claimed.  A writer
+ *     that finds the slot still being written by an older number (it has
+ *     lapped that writer) gives its own record up: it marks the slot
+ *     "lost" with its number, so readers skip that number (a one-record
+ *     gap) instead of waiting for it, and the held-up writer's late
+ *     stores land in a record nobody will read;
+ *   - a writer that finds a newer number in its slot has been lapped:
+ *     its record is already behind the oldest readable one, counted as
+ *     overwritten, and is dropped unwritten.
+ * The held-up writer's commit sees that the slot is no longer its own and
+ * leaves the "lost" mark in place.
  */
 #include <linux/atomic.h>
 #include <linux/kmemleak.h>
 #include <linux/log2.h>
 #include <linux/seqlock.h>
+#include <linux/stddef.h>
 #include <linux/string.h>
 #include <linux/vmalloc.h>
 #include "tcpflow.h"
 
 /* Set in rec->n while the slot is being written. */
 #define TCPFLOW_WRITING		BIT_ULL(63)
+/* Set in rec->n: that number's writer gave its record up (see above). */
+#define TCPFLOW_LOST		BIT_ULL(62)
+#define TCPFLOW_NUMBER(v)	((v) & ~(TCPFLOW_WRITING | TCPFLOW_LOST))
 
 static struct tcpflow_record *ring;
 static u64 ring_mask;
@@ -57,27 +77,120 @@ void tcpflow_ring_exit(void)
 	ring = NULL;
 }
 
+#ifdef TCPFLOW_TESTING
 /*
- * Claim the next record number and its slot.  The caller fills the record
- * and calls tcpflow_commit(); it must not sleep in between.  Interrupts
- * are expected off (see hooks.c) so that a writer is never lapped.
+ * Test-only (built with TCPFLOW_TESTING=1, never in a normal build): hold
+ * the next writer on CPU test_lap_cpu up for test_lap_ms, after it has
+ * taken its number and before it claims its slot (test_lap_where=0), or
+ * halfway through copying its record into the slot (1).  The number it
+ * held is left in test_lap_n; test_lap_held is 1 while it is held.
+ * tests/guest/92-lapped.t drives it.
  */
-struct tcpflow_record *tcpflow_reserve(u64 *n)
-{
-	struct tcpflow_record *rec;
+#include <linux/delay.h>
+#include <linux/moduleparam.h>
+#include <linux/smp.h>
 
-	*n = atomic64_inc_return(&ring_last);
-	rec = &ring[(*n - 1) & ring_mask];
-	WRITE_ONCE(rec->n, *n | TCPFLOW_WRITING);
-	/* Readers must see "writing" before any of the new contents. */
-	smp_wmb();
-	return rec;
+static int test_lap_cpu = -1;
+static unsigned int test_lap_ms;
+static unsigned int test_lap_where;
+static unsigned long long test_lap_n;
+static int test_lap_held;
+module_param(test_lap_cpu, int, 0600);
+module_param(test_lap_ms, uint, 0600);
+module_param(test_lap_where, uint, 0600);
+module_param(test_lap_n, ullong, 0600);
+module_param(test_lap_held, int, 0400);
+
+static bool test_lap(u64 n, unsigned int where)
+{
+	int cpu = smp_processor_id();
+
+	if (READ_ONCE(test_lap_where) != where ||
+	    READ_ONCE(test_lap_cpu) != cpu ||
+	    cmpxchg(&test_lap_cpu, cpu, -1) != cpu)
+		return false;
+	WRITE_ONCE(test_lap_n, n);
+	WRITE_ONCE(test_lap_held, 1);
+	mdelay(min(READ_ONCE(test_lap_ms), 10000U));
+	WRITE_ONCE(test_lap_held, 0);
+	return true;
+}
+#else
+static inline bool test_lap(u64 n, unsigned int where)
+{
+	return false;
+}
+#endif
+
+/*
+ * Claim slot for number @n.  Returns false if the record is to be given
+ * up.  Each retry means another writer changed the slot: lock-free, and
+ * a slot sees at most one change per writer that lapped this one.
+ */
+static bool claim(struct tcpflow_record *rec, u64 n)
+{
+	u64 v = READ_ONCE(rec->n), old;
+
+	for (;;) {
+		if (TCPFLOW_NUMBER(v) > n)
+			return false;	/* lapped: we are behind "first" */
+		if (v & TCPFLOW_WRITING) {
+			/* Its writer is held up: give ours up, say so. */
+			old = cmpxchg(&rec->n, v,
+				      n | TCPFLOW_WRITING | TCPFLOW_LOST);
+			if (old == v)
+				return false;
+		} else {
+			old = cmpxchg(&rec->n, v, n | TCPFLOW_WRITING);
+			if (old == v)
+				return true;
+		}
+		v = old;
+	}
 }
 
-void tcpflow_commit(struct tcpflow_record *rec, u64 n)
+/*
+ * Put a copy of @r in the ring as the next record; it gets its number
+ * there (r->n is not read).  Returns the number, or 0 if the record was
+ * given up because the ring lapped this writer (counted: see above).
+ * Called with interrupts off (see hooks.c); never sleeps.
+ */
+static_assert(offsetof(struct tcpflow_record, n) == 0);
+
+u64 tcpflow_ring_write(const struct tcpflow_record *r)
 {
+	const size_t body = sizeof(r->n);	/* n is the first field */
+	const size_t half = body + (sizeof(*r) - body) / 2;
+	struct tcpflow_record *rec;
+	u64 n, v;
+
+	n = atomic64_inc_return(&ring_last);
+	rec = &ring[(n - 1) & ring_mask];
+	test_lap(n, 0);
+	if (!claim(rec, n))
+		return 0;
+	/*
+	 * The claim (a full barrier) made "writing" visible before any of
+	 * the new contents.  The number is not copied: the slot's is ours.
+	 */
+	memcpy((u8 *)rec + body, (const u8 *)r + body, half - body);
+	test_lap(n, 1);
+	memcpy((u8 *)rec + half, (const u8 *)r + half, sizeof(*r) - half);
 	/* Pairs with the acquire in tcpflow_fetch(): contents, then number. */
-	smp_store_release(&rec->n, n);
+	v = cmpxchg_release(&rec->n, n | TCPFLOW_WRITING, n);
+	if (v == (n | TCPFLOW_WRITING))
+		return n;
+	/*
+	 * A later writer gave its record up while we held the slot: leave
+	 * its "lost" mark, without "writing".  Ours is behind "first".
+	 */
+	for (;;) {
+		u64 old = cmpxchg_release(&rec->n, v, v & ~TCPFLOW_WRITING);
+
+		if (old == v)
+			return 0;
+		v = old;
+	}
 }
 
 enum tcpflow_fetch tcpflow_fetch(u64 n, struct tcpflow_record *out)
@@ -85,11 +198,16 @@ enum tcpflow_fetch tcpflow_fetch(u64 n, struct tcpflow_record *out)
 	const struct tcpflow_record *rec = &ring[(n - 1) & ring_mask];
 	u64 before, after;
 
-	/* Pairs with the release in tcpflow_commit(). */
+	/* Pairs with the release in tcpflow_ring_write(). */
 	before = smp_load_acquire(&rec->n);
-	if (before != n)
-		return (before & ~TCPFLOW_WRITING) > n ? TCPFLOW_FETCH_GONE :
-							TCPFLOW_FETCH_NOTYET;
+	if (before != n) {
+		/* A newer number, or ours given up: never to be read. */
+		if (TCPFLOW_NUMBER(before) > n ||
+		    before == (n | TCPFLOW_LOST) ||
+		    before == (n | TCPFLOW_WRITING | TCPFLOW_LOST))
+			return TCPFLOW_FETCH_GONE;
+		return TCPFLOW_FETCH_NOTYET;
+	}
 	memcpy(out, rec, sizeof(*out));
 	/* The copy must be complete before we look at the number again. */
 	smp_rmb();

@@ -3,7 +3,7 @@
  * tcpflow.h - internal interfaces between the module's files.
  *
  * main.c    parameters, init and exit
- * ring.c    the lock-free record ring (hot path: tcpflow_commit())
+ * ring.c    the lock-free record ring (hot path: tcpflow_ring_write())
  * owner.c   which process owns a connection, learned in process context
  * hooks.c   the hooks on the TCP paths; build records
  * procfs.c  /proc/tcpflow: text at read time, commands on write
@@ -37,8 +37,7 @@ extern struct tcpflow_cfg __rcu *tcpflow_cfg;
 /* ring.c */
 int tcpflow_ring_init(unsigned int capacity);
 void tcpflow_ring_exit(void);
-struct tcpflow_record *tcpflow_reserve(u64 *n);
-void tcpflow_commit(struct tcpflow_record *rec, u64 n);
+u64 tcpflow_ring_write(const struct tcpflow_record *r);
 
 enum tcpflow_fetch {
 	TCPFLOW_FETCH_OK,	/* record copied */

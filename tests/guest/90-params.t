@@ -5,9 +5,9 @@
 # fail, with a kernel message that names it; good ones take effect
 # (capacity rounded up to a power of two, the segment mode); a hook that
 # cannot attach (ftrace turned off) fails the load and leaves no kprobe
-# behind, and a loaded tcpflow keeps ftrace on.  Unloads and
-# reloads tcpflow, so it runs last; the module is loaded again with the
-# parameters it had, whatever happens.
+# behind, and a loaded tcpflow keeps ftrace on.  Unloads and reloads
+# tcpflow, so it runs at the end (with 92-lapped.t); the module is loaded
+# again with the parameters it had, whatever happens.
 import errno
 import os
 import socket
