@@ -29,7 +29,7 @@ enum note {
 	N_TW_ACK_LATE, N_TW_ACK_UNKNOWN, N_TW_ACK_SYN, N_TW_ACK_OOW,
 	N_REARM_ACK, N_REARM_OOW, N_REARM_UNSEEN, N_RETRANS_DUPSYN,
 	N_SYNACK_TFO, N_HALFOPEN, N_RETRANS_FAST, N_KILL_FW2_RST,
-	N_KILL_FW2_OTHER,
+	N_KILL_FW2_OTHER, N_RETRANS_TLP, N_RETRANS_RTO,
 	N_MAX
 };
 
@@ -172,6 +172,13 @@ static const char *const notes[N_MAX][NOTE_LINES + 1] = {
 			 "request sock sends its SYN-ACK again (1 s,",
 			 "doubling, tcp_synack_retries) until an",
 			 "ACK or the first data completes it" },
+	[N_RETRANS_TLP] = { "no ACK for about two round trips: the",
+			    "last segment sent again, to draw an",
+			    "ACK that shows what was lost (tail",
+			    "loss probe, RFC 8985 7)" },
+	[N_RETRANS_RTO] = { "no ACK came in time: sent again from",
+			    "the first unacked byte (retransmission",
+			    "timer, RFC 6298; it doubles each time)" },
 	[N_RETRANS_FAST] = { "three duplicate ACKs came: sent again",
 			     "at once, no timer (fast retransmit,",
 			     "RFC 5681 3.2)" },
@@ -362,6 +369,11 @@ struct convstate {
 	uint8_t in_flags[2], in_any[2], in_retrans[2];	/* last arrow in */
 	uint32_t in_seq[2], syn_seq[2];
 	uint32_t top_ack[2], ndup[2];	/* pure ACKs not moving top_ack */
+	uint32_t hi_end[2];	/* side's highest seq + len (+ SYN, FIN) */
+	uint32_t hi_start[2];	/* and the seq of the data segment ending it */
+	uint8_t hi_set[2];
+	uint8_t acked_data[2];	/* side acked past the other's SYN */
+	uint8_t last_rtx[2];	/* side's last segment with data: a resend */
 	int simclose;
 };
 
@@ -499,6 +511,59 @@ static void state_row(struct ctx *c, struct convstate *cs, struct noter *nt,
 	cs->shown[s] = 1;
 }
 
+static uint32_t seg_end(const struct tcpflow_record *x)
+{
+	return x->seq + x->len + !!(x->flags & TCPFLOW_F_SYN) +
+	       !!(x->flags & TCPFLOW_F_FIN);
+}
+
+/* The highest sequence side s has sent; was its last data a resend. */
+static void seg_end_track(struct convstate *cs, unsigned int s,
+			  const struct tf_rec *r)
+{
+	const struct tcpflow_record *x = &r->r;
+	uint32_t end = seg_end(x);
+
+	if (!x->len && !(x->flags & (TCPFLOW_F_SYN | TCPFLOW_F_FIN)))
+		return;
+	if (!cs->hi_set[s] || (int32_t)(end - cs->hi_end[s]) > 0) {
+		cs->hi_end[s] = end;
+		cs->hi_start[s] = x->seq;
+		cs->hi_set[s] = 1;
+	}
+	if (x->len)
+		cs->last_rtx[s] = !!(r->mark & TF_MK_RETRANS);
+}
+
+/*
+ * A resend with no duplicate ACKs before it.  Linux's tail loss probe
+ * (tcp_send_loss_probe()) sends the highest segment again when no ACK
+ * has come for its probe timeout (about two round trips), and only
+ * outside loss recovery, never from below the last segment's start; the
+ * retransmission timer (tcp_retransmit_timer()) sends the first unacked
+ * one (collapsed with the ones after it where they fit), and the recovery
+ * after it goes on from there in order.  So a resent tail with unacked
+ * data below it, right after new data (not after another resend), is a
+ * probe; a resend of the first unacked byte from below the last segment's
+ * start is the timer's.  A lone outstanding segment is both head and
+ * tail: either could have sent it, and the note names both.
+ */
+static enum note resend_kind(const struct convstate *cs, unsigned int s,
+			     const struct tcpflow_record *x)
+{
+	int tail = cs->hi_set[s] && seg_end(x) == cs->hi_end[s];
+	int acked = cs->in_any[s] && (cs->in_flags[s] & TCPFLOW_F_ACK);
+	uint32_t una = cs->top_ack[!s];
+
+	if (!x->len || (x->flags & TCPFLOW_F_SYN) || !acked)
+		return N_RETRANS;
+	if (tail && (int32_t)(x->seq - una) > 0 && !cs->last_rtx[s])
+		return N_RETRANS_TLP;
+	if (x->seq == una && (int32_t)(x->seq - cs->hi_start[s]) < 0)
+		return N_RETRANS_RTO;
+	return N_RETRANS;
+}
+
 static void arrow_row(struct ctx *c, const struct tf_group *g,
 		      struct convstate *cs, struct noter *nt,
 		      const struct tf_rec *r)
@@ -539,7 +604,8 @@ static void arrow_row(struct ctx *c, const struct tf_group *g,
 		else if (cs->synack && cs->synack_sent[!s] &&
 			 !cs->estab_side[s] && !cs->synack_sent[s])
 			note_add(nt, w, N_RST_SYNACK);
-		else if (cs->synack_sent[s] && !cs->estab_side[s])
+		else if (cs->synack_sent[s] && !cs->estab_side[s] &&
+			 !cs->acked_data[s])
 			note_add(nt, w, N_RST_LISTEN);
 		else if (cs->fw2_timeout[s] ||
 			 (!(f & TCPFLOW_F_ACK) && cs->fin[!s] &&
@@ -562,7 +628,7 @@ static void arrow_row(struct ctx *c, const struct tf_group *g,
 		else if (x->len && cs->ndup[!s] >= 3)
 			note_add(nt, w, N_RETRANS_FAST);
 		else
-			note_add(nt, w, N_RETRANS);
+			note_add(nt, w, resend_kind(cs, s, x));
 	} else if (r->cause == TF_CA_SYN && x->sock == TCPFLOW_SK_TW) {
 		note_add(nt, w, N_TW_SYN);	/* not this conversation's SYN */
 	} else if ((f & TCPFLOW_F_SYN) && !(f & TCPFLOW_F_ACK)) {
@@ -651,6 +717,10 @@ static void arrow_row(struct ctx *c, const struct tf_group *g,
 		cs->ndup[s] = 0;
 	if (f & TCPFLOW_F_ACK)
 		cs->top_ack[s] = x->ack;
+	seg_end_track(cs, s, r);
+	if ((f & TCPFLOW_F_ACK) && cs->syn[!s] &&
+	    (int32_t)(x->ack - (cs->syn_seq[!s] + 1)) > 0)
+		cs->acked_data[s] = 1;
 	cs->in_flags[!s] = f;
 	cs->in_seq[!s] = x->seq;
 	cs->in_any[!s] = 1;

@@ -68,10 +68,14 @@ class Segment:
             self.seq, self.ack, self.win, self.len)
 
 
-def build(src, dst, sport, dport, flags, seq, ack, win, payload=b""):
-    """An IPv4 packet carrying one TCP segment, checksums right."""
+def build(src, dst, sport, dport, flags, seq, ack, win, payload=b"",
+          opts=b""):
+    """An IPv4 packet carrying one TCP segment, checksums right; opts are
+    TCP option bytes (padded to a multiple of 4 with NOPs)."""
+    opts += b"\x01" * (-len(opts) % 4)
     tcp = struct.pack("!HHIIBBHHH", sport, dport, seq & 0xffffffff,
-                      ack & 0xffffffff, 5 << 4, flag_byte(flags), win, 0, 0)
+                      ack & 0xffffffff, (5 + len(opts) // 4) << 4,
+                      flag_byte(flags), win, 0, 0) + opts
     pseudo = socket.inet_aton(src) + socket.inet_aton(dst) + struct.pack(
         "!BBH", 0, socket.IPPROTO_TCP, len(tcp) + len(payload))
     c = _csum(pseudo + tcp + payload)
@@ -129,10 +133,11 @@ class TunPeer:
             self.fd = None
         return False
 
-    def send(self, flags, sport, dport, seq, ack=0, win=65535, payload=b""):
+    def send(self, flags, sport, dport, seq, ack=0, win=65535, payload=b"",
+             opts=b""):
         """Write one segment from PEER:sport to LOCAL:dport."""
         pkt = build(self.peer, self.local, sport, dport, flags, seq, ack,
-                    win, payload)
+                    win, payload, opts)
         self.sent.append(parse(pkt))
         os.write(self.fd, pkt)
 
