@@ -29,6 +29,10 @@ static const char usage_text[] =
 "  -S, --absolute      absolute seq/ack numbers (default: relative)\n"
 "  -s, --states        a table of state changes, like tcpstates\n"
 "  -j, --json          JSON lines, one object per record\n"
+"      --summary       one line per connection: ends, start, duration,\n"
+"                      bytes each way, handshake round trips, who\n"
+"                      closed first, how it ended, TIME_WAIT\n"
+"      --csv           the summary as CSV, with a header line\n"
 "  -w, --pcap FILE     write the segments to a pcap file ('-': stdout)\n"
 "  -f, --follow        print records as they arrive, one line each\n"
 "  -p, --port PORT     only conversations with this local or remote port\n"
@@ -47,7 +51,7 @@ static const char usage_text[] =
 "Exit status: 0 ok, 1 cannot read or write, 2 usage or format version.\n";
 
 enum {
-	OPT_STATE = 256, OPT_SINCE, OPT_UNTIL, OPT_COLOR,
+	OPT_STATE = 256, OPT_SINCE, OPT_UNTIL, OPT_COLOR, OPT_SUMMARY, OPT_CSV,
 };
 
 static const struct option long_opts[] = {
@@ -55,6 +59,8 @@ static const struct option long_opts[] = {
 	{ "absolute", no_argument, NULL, 'S' },
 	{ "states", no_argument, NULL, 's' },
 	{ "json", no_argument, NULL, 'j' },
+	{ "summary", no_argument, NULL, OPT_SUMMARY },
+	{ "csv", no_argument, NULL, OPT_CSV },
 	{ "pcap", required_argument, NULL, 'w' },
 	{ "follow", no_argument, NULL, 'f' },
 	{ "port", required_argument, NULL, 'p' },
@@ -273,6 +279,7 @@ int tfs_main(int argc, char **argv, FILE *out, FILE *err)
 	struct obuf ob;
 	const char *path = DEFAULT_INPUT, *pcap_path = NULL;
 	int states = 0, json = 0, follow = 0, color = -1, c, fd, ret = 0;
+	int summary = 0;
 	uint64_t v;
 
 	memset(&o, 0, sizeof(o));
@@ -292,6 +299,12 @@ int tfs_main(int argc, char **argv, FILE *out, FILE *err)
 			break;
 		case 'j':
 			json = 1;
+			break;
+		case OPT_SUMMARY:
+			summary = 1;
+			break;
+		case OPT_CSV:
+			summary = 2;
 			break;
 		case 'w':
 			pcap_path = optarg;
@@ -378,12 +391,18 @@ int tfs_main(int argc, char **argv, FILE *out, FILE *err)
 			"Try '" TF_PROG " --help'.\n", argv[optind]);
 		return 2;
 	}
-	if (states + json + follow > 1) {
-		fprintf(err, TF_PROG ": --states, --json and --follow are "
-			"views: pick one\n");
+	if (states + json + follow + !!summary > 1) {
+		fprintf(err, TF_PROG ": --states, --json, --follow and "
+			"--summary/--csv are views: pick one\n");
 		return 2;
 	}
-	if (pcap_path && !strcmp(pcap_path, "-") && (states || json || follow)) {
+	if (summary && (o.explain || o.absolute)) {
+		fprintf(err, TF_PROG ": --summary and --csv have no notes and "
+			"no sequence numbers (-e, -S are for the ladder)\n");
+		return 2;
+	}
+	if (pcap_path && !strcmp(pcap_path, "-") &&
+	    (states || json || follow || summary)) {
 		fprintf(err, TF_PROG ": --pcap - and a text view both want "
 			"standard output\n");
 		return 2;
@@ -437,7 +456,10 @@ int tfs_main(int argc, char **argv, FILE *out, FILE *err)
 			fprintf(err, TF_PROG ": %s: no records\n", path);
 		if (pcap_path && tf_view_pcap(&t, &o, pcap_path, err))
 			ret = 1;
-		if (states)
+		if (summary)
+			ret |= tf_view_summary(&t, &o, &ob, summary == 2) ?
+			       1 : 0;
+		else if (states)
 			ret |= tf_view_states(&t, &o, &ob) ? 1 : 0;
 		else if (json)
 			ret |= tf_view_json(&t, &o, &ob) ? 1 : 0;

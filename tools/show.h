@@ -298,6 +298,8 @@ int tf_view_states(const struct tf_trace *t, const struct tf_opts *o,
 		   struct obuf *ob);
 int tf_view_json(const struct tf_trace *t, const struct tf_opts *o,
 		 struct obuf *ob);
+int tf_view_summary(const struct tf_trace *t, const struct tf_opts *o,
+		    struct obuf *ob, int csv);
 int tf_view_pcap(const struct tf_trace *t, const struct tf_opts *o,
 		 const char *path, FILE *err);
 void tf_json_rec(struct obuf *ob, const struct tf_rec *r);

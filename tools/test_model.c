@@ -1311,6 +1311,125 @@ static void ordinary_notes_not(void **state)
 	free(o);
 }
 
+/* The CSV line of the conversation with this server port. */
+static char *csv_line(const char *path, const char *port)
+{
+	struct run r;
+	char *l, *line = NULL;
+
+	run_cli(&r, "--csv", "-p", port, path);
+	assert_int_equal(r.rc, 0);
+	l = strchr(r.out, '\n');
+	assert_non_null(l);
+	assert_non_null(strchr(l + 1, '\n'));	/* one line after the header */
+	line = strndup(l + 1, strcspn(l + 1, "\n"));
+	run_free(&r);
+	return line;
+}
+
+static void summary_view(void **state)
+{
+	/*
+	 * Each line against what its scenario did (scripts/scenarios.py):
+	 * field 8 and 9 bytes each way, 12 who closed first, 13 how it
+	 * ended, 14-16 TIME_WAIT's end, how long and how it ended.
+	 */
+	static const struct {
+		const char *path, *port, *want;
+	} cases[] = {
+		/* exchange: a request of 200, a response of 1000 */
+		{ REAL, "8713", ",200,1000,*,*,client,FIN,client,>*,still" },
+		/* half-close: the server sends 100 after the client's FIN */
+		{ REAL, "8712", ",0,100,*,*,client,FIN,client,>*,still" },
+		/* teardown-server-first: the server holds TIME_WAIT */
+		{ REAL, "8705", ",0,0,*,*,server,FIN,server,>*,still" },
+		/* reset-closed-port: refused; no handshake at the server */
+		{ REAL, "8707", ",0,0,*,-,server,RST,-,-,-" },
+		/* abort: SO_LINGER 0 at the client */
+		{ REAL, "8710", ",0,0,*,*,client,abort,-,-,-" },
+		/* reset-unread: the server closes with data unread */
+		{ MORE, "8904", ",0,0,*,*,server,abort,-,-,-" },
+		/* fin-wait2-timeout: the peer never closes; the late FIN's
+		 * RST from no socket is not how it ended */
+		{ MORE, "8906", ",0,0,*,*,client,timeout,-,-,-" },
+		/* real-guest-resend: 400 sent, the peer's RST */
+		{ FIX("real-guest-resend"), "7500",
+		  ",400,0,*,-,server,RST,-,-,-" },
+	};
+	struct run r;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		char *l = csv_line(cases[i].path, cases[i].port);
+		char pat[256];
+		const char *p = l;
+		int fields = 0;
+
+		/* skip conv, client, server, procs, start, duration */
+		while (fields < 7 && (p = strchr(p, ',')))
+			p++, fields++;
+		assert_non_null(p);
+		snprintf(pat, sizeof(pat), "%s", cases[i].want + 1);
+		/* compare field by field; '*' matches any, '>*' a lower bound */
+		for (char *w = strtok(pat, ","); w; w = strtok(NULL, ",")) {
+			size_t n = strcspn(p, ",");
+
+			if (strcmp(w, "*") &&
+			    !(!strcmp(w, ">*") && *p == '>') &&
+			    (strlen(w) != n || strncmp(p, w, n)))
+				fail_msg("port %s: '%.*s' where '%s' (%s)",
+					 cases[i].port, (int)n, p, w, l);
+			p += n + (p[n] == ',');
+		}
+		free(l);
+	}
+	/* the TIME_WAIT a reused 4-tuple cut short: killed, in well under
+	 * its 60 s */
+	{
+		char *l = csv_line(REAL, "8714");
+
+		assert_non_null(strstr(l, ",server,FIN,server,0."));
+		assert_non_null(strstr(l, ",kill"));
+		free(l);
+	}
+	/* the handshake's round trips are the records' own times: the
+	 * client's SYN (n=2 of real-guest-resend) to its SYN-ACK (n=3) */
+	{
+		char *l = csv_line(FIX("real-guest-resend"), "7500");
+
+		assert_non_null(strstr(l, ",333.407,-,"));
+		free(l);
+	}
+	/* CSV quoting: a comm with a comma and a quote */
+	{
+		static const char *const odd[] = { "set 1 comm=a,\"b", NULL };
+		char *text = derive(FIX("real-guest-resend"), odd);
+		const char *path = "summary-odd.trace";
+		FILE *f = fopen(path, "w");
+
+		assert_non_null(f);
+		fputs(text, f);
+		fclose(f);
+		run_cli(&r, "--csv", path);
+		assert_non_null(strstr(r.out, ",\"147/a,\"\"b\","));
+		run_free(&r);
+		remove(path);
+		free(text);
+	}
+	/* the plain table has the same header words, aligned */
+	run_cli(&r, "--summary", REAL);
+	HAS(r.out, "conv  client");
+	HAS(r.out, "closed_first  ended");
+	run_free(&r);
+	/* usage errors: two views, or ladder-only options */
+	run_cli(&r, "--summary", "--json", REAL);
+	assert_int_equal(r.rc, 2);
+	run_free(&r);
+	run_cli(&r, "--csv", "-e", REAL);
+	assert_int_equal(r.rc, 2);
+	run_free(&r);
+}
+
 static void probe_and_timer(void **state)
 {
 	/*
@@ -1505,6 +1624,7 @@ int test_model_run(unsigned int *ntests)
 		cmocka_unit_test(fast_retransmit),
 		cmocka_unit_test(probe_and_timer),
 		cmocka_unit_test(ordinary_notes_not),
+		cmocka_unit_test(summary_view),
 		cmocka_unit_test(explain_notes),
 		cmocka_unit_test(filters),
 		cmocka_unit_test(follow_pipe),
