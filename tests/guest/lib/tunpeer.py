@@ -101,6 +101,16 @@ def parse(pkt):
                    t[(off >> 4) * 4:])
 
 
+def need_tun():
+    """Skip the whole test file (TAP "1..0 # SKIP", exit 4) on a kernel
+    with no tun device (CONFIG_TUN off and no module to load)."""
+    if not os.path.exists("/dev/net/tun"):
+        subprocess.run(["modprobe", "tun"], capture_output=True)
+    if not os.path.exists("/dev/net/tun"):
+        print("1..0 # SKIP no tun device in this kernel (CONFIG_TUN)")
+        raise SystemExit(4)
+
+
 class TunPeer:
     def __init__(self, ns, ifname="tfpeer0", local=LOCAL, peer=PEER):
         self.ns, self.ifname = ns, ifname
