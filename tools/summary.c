@@ -228,18 +228,22 @@ static void fill(const struct tf_trace *t, const struct tf_group *g,
 {
 	const uint32_t *idx = t->order + g->off;
 	struct sum m;
-	uint64_t end;
 	size_t n = sizeof(l->f[0]);
 
 	memset(&m, 0, sizeof(m));
 	m.first = UINT64_MAX;
 	for (uint32_t k = 0; k < g->nrec; k++) {
 		const struct tf_rec *r = &t->rec[idx[k]];
+		uint64_t ts = r->r.ts_ns;
 
-		if (r->r.ts_ns < m.first)
-			m.first = r->r.ts_ns;
-		if (r->r.ts_ns > m.last)
-			m.last = r->r.ts_ns;
+		/* from the first segment (a connect()'s state row can be
+		 * well before its SYN) to the last record that is not the
+		 * timewait sock's own (TIME_WAIT has its columns) */
+		if (tf_is_seg(r) && ts < m.first)
+			m.first = ts;
+		if (!(r->r.event == TCPFLOW_EV_STATE &&
+		      r->r.sock == TCPFLOW_SK_TW) && ts > m.last)
+			m.last = ts;
 		if (tf_is_seg(r))
 			seg_sum(t, &m, g, r);
 		else if (r->r.event == TCPFLOW_EV_STATE)
@@ -250,9 +254,12 @@ static void fill(const struct tf_trace *t, const struct tf_group *g,
 	tf_endpoint_str(l->f[C_SERVER], g->af, g->addr[1], g->port[1]);
 	proc_of(t, g, 0, l->f[C_CPROC], n);
 	proc_of(t, g, 1, l->f[C_SPROC], n);
+	if (m.first == UINT64_MAX)	/* no segment: its records, then */
+		m.first = t->rec[idx[0]].r.ts_ns;
+	if (m.last < m.first)
+		m.last = m.first;
 	fmt_secs(l->f[C_START], n, m.first - t->t0);
-	end = m.last;
-	fmt_secs(l->f[C_DUR], n, end - m.first);
+	fmt_secs(l->f[C_DUR], n, m.last - m.first);
 	for (unsigned int s = 0; s < 2; s++) {
 		const struct side_sum *e = &m.s[s];
 		char *b = l->f[s ? C_SC : C_CS];
