@@ -43,6 +43,9 @@ line per event, for both ends:
     len=N  payload bytes (default 0)
     why=W  expire | kill | rearm
     lost   (tx only) dropped by a firewall rule before it reached the wire
+           (a segment lost ON the wire, Ctx.drop_on_wire(), has no
+           marker: it is sent and on the wire, and the receiver simply
+           has no rx line for it; the run's notes list it as wire_dropped)
     raw    (tx only) written by the scenario with a raw socket, not sent
            by TCP: on the wire, but no record on the sending end (the
            run's notes list such segments as raw_sent)
@@ -258,6 +261,171 @@ def send_raw(ns, af, dst, packets):
             s.sendto(pkt, (dst, 0))
     finally:
         s.close()
+
+
+# ------------------------------------------------- a segment lost on the wire
+#
+# A segment "lost on the way" must leave its sender (so that both tcpflow
+# routes record it sent: the module at the socket, tcpflow-bpf at the
+# device, net:net_dev_start_xmit) and never reach the receiver's stack
+# (neither route records it received: tcpflow-bpf sees arrivals at
+# net:netif_receive_skb, before netfilter and tc).  The one place between
+# is the receiving veth's own XDP hook (native mode: veth runs it before
+# it builds the skb).  No compiler is at hand in the lab guest, so the
+# program is assembled here, a dozen lines of eBPF, and loaded with bpf(2).
+
+_BPF_NR = {"x86_64": 321, "aarch64": 280}
+BPF_MAP_CREATE, BPF_MAP_LOOKUP_ELEM, BPF_PROG_LOAD, BPF_LINK_CREATE = \
+    0, 1, 5, 28
+BPF_MAP_TYPE_ARRAY, BPF_PROG_TYPE_XDP, BPF_XDP = 2, 6, 37
+XDP_FLAGS_DRV_MODE = 1 << 2
+XDP_DROP, XDP_PASS = 1, 2
+TCP_FLAG_BITS = {"F": 0x01, "S": 0x02, "R": 0x04, "P": 0x08, ".": 0x10}
+
+
+def _bpf(cmd, attr):
+    """bpf(2) with attr (bytes, zero-padded to 128); returns its value."""
+    nr = _BPF_NR.get(os.uname().machine)
+    if nr is None:
+        raise ScenarioError("bpf(2): no syscall number for %s" %
+                            os.uname().machine)
+    buf = ctypes.create_string_buffer(attr.ljust(128, b"\0"), 128)
+    ret = _libc.syscall(ctypes.c_long(nr), ctypes.c_int(cmd), buf,
+                        ctypes.c_uint(128))
+    if ret < 0:
+        e = ctypes.get_errno()
+        raise OSError(e, "bpf(%d): %s" % (cmd, os.strerror(e)))
+    return ret, buf
+
+
+def _insn(op, dst=0, src=0, off=0, imm=0):
+    return struct.pack("<BBhi", op, (src << 4) | dst, off, imm)
+
+
+def _be16_as_loaded(v):
+    """A 16-bit field in network order, as a little-endian load sees it."""
+    return struct.unpack("<H", struct.pack("!H", v))[0]
+
+
+def _xdp_drop_program(map_fd, sport, dport, flags):
+    """eBPF: drop the first TCP segment (IPv4 without options, or IPv6
+    without extension headers) from sport to dport whose flags byte is
+    exactly flags; counts it in the array map's element 0, which also
+    makes it once: after one drop, everything passes."""
+    prog, fix = [], []
+
+    def op(*a, **kw):
+        prog.append(_insn(*a, **kw))
+
+    def jump(opcode, dst, imm, label, src=0):
+        fix.append((len(prog), label))
+        op(opcode, dst, src, 0, imm)
+
+    labels = {}
+    R0, R1, R2, R3, R4, R5, R10 = 0, 1, 2, 3, 4, 5, 10
+    op(0x61, R3, R1, 4)                 # r3 = ctx->data_end
+    op(0x61, R2, R1, 0)                 # r2 = ctx->data
+    op(0xbf, R5, R2)                    # r5 = r2
+    op(0x07, R5, imm=14 + 20 + 20)      # r5 += eth + ip + tcp
+    jump(0x2d, R5, 0, "pass", src=R3)   # if r5 > r3: too short
+    op(0x69, R4, R2, 12)                # r4 = ethertype
+    jump(0x15, R4, _be16_as_loaded(0x86dd), "v6")
+    jump(0x55, R4, _be16_as_loaded(0x0800), "pass")
+    op(0x71, R4, R2, 14)                # version and header length
+    jump(0x55, R4, 0x45, "pass")
+    op(0x71, R4, R2, 14 + 9)            # protocol
+    jump(0x55, R4, socket.IPPROTO_TCP, "pass")
+    op(0x07, R2, imm=14 + 20)           # r2 = the TCP header
+    jump(0x05, 0, 0, "tcp")
+    labels["v6"] = len(prog)
+    op(0xbf, R5, R2)
+    op(0x07, R5, imm=14 + 40 + 20)
+    jump(0x2d, R5, 0, "pass", src=R3)
+    op(0x71, R4, R2, 14 + 6)            # next header
+    jump(0x55, R4, socket.IPPROTO_TCP, "pass")
+    op(0x07, R2, imm=14 + 40)
+    labels["tcp"] = len(prog)
+    op(0x69, R4, R2, 0)
+    jump(0x55, R4, _be16_as_loaded(sport), "pass")
+    op(0x69, R4, R2, 2)
+    jump(0x55, R4, _be16_as_loaded(dport), "pass")
+    op(0x71, R4, R2, 13)
+    jump(0x55, R4, flags, "pass")
+    op(0x62, R10, 0, -4, 0)             # key 0, on the stack
+    op(0x18, R1, 1, 0, map_fd)          # r1 = the map (BPF_PSEUDO_MAP_FD)
+    op(0x00)
+    op(0xbf, R2, R10)
+    op(0x07, R2, imm=-4)
+    op(0x85, imm=1)                     # bpf_map_lookup_elem
+    jump(0x15, R0, 0, "pass")
+    op(0x61, R1, R0, 0)
+    jump(0x55, R1, 0, "pass")           # dropped one already
+    op(0x62, R0, 0, 0, 1)
+    op(0xb7, R0, imm=XDP_DROP)
+    op(0x95)
+    labels["pass"] = len(prog)
+    op(0xb7, R0, imm=XDP_PASS)
+    op(0x95)
+    for at, label in fix:
+        o, regs, _, imm = struct.unpack("<BBhi", prog[at])
+        prog[at] = struct.pack("<BBhi", o, regs, labels[label] - at - 1,
+                               imm)
+    return b"".join(prog)
+
+
+class WireDrop:
+    """Drop the first segment from sport to dport with exactly these
+    flags (tcpdump letters, e.g. "." for a pure ACK) as it arrives on
+    dev in network namespace ns, before that host's stack sees it.
+    dropped() says how many it dropped (0 or 1); close() detaches."""
+
+    def __init__(self, ns, dev, sport, dport, flags):
+        bits = sum(TCP_FLAG_BITS[c] for c in flags)
+        self.fds = []
+        try:
+            fd, _ = _bpf(BPF_MAP_CREATE, struct.pack(
+                "<IIII", BPF_MAP_TYPE_ARRAY, 4, 4, 1))
+            self.map_fd = fd
+            self.fds.append(fd)
+            code = _xdp_drop_program(fd, sport, dport, bits)
+            insns = ctypes.create_string_buffer(code, len(code))
+            lic = ctypes.create_string_buffer(b"GPL")
+            log = ctypes.create_string_buffer(65536)
+            attr = struct.pack("<IIQQIIQ", BPF_PROG_TYPE_XDP, len(code) // 8,
+                               ctypes.addressof(insns),
+                               ctypes.addressof(lic), 1, len(log),
+                               ctypes.addressof(log))
+            try:
+                fd, _ = _bpf(BPF_PROG_LOAD, attr)
+            except OSError as e:
+                raise ScenarioError("the XDP program that drops a segment "
+                                    "did not load: %s %s" % (
+                                        e, log.value.decode()[-300:]))
+            self.fds.append(fd)
+            with in_netns(ns):
+                ifindex = socket.if_nametoindex(dev)
+                fd, _ = _bpf(BPF_LINK_CREATE, struct.pack(
+                    "<IIII", fd, ifindex, BPF_XDP, XDP_FLAGS_DRV_MODE))
+            self.fds.append(fd)
+        except OSError as e:
+            self.close()
+            raise ScenarioError("cannot drop a segment on %s's link (XDP): "
+                                "%s" % (ns, e))
+        except BaseException:
+            self.close()
+            raise
+
+    def dropped(self):
+        key = ctypes.c_uint32(0)
+        val = ctypes.c_uint32(0)
+        _bpf(BPF_MAP_LOOKUP_ELEM, struct.pack(
+            "<IIQQ", self.map_fd, 0, ctypes.addressof(key),
+            ctypes.addressof(val)))
+        return val.value
+
+    def close(self):
+        while self.fds:
+            os.close(self.fds.pop())
 
 
 class Hosts:
@@ -810,6 +978,20 @@ class Ctx:
         self.cleanups.append(
             lambda: nft(ns, "delete table inet %s\n" % name))
 
+    def drop_on_wire(self, to_end, sport, dport, flags):
+        """Lose the first segment from sport to dport with these flags
+        on its way into to_end's host (veth), once (WireDrop; detached
+        when the run ends).  Noted in wire_dropped: the capture on the
+        sender's side has it, the receiver has no rx record of it."""
+        drop = WireDrop(self.run.ns[to_end], VETH[to_end], sport, dport,
+                        flags)
+        sender = CLIENT if to_end == SERVER else SERVER
+        self.run.notes.setdefault("wire_dropped", []).append(
+            [ADDR[self.af][sender], sport, ADDR[self.af][to_end], dport,
+             flags])
+        self.cleanups.append(drop.close)
+        return drop
+
     def sysctl(self, end, name, value):
         """Set net sysctl name (e.g. "ipv4/tcp_syncookies") in end's
         namespace until the run ends."""
@@ -1334,7 +1516,7 @@ server 1 state full CLOSE_WAIT>LAST_ACK
 server 1 tx full LAST_ACK F. 1 2
 client 1 rx tw FIN_WAIT2 F. 1 2
 client 1 state tw FIN_WAIT2>TIME_WAIT
-client 1 tx tw TIME_WAIT . 2 2 lost      # dropped by the client's firewall
+client 1 tx tw TIME_WAIT . 2 2           # lost on the way: the server never gets it
 server 1 tx full LAST_ACK F. 1 2         # no ACK came: the FIN again
 client 1 rx tw TIME_WAIT F. 1 2
 client 1 state tw TIME_WAIT>TIME_WAIT why=rearm  # 2MSL starts over
@@ -1353,23 +1535,21 @@ def sc_lost_last_ack(ctx):
     ctx.client.call("close", "c")
     ctx.wait_state(CLIENT, cport, ["FIN_WAIT2"])
     ctx.wait_state(SERVER, cport, ["CLOSE_WAIT"])
-    # Drop the next pure ACK the client sends on this connection, once:
-    # the first one puts its port in a set and is dropped; the next one
-    # finds its port there and goes through.  (Only nf_tables' built-in
-    # expressions: the debug kernel has no nft_quota, which this used.)
-    ctx.nft_table(CLIENT, "tcpflow_lost_ack_%d" % ctx.port, """
-  set dropped {
-    type inet_service
-    flags dynamic
-  }
-  chain out {
-    type filter hook output priority 0;
-    tcp sport %d tcp dport %d tcp flags == ack tcp sport != @dropped add @dropped { tcp sport } counter drop
-  }""" % (cport, ctx.port))
+    # Lose the next pure ACK the client sends on this connection, once,
+    # on the way: it leaves the client (both tcpflow routes record it
+    # sent, and the client's capture has it) and is dropped as it reaches
+    # the server's veth, before the server's stack (see WireDrop).
+    drop = ctx.drop_on_wire(SERVER, cport, ctx.port, ".")
     ctx.server.call("close", "a")
     ctx.wait_state(CLIENT, cport, ["TIME_WAIT"])
     ctx.wait_gone(SERVER, cport, timeout=20)
     ctx.note("time_wait_at", mono())
+    n = drop.dropped()
+    if n != 1:
+        raise ScenarioError("the client's last ACK was not lost (%d "
+                            "dropped on the server's link)" % n)
+    ctx.say("the client's first last ACK was dropped as it reached the "
+            "server's link (XDP on veth-s): sent, never received")
     _close_listener(ctx)
     return
     yield
