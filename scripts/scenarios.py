@@ -58,8 +58,9 @@ against it; expected_wire() gives the segments that must be on the wire.
 Usage as a program (inside the lab guest, as root):
     scripts/scenarios.py --list
     scripts/scenarios.py run NAME [--af 4|6] [--link veth|lo] [--port N]
-        [--keep]   (run prints the run's facts as JSON; --keep leaves the
-                    namespaces up for a look)
+        [--hosts A,B] [--keep]   (run prints the run's facts as JSON;
+                    --hosts names the namespaces, default client,server;
+                    --keep leaves them up for a look)
     scripts/scenarios.py expect NAME   (the expectation text)
 """
 
@@ -2333,6 +2334,9 @@ def main(argv):
     p.add_argument("--port", type=int, default=DEFAULT_PORT)
     p.add_argument("--keep", action="store_true",
                    help="leave the namespaces up")
+    p.add_argument("--hosts", default="%s,%s" % (CLIENT, SERVER),
+                   metavar="A,B", help="the two namespaces' names "
+                   "(default client,server)")
     p.add_argument("--opt", action="append", default=[], metavar="K=V",
                    help="a scenario option (e.g. clients=3, wait=0)")
     p = sub.add_parser("expect", help="print a scenario's expectation")
@@ -2354,7 +2358,11 @@ def main(argv):
     # Ctrl-C and SIGTERM end a run the same way: the scenario's actors
     # stop, its namespaces go (unless --keep), one line says why.
     signal.signal(signal.SIGTERM, _terminated)
-    hosts = Hosts()
+    names = a.hosts.split(",") if a.cmd == "run" else []
+    if len(names) != 2 or not all(names) or names[0] == names[1]:
+        print("scenarios: --hosts wants two names, A,B", file=sys.stderr)
+        return 2
+    hosts = Hosts(names=tuple(names))
     try:
         hosts.up()
         opts = {}
