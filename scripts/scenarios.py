@@ -43,6 +43,9 @@ line per event, for both ends:
     len=N  payload bytes (default 0)
     why=W  expire | kill | rearm
     lost   (tx only) dropped by a firewall rule before it reached the wire
+           (a segment lost ON the wire, Ctx.drop_on_wire(), has no
+           marker: it is sent and on the wire, and the receiver simply
+           has no rx line for it; the run's notes list it as wire_dropped)
     raw    (tx only) written by the scenario with a raw socket, not sent
            by TCP: on the wire, but no record on the sending end (the
            run's notes list such segments as raw_sent)
@@ -55,8 +58,9 @@ against it; expected_wire() gives the segments that must be on the wire.
 Usage as a program (inside the lab guest, as root):
     scripts/scenarios.py --list
     scripts/scenarios.py run NAME [--af 4|6] [--link veth|lo] [--port N]
-        [--keep]   (run prints the run's facts as JSON; --keep leaves the
-                    namespaces up for a look)
+        [--hosts A,B] [--keep]   (run prints the run's facts as JSON;
+                    --hosts names the namespaces, default client,server;
+                    --keep leaves them up for a look)
     scripts/scenarios.py expect NAME   (the expectation text)
 """
 
@@ -134,6 +138,11 @@ def act_crossing(ctx, op, cargs, sargs, hold_ms):
 class ScenarioError(Exception):
     """A scenario could not do what it set out to do (not a tcpflow bug:
     the kernel did not reach a state in time, a command failed...)."""
+
+
+class NoNetem(ScenarioError):
+    """The scenario needs a delay on a link (sch_netem), and this kernel
+    has no netem qdisc: the story cannot be told here at all."""
 
 
 # ------------------------------------------------------- network namespaces
@@ -255,6 +264,171 @@ def send_raw(ns, af, dst, packets):
         s.close()
 
 
+# ------------------------------------------------- a segment lost on the wire
+#
+# A segment "lost on the way" must leave its sender (so that both tcpflow
+# routes record it sent: the module at the socket, tcpflow-bpf at the
+# device, net:net_dev_start_xmit) and never reach the receiver's stack
+# (neither route records it received: tcpflow-bpf sees arrivals at
+# net:netif_receive_skb, before netfilter and tc).  The one place between
+# is the receiving veth's own XDP hook (native mode: veth runs it before
+# it builds the skb).  No compiler is at hand in the lab guest, so the
+# program is assembled here, a dozen lines of eBPF, and loaded with bpf(2).
+
+_BPF_NR = {"x86_64": 321, "aarch64": 280}
+BPF_MAP_CREATE, BPF_MAP_LOOKUP_ELEM, BPF_PROG_LOAD, BPF_LINK_CREATE = \
+    0, 1, 5, 28
+BPF_MAP_TYPE_ARRAY, BPF_PROG_TYPE_XDP, BPF_XDP = 2, 6, 37
+XDP_FLAGS_DRV_MODE = 1 << 2
+XDP_DROP, XDP_PASS = 1, 2
+TCP_FLAG_BITS = {"F": 0x01, "S": 0x02, "R": 0x04, "P": 0x08, ".": 0x10}
+
+
+def _bpf(cmd, attr):
+    """bpf(2) with attr (bytes, zero-padded to 128); returns its value."""
+    nr = _BPF_NR.get(os.uname().machine)
+    if nr is None:
+        raise ScenarioError("bpf(2): no syscall number for %s" %
+                            os.uname().machine)
+    buf = ctypes.create_string_buffer(attr.ljust(128, b"\0"), 128)
+    ret = _libc.syscall(ctypes.c_long(nr), ctypes.c_int(cmd), buf,
+                        ctypes.c_uint(128))
+    if ret < 0:
+        e = ctypes.get_errno()
+        raise OSError(e, "bpf(%d): %s" % (cmd, os.strerror(e)))
+    return ret, buf
+
+
+def _insn(op, dst=0, src=0, off=0, imm=0):
+    return struct.pack("<BBhi", op, (src << 4) | dst, off, imm)
+
+
+def _be16_as_loaded(v):
+    """A 16-bit field in network order, as a little-endian load sees it."""
+    return struct.unpack("<H", struct.pack("!H", v))[0]
+
+
+def _xdp_drop_program(map_fd, sport, dport, flags):
+    """eBPF: drop the first TCP segment (IPv4 without options, or IPv6
+    without extension headers) from sport to dport whose flags byte is
+    exactly flags; counts it in the array map's element 0, which also
+    makes it once: after one drop, everything passes."""
+    prog, fix = [], []
+
+    def op(*a, **kw):
+        prog.append(_insn(*a, **kw))
+
+    def jump(opcode, dst, imm, label, src=0):
+        fix.append((len(prog), label))
+        op(opcode, dst, src, 0, imm)
+
+    labels = {}
+    R0, R1, R2, R3, R4, R5, R10 = 0, 1, 2, 3, 4, 5, 10
+    op(0x61, R3, R1, 4)                 # r3 = ctx->data_end
+    op(0x61, R2, R1, 0)                 # r2 = ctx->data
+    op(0xbf, R5, R2)                    # r5 = r2
+    op(0x07, R5, imm=14 + 20 + 20)      # r5 += eth + ip + tcp
+    jump(0x2d, R5, 0, "pass", src=R3)   # if r5 > r3: too short
+    op(0x69, R4, R2, 12)                # r4 = ethertype
+    jump(0x15, R4, _be16_as_loaded(0x86dd), "v6")
+    jump(0x55, R4, _be16_as_loaded(0x0800), "pass")
+    op(0x71, R4, R2, 14)                # version and header length
+    jump(0x55, R4, 0x45, "pass")
+    op(0x71, R4, R2, 14 + 9)            # protocol
+    jump(0x55, R4, socket.IPPROTO_TCP, "pass")
+    op(0x07, R2, imm=14 + 20)           # r2 = the TCP header
+    jump(0x05, 0, 0, "tcp")
+    labels["v6"] = len(prog)
+    op(0xbf, R5, R2)
+    op(0x07, R5, imm=14 + 40 + 20)
+    jump(0x2d, R5, 0, "pass", src=R3)
+    op(0x71, R4, R2, 14 + 6)            # next header
+    jump(0x55, R4, socket.IPPROTO_TCP, "pass")
+    op(0x07, R2, imm=14 + 40)
+    labels["tcp"] = len(prog)
+    op(0x69, R4, R2, 0)
+    jump(0x55, R4, _be16_as_loaded(sport), "pass")
+    op(0x69, R4, R2, 2)
+    jump(0x55, R4, _be16_as_loaded(dport), "pass")
+    op(0x71, R4, R2, 13)
+    jump(0x55, R4, flags, "pass")
+    op(0x62, R10, 0, -4, 0)             # key 0, on the stack
+    op(0x18, R1, 1, 0, map_fd)          # r1 = the map (BPF_PSEUDO_MAP_FD)
+    op(0x00)
+    op(0xbf, R2, R10)
+    op(0x07, R2, imm=-4)
+    op(0x85, imm=1)                     # bpf_map_lookup_elem
+    jump(0x15, R0, 0, "pass")
+    op(0x61, R1, R0, 0)
+    jump(0x55, R1, 0, "pass")           # dropped one already
+    op(0x62, R0, 0, 0, 1)
+    op(0xb7, R0, imm=XDP_DROP)
+    op(0x95)
+    labels["pass"] = len(prog)
+    op(0xb7, R0, imm=XDP_PASS)
+    op(0x95)
+    for at, label in fix:
+        o, regs, _, imm = struct.unpack("<BBhi", prog[at])
+        prog[at] = struct.pack("<BBhi", o, regs, labels[label] - at - 1,
+                               imm)
+    return b"".join(prog)
+
+
+class WireDrop:
+    """Drop the first segment from sport to dport with exactly these
+    flags (tcpdump letters, e.g. "." for a pure ACK) as it arrives on
+    dev in network namespace ns, before that host's stack sees it.
+    dropped() says how many it dropped (0 or 1); close() detaches."""
+
+    def __init__(self, ns, dev, sport, dport, flags):
+        bits = sum(TCP_FLAG_BITS[c] for c in flags)
+        self.fds = []
+        try:
+            fd, _ = _bpf(BPF_MAP_CREATE, struct.pack(
+                "<IIII", BPF_MAP_TYPE_ARRAY, 4, 4, 1))
+            self.map_fd = fd
+            self.fds.append(fd)
+            code = _xdp_drop_program(fd, sport, dport, bits)
+            insns = ctypes.create_string_buffer(code, len(code))
+            lic = ctypes.create_string_buffer(b"GPL")
+            log = ctypes.create_string_buffer(65536)
+            attr = struct.pack("<IIQQIIQ", BPF_PROG_TYPE_XDP, len(code) // 8,
+                               ctypes.addressof(insns),
+                               ctypes.addressof(lic), 1, len(log),
+                               ctypes.addressof(log))
+            try:
+                fd, _ = _bpf(BPF_PROG_LOAD, attr)
+            except OSError as e:
+                raise ScenarioError("the XDP program that drops a segment "
+                                    "did not load: %s %s" % (
+                                        e, log.value.decode()[-300:]))
+            self.fds.append(fd)
+            with in_netns(ns):
+                ifindex = socket.if_nametoindex(dev)
+                fd, _ = _bpf(BPF_LINK_CREATE, struct.pack(
+                    "<IIII", fd, ifindex, BPF_XDP, XDP_FLAGS_DRV_MODE))
+            self.fds.append(fd)
+        except OSError as e:
+            self.close()
+            raise ScenarioError("cannot drop a segment on %s's link (XDP): "
+                                "%s" % (ns, e))
+        except BaseException:
+            self.close()
+            raise
+
+    def dropped(self):
+        key = ctypes.c_uint32(0)
+        val = ctypes.c_uint32(0)
+        _bpf(BPF_MAP_LOOKUP_ELEM, struct.pack(
+            "<IIQQ", self.map_fd, 0, ctypes.addressof(key),
+            ctypes.addressof(val)))
+        return val.value
+
+    def close(self):
+        while self.fds:
+            os.close(self.fds.pop())
+
+
 class Hosts:
     """The two hosts: namespaces client and server and the veth pair.
     Use as a context manager (or call up() and down()); down() also runs
@@ -271,6 +445,7 @@ class Hosts:
         self.client, self.server = names
         self.ns = {CLIENT: self.client, SERVER: self.server}
         self.delay_ms = delay_ms
+        self.netem = True       # until tc says this kernel has none
         self.is_up = False
 
     def up(self):
@@ -308,10 +483,12 @@ class Hosts:
                            check=False)
                 if p.returncode != 0:
                     # A kernel without sch_netem (this project's own build
-                    # machines): run undelayed, and say what that costs.
-                    print("scenarios: no netem here (%s): links have no "
-                          "delay, so a close may tell a slightly different "
-                          "story" % p.stderr.strip(), file=sys.stderr)
+                    # machines): the links run undelayed.  What that
+                    # changes is true all the same (a close may tell the
+                    # other story above), so nothing is said here; the
+                    # scenarios that need a delay to tell their story at
+                    # all say so (Ctx.netem(): NoNetem).
+                    self.netem = False
                     self.delay_ms = 0
                     break
         return self
@@ -802,6 +979,20 @@ class Ctx:
         self.cleanups.append(
             lambda: nft(ns, "delete table inet %s\n" % name))
 
+    def drop_on_wire(self, to_end, sport, dport, flags):
+        """Lose the first segment from sport to dport with these flags
+        on its way into to_end's host (veth), once (WireDrop; detached
+        when the run ends).  Noted in wire_dropped: the capture on the
+        sender's side has it, the receiver has no rx record of it."""
+        drop = WireDrop(self.run.ns[to_end], VETH[to_end], sport, dport,
+                        flags)
+        sender = CLIENT if to_end == SERVER else SERVER
+        self.run.notes.setdefault("wire_dropped", []).append(
+            [ADDR[self.af][sender], sport, ADDR[self.af][to_end], dport,
+             flags])
+        self.cleanups.append(drop.close)
+        return drop
+
     def sysctl(self, end, name, value):
         """Set net sysctl name (e.g. "ipv4/tcp_syncookies") in end's
         namespace until the run ends."""
@@ -838,8 +1029,15 @@ class Ctx:
         ends, or until the returned function is called)."""
         dev = VETH[end]
         ns = self.run.ns[end]
-        ns_run(ns, ["tc", "qdisc", "replace", "dev", dev, "root", "netem",
-                    "delay", "%dms" % delay_ms])
+        p = ns_run(ns, ["tc", "qdisc", "replace", "dev", dev, "root",
+                        "netem", "delay", "%dms" % delay_ms], check=False)
+        if p.returncode != 0:
+            if not self.hosts.netem or "kind is unknown" in p.stderr:
+                raise NoNetem(
+                    "%s needs a %d ms delay on a link, and this kernel has "
+                    "no netem qdisc (sch_netem)" % (self.run.name, delay_ms))
+            raise ScenarioError("[netns %s] tc qdisc replace ... netem: %s"
+                                % (ns, (p.stderr or p.stdout).strip()))
         base = self.hosts.delay_ms
         done = []
 
@@ -961,12 +1159,19 @@ class Runner:
             w = self.wait if self.wait is not None else self.advance()
             if w is None:
                 break
-            while not w.done():
-                if mono() > w.deadline:
-                    self.gen.close()
-                    self._end()
-                    raise ScenarioError("gave up waiting for " + w.what)
-                time.sleep(w.interval)
+            try:
+                while not w.done():
+                    if mono() > w.deadline:
+                        raise ScenarioError("gave up waiting for " +
+                                            w.what)
+                    time.sleep(w.interval)
+            except BaseException:
+                # Given up, or interrupted (Ctrl-C, SIGTERM): the actors
+                # stop all the same.
+                self.wait = None
+                self.gen.close()
+                self._end()
+                raise
             self.wait = None
         return self.runrec
 
@@ -1312,7 +1517,7 @@ server 1 state full CLOSE_WAIT>LAST_ACK
 server 1 tx full LAST_ACK F. 1 2
 client 1 rx tw FIN_WAIT2 F. 1 2
 client 1 state tw FIN_WAIT2>TIME_WAIT
-client 1 tx tw TIME_WAIT . 2 2 lost      # dropped by the client's firewall
+client 1 tx tw TIME_WAIT . 2 2           # lost on the way: the server never gets it
 server 1 tx full LAST_ACK F. 1 2         # no ACK came: the FIN again
 client 1 rx tw TIME_WAIT F. 1 2
 client 1 state tw TIME_WAIT>TIME_WAIT why=rearm  # 2MSL starts over
@@ -1331,23 +1536,21 @@ def sc_lost_last_ack(ctx):
     ctx.client.call("close", "c")
     ctx.wait_state(CLIENT, cport, ["FIN_WAIT2"])
     ctx.wait_state(SERVER, cport, ["CLOSE_WAIT"])
-    # Drop the next pure ACK the client sends on this connection, once:
-    # the first one puts its port in a set and is dropped; the next one
-    # finds its port there and goes through.  (Only nf_tables' built-in
-    # expressions: the debug kernel has no nft_quota, which this used.)
-    ctx.nft_table(CLIENT, "tcpflow_lost_ack_%d" % ctx.port, """
-  set dropped {
-    type inet_service
-    flags dynamic
-  }
-  chain out {
-    type filter hook output priority 0;
-    tcp sport %d tcp dport %d tcp flags == ack tcp sport != @dropped add @dropped { tcp sport } counter drop
-  }""" % (cport, ctx.port))
+    # Lose the next pure ACK the client sends on this connection, once,
+    # on the way: it leaves the client (both tcpflow routes record it
+    # sent, and the client's capture has it) and is dropped as it reaches
+    # the server's veth, before the server's stack (see WireDrop).
+    drop = ctx.drop_on_wire(SERVER, cport, ctx.port, ".")
     ctx.server.call("close", "a")
     ctx.wait_state(CLIENT, cport, ["TIME_WAIT"])
     ctx.wait_gone(SERVER, cport, timeout=20)
     ctx.note("time_wait_at", mono())
+    n = drop.dropped()
+    if n != 1:
+        raise ScenarioError("the client's last ACK was not lost (%d "
+                            "dropped on the server's link)" % n)
+    ctx.say("the client's first last ACK was dropped as it reached the "
+            "server's link (XDP on veth-s): sent, never received")
     _close_listener(ctx)
     return
     yield
@@ -2131,6 +2334,9 @@ def main(argv):
     p.add_argument("--port", type=int, default=DEFAULT_PORT)
     p.add_argument("--keep", action="store_true",
                    help="leave the namespaces up")
+    p.add_argument("--hosts", default="%s,%s" % (CLIENT, SERVER),
+                   metavar="A,B", help="the two namespaces' names "
+                   "(default client,server)")
     p.add_argument("--opt", action="append", default=[], metavar="K=V",
                    help="a scenario option (e.g. clients=3, wait=0)")
     p = sub.add_parser("expect", help="print a scenario's expectation")
@@ -2149,8 +2355,16 @@ def main(argv):
         r.port = DEFAULT_PORT
         print(SCENARIOS[a.name].expect_fn(r).strip())
         return 0
-    hosts = Hosts().up()
+    # Ctrl-C and SIGTERM end a run the same way: the scenario's actors
+    # stop, its namespaces go (unless --keep), one line says why.
+    signal.signal(signal.SIGTERM, _terminated)
+    names = a.hosts.split(",") if a.cmd == "run" else []
+    if len(names) != 2 or not all(names) or names[0] == names[1]:
+        print("scenarios: --hosts wants two names, A,B", file=sys.stderr)
+        return 2
+    hosts = Hosts(names=tuple(names))
     try:
+        hosts.up()
         opts = {}
         for kv in a.opt:
             k, _, v = kv.partition("=")
@@ -2163,12 +2377,38 @@ def main(argv):
                     opts[k] = {"true": True, "false": False}.get(v.lower(), v)
         r = run(a.name, hosts, af=a.af, link=a.link, port=a.port, **opts)
         print(json.dumps(r.as_dict(), indent=1))
+    except NoNetem as e:
+        print("scenarios: %s" % e, file=sys.stderr)
+        a.keep = False
+        return 2
+    except ScenarioError as e:
+        print("scenarios: %s: %s" % (a.name, e), file=sys.stderr)
+        a.keep = False
+        return 1
+    except KeyboardInterrupt:
+        # Ctrl-C says so; SIGTERM is a parent's word (scripts/demo's),
+        # which says what it has to say itself.
+        a.keep = False
+        if _TERMINATED:
+            return 143
+        print("scenarios: %s: interrupted" % a.name, file=sys.stderr)
+        return 130
     finally:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
         if a.keep:
             hosts.is_up = False
         else:
-            hosts.down()
+            hosts.down(force=True)
     return 0
+
+
+_TERMINATED = []
+
+
+def _terminated(signum, frame):
+    _TERMINATED.append(signum)
+    raise KeyboardInterrupt
 
 
 if __name__ == "__main__":

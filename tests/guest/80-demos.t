@@ -12,8 +12,13 @@
 # SIGINT (the kernel closes its socket at exit: a FIN); the time-wait demo's
 # bind() probes (EADDRINUSE without SO_REUSEADDR while TIME_WAIT lasts).
 # Each against the capture, the tracepoint, the scenario's expectation and
-# ss.
+# ss.  Then two demos themselves on the module's route (scripts/demo
+# --host): lost-last-ack draws the lost ACK, time-wait-short counts down;
+# neither leaves a namespace.  (tests/bpf/demos runs every demo on the
+# BPF route, on the host.)
 import os
+import re
+import subprocess
 import sys
 
 sys.dont_write_bytecode = True
@@ -233,4 +238,54 @@ for name, af, link in RUNS:
         t.ok(False, "%s: %s checks ran" % (res.tag(), name), [repr(e)])
 
 scene.close()
+
+
+# The demos themselves, on the module's route (scripts/demo --host), for
+# the two whose picture has a truth of its own: lost-last-ack draws the
+# client's last ACK sent and never received, and the server's FIN twice;
+# time-wait-short counts TIME_WAIT down from ss.  Each leaves no
+# namespace behind.  (After scene.close(): the demos use the same
+# namespace names.)
+def demo(name):
+    p = subprocess.run([os.path.join(tf.REPO, "scripts", "demo"), "--host",
+                        name], capture_output=True, text=True, timeout=120,
+                       env=dict(os.environ, NO_COLOR="1"))
+    return p.returncode, p.stdout + p.stderr
+
+
+for name in ("lost-last-ack", "time-wait-short"):
+    rc, out = demo(name)
+    if name == "time-wait-short" and "[killed by an RST]" in out and \
+            "countdown: client port" not in out:
+        # A guest stalled longer than the server's RTO: its FIN went
+        # again, the timewait sock's second ACK met no socket and the
+        # server's RST killed TIME_WAIT before the countdown (rfc1337=0).
+        # True, but not this demo's story: once more.
+        t.diag("time-wait-short: TIME_WAIT killed by an RST before the "
+               "countdown (a FIN retransmitted under load?); once more",
+               *out.splitlines())
+        rc, out = demo(name)
+    lines = out.splitlines()
+    left = [n for n in ("client", "server")
+            if os.path.exists("/run/netns/" + n)]
+    t.ok(rc == 0 and "Traceback" not in out and not left,
+         "scripts/demo --host %s: exit 0, no traceback, no namespace left"
+         % name, ["exit %d, left %s" % (rc, left)] + lines[-15:])
+    if name == "lost-last-ack":
+        lost = [x for x in lines if "[.] seq=2 ack=2" in x and
+                "[not received]" in x]
+        fins = [x for x in lines if "<-" in x and "[F.]" in x]
+        t.ok(len(lost) == 1 and len(fins) == 2,
+             "scripts/demo --host lost-last-ack: the ladder shows the last "
+             "ACK sent and not received, the server's FIN twice", lines)
+    else:
+        left_s = [int(m.group(1)) for m in (
+            re.match(r"countdown: client port \d+ in TIME_WAIT, (\d+)sec", x)
+            for x in lines) if m]
+        t.ok(len(left_s) >= 2 and all(a > b for a, b in
+                                      zip(left_s, left_s[1:])) and
+             left_s[0] <= 60,
+             "scripts/demo --host time-wait-short: counts TIME_WAIT down "
+             "(%s s left)" % left_s, lines)
+
 t.done()

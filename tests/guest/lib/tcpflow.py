@@ -812,7 +812,8 @@ def check_capture(res):
     end, as many times as it was on the wire; the trace has no SYN, FIN or
     RST the wire lacks, and receives nothing the wire did not carry.  A
     sent pure ACK may be missing from the wire only when the scenario
-    dropped packets on purpose (a firewall rule)."""
+    dropped packets on purpose (a firewall rule); one the scenario lost
+    on the way (wire_dropped) is on the wire with no rx record."""
     run = res.run
     problems = []
     cap = {}
@@ -839,6 +840,13 @@ def check_capture(res):
             closed[k] = r["ts"] / 1e9
         elif r["ev"] != "tx" or r["sock"] != "none":
             closed.pop(k, None)
+    # Segments the scenario lost on the way (Ctx.drop_on_wire(): dropped
+    # as they reached the receiver's link, before its stack): on the
+    # sender's side of the wire, no rx record.  One of each, at most.
+    wire_dropped = {}
+    for a, sp, d, dp, flags in run.notes.get("wire_dropped", []):
+        k = ((_norm(a), sp, _norm(d), dp), flags)
+        wire_dropped[k] = wire_dropped.get(k, 0) + 1
     # Segments the scenario wrote with a raw socket: no socket sent them,
     # so no tx record; segments to an address no host has: no rx record.
     raw = {(_norm(a), sp, _norm(d), dp, seq)
@@ -877,6 +885,9 @@ def check_capture(res):
                     and mono_ts > gone and not have.get(k):
                 continue
             got = len(have.get(k, []))
+            if kind == "rx":
+                got += wire_dropped.get(((p.src, p.sport, p.dst, p.dport),
+                                         p.flags), 0)
             if got < ncap:
                 problems.append(
                     "%s on the wire %d time(s), %d %s record(s): %s" % (
