@@ -17,7 +17,7 @@ KVER ?= $(shell test -d /lib/modules/$$(uname -r)/build && uname -r || scripts/k
 KDIR ?= /lib/modules/$(KVER)/build
 export KVER
 
-.PHONY: all module tools deps demo check check-host check-guest clean \
+.PHONY: all module tools deps demo check check-host check-guest clean print-kver \
 	lint sparse check-debug check-matrix install uninstall \
 	module-testing
 
@@ -58,6 +58,10 @@ check-guest: deps
 check-debug: deps
 	$(MAKE) all
 	scripts/check-debug
+
+# The kernel release the module is built for (tests/scripts/test_kbuild.py).
+print-kver:
+	@echo $(KVER)
 
 # The test-only build: module/ring.c's knob that holds a ring writer up
 # (TCPFLOW_TESTING=1), made from copies of Kbuild and module/ in
