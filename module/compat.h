@@ -9,7 +9,7 @@
  * checked here against the prototypes the handler was written for: each
  * alternative below reads the same arguments at the same positions, and a
  * kernel with any other prototype fails to build, naming the function.
- * The static functions (tw_timer_handler, tcp_v6_do_rcv,
+ * The static functions (tw_timer_handler, inet_twsk_kill, tcp_v6_do_rcv,
  * tcp_v4_send_synack, tcp_v6_send_synack, tcp_v4_send_reset,
  * tcp_v4_send_ack, tcp_v6_send_response) have no declaration to check:
  * their prototypes were compared by hand in Linux 6.1, 6.12 and 7.3, and
@@ -144,8 +144,6 @@ TCPFLOW_CHECK_PROTO(security_inet_csk_clone,
 TCPFLOW_CHECK_PROTO(security_sock_graft, void (struct sock *, struct socket *));
 TCPFLOW_CHECK_PROTO(__inet_twsk_schedule,
 		    void (struct inet_timewait_sock *, int, bool));
-TCPFLOW_CHECK_PROTO(inet_twsk_deschedule_put,
-		    void (struct inet_timewait_sock *));
 TCPFLOW_CHECK_PROTO(tcp_v4_do_rcv, int (struct sock *, struct sk_buff *));
 /* sk, skb, req, fastopen are read.  drop_reason: 6.15 (e34100c2ecbb). */
 TCPFLOW_CHECK_PROTO2(tcp_check_req,

@@ -24,8 +24,10 @@
  *                               (inet_twsk_hashdance before 6.11)
  *   __inet_twsk_schedule        TIME_WAIT timer rearmed, or FIN_WAIT2
  *                               substate turned into TIME_WAIT
- *   tw_timer_handler            TIME_WAIT over: timer expired
- *   inet_twsk_deschedule_put    TIME_WAIT over early: 4-tuple reused, ...
+ *   inet_twsk_kill              the timewait sock ends, exactly once:
+ *                               why=expire when tw_timer_handler (hooked
+ *                               too, to tell) called it, else why=kill
+ *                               (4-tuple reused, netns exit, ss -K)
  * Segments received (TCP_SKB_CB is filled in by then)
  *   tcp_v4_do_rcv, tcp_v6_do_rcv  full sockets, listener included, both
  *                               the softirq path and the socket backlog
@@ -83,6 +85,7 @@ struct tcpflow_pcpu {
 	u64 clone_conn;		/* request sock that just got a child */
 	u64 tw_rx_conn;		/* timewait sock that just got a segment */
 	u8 tw_rx_substate;	/* its substate before that segment */
+	u64 tw_timer_conn;	/* timewait sock whose timer is running */
 	/*
 	 * The request sock that just got a segment, and which segment (the
 	 * skb's address as a number, and its ports and sequence number): a
@@ -455,8 +458,6 @@ static void twsk_end(struct inet_timewait_sock *tw, u8 why)
 {
 	struct tcpflow_record r = { .event = TCPFLOW_EV_STATE, .why = why };
 
-	if (!tw_is_tcp(tw))
-		return;
 	rec_sock(&r, &tw->__tw_common, TCPFLOW_SK_TW);
 	r.old_state = tw->tw_substate;
 	r.new_state = TCP_CLOSE;
@@ -469,21 +470,37 @@ static void twsk_end(struct inet_timewait_sock *tw, u8 why)
 	emit(&r, 0, NULL);
 }
 
+/*
+ * A timewait sock ends in inet_twsk_kill(), exactly once: from its timer
+ * (tw_timer_handler(), expiry), or from inet_twsk_deschedule_put() when
+ * del_timer_sync() (timer_shutdown_sync() since 6.11) stopped the timer
+ * before it ran (4-tuple reused, netns exit, ss -K).  Telling the two
+ * apart at the deschedule's entry raced with the timer firing on another
+ * CPU: both told their story.  The timer marks its sock here, and the
+ * kill that follows on this CPU, in the same call, is its expiry.
+ */
 static void tw_timer_pre(struct ftrace_regs *regs)
 {
 	struct timer_list *t = (struct timer_list *)arg(regs, 0);
+	struct inet_timewait_sock *tw;
 
-	twsk_end(container_of(t, struct inet_timewait_sock, tw_timer),
-		 TCPFLOW_WHY_EXPIRE);
+	tw = container_of(t, struct inet_timewait_sock, tw_timer);
+	if (tw_is_tcp(tw))
+		this_cpu_write(tcpflow_pcpu.tw_timer_conn,
+			       conn_of(&tw->__tw_common));
 }
 
-static void twsk_deschedule_pre(struct ftrace_regs *regs)
+static void twsk_kill_pre(struct ftrace_regs *regs)
 {
 	struct inet_timewait_sock *tw = (struct inet_timewait_sock *)arg(regs, 0);
+	struct tcpflow_pcpu *pc = this_cpu_ptr(&tcpflow_pcpu);
+	bool expired;
 
-	/* Not pending: the timer already ran and told its own story. */
-	if (timer_pending(&tw->tw_timer))
-		twsk_end(tw, TCPFLOW_WHY_KILL);
+	if (!tw_is_tcp(tw))
+		return;
+	expired = pc->tw_timer_conn == conn_of(&tw->__tw_common);
+	pc->tw_timer_conn = 0;
+	twsk_end(tw, expired ? TCPFLOW_WHY_EXPIRE : TCPFLOW_WHY_KILL);
 }
 
 /* ---- segments received ------------------------------------------------- */
@@ -825,7 +842,7 @@ static struct tcpflow_hook tcpflow_hooks[] = {
 	HOOK("inet_twsk_hashdance_schedule", twsk_hashdance_pre),
 	HOOK("__inet_twsk_schedule", twsk_schedule_pre),
 	HOOK("tw_timer_handler", tw_timer_pre),
-	HOOK("inet_twsk_deschedule_put", twsk_deschedule_pre),
+	HOOK("inet_twsk_kill", twsk_kill_pre),
 	HOOK("tcp_v4_do_rcv", do_rcv_pre),
 	HOOK("tcp_v6_do_rcv", v6_do_rcv_pre),
 	HOOK("tcp_check_req", check_req_pre),
