@@ -123,6 +123,32 @@ static inline int tcpflow_register_kprobe(struct kprobe *kp)
 #define TCPFLOW_V6_RESPONSE_RST 9
 #endif
 
+/*
+ * ip_send_unicast_reply(sk, skb, sopt, daddr, saddr, arg, len,
+ * transmit_time, txhash); 7.x added orig_sk second (the socket the reply
+ * is for, where sk is the per-CPU control sock), which moves arg from the
+ * 6th argument to the 7th.  The probe reads only arg.
+ */
+#define TCPFLOW_UNICAST_REPLY_OLD					\
+	void (struct sock *, struct sk_buff *, const struct ip_options *, \
+	      __be32, __be32, const struct ip_reply_arg *, unsigned int, \
+	      u64, u32)
+#define TCPFLOW_UNICAST_REPLY_ORIG_SK					\
+	void (struct sock *, const struct sock *, struct sk_buff *,	\
+	      const struct ip_options *, __be32, __be32,		\
+	      const struct ip_reply_arg *, unsigned int, u64, u32)
+TCPFLOW_CHECK_PROTO2(ip_send_unicast_reply, TCPFLOW_UNICAST_REPLY_OLD,
+		     TCPFLOW_UNICAST_REPLY_ORIG_SK);
+#define TCPFLOW_REPLY_ARG						\
+	(TCPFLOW_PROTO_IS(ip_send_unicast_reply,			\
+			  TCPFLOW_UNICAST_REPLY_ORIG_SK) ? 6 : 5)
+#if IS_ENABLED(CONFIG_IPV6)
+/* sk and skb are read (the reply's TCP header is built by then). */
+TCPFLOW_CHECK_PROTO(ip6_xmit,
+		    int (const struct sock *, struct sk_buff *, struct flowi6 *,
+			 __u32, struct ipv6_txoptions *, int, u32));
+#endif
+
 TCPFLOW_CHECK_PROTO(tcp_set_state, void (struct sock *, int));
 TCPFLOW_CHECK_PROTO(inet_csk_listen_start, int (struct sock *));
 /*

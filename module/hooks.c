@@ -44,6 +44,10 @@
  *                               ACK of a timewait sock or a request sock,
  *                               a listener's reset (tcp_check_req()
  *                               answers for a request sock through it)
+ *   ip_send_unicast_reply, ip6_xmit  where such a reset is handed to IP:
+ *                               its records are written there, the MD5
+ *                               and TCP-AO checks may still drop it
+ *                               after the two above
  * Owner
  *   security_sock_graft         accept() hands the child to a process
  */
@@ -98,6 +102,29 @@ struct tcpflow_pcpu {
 };
 
 static DEFINE_PER_CPU(struct tcpflow_pcpu, tcpflow_pcpu);
+
+/*
+ * A reset, from where the kernel decides to send it (tcp_v4_send_reset(),
+ * tcp_v6_send_response(), which know the socket) to where it is handed
+ * to IP (ip_send_unicast_reply(), ip6_xmit(), which only see the packet):
+ * between the two the kernel may still decide not to send it (the MD5
+ * and TCP-AO checks), so the records are written at the second.  One
+ * slot for each context a reset is sent from on a CPU: a task (a
+ * socket's backlog), and a softirq that may interrupt it.
+ */
+struct tcpflow_reply {
+	struct tcpflow_record rx;	/* the segment, if it reached no socket */
+	struct tcpflow_record tx;	/* the reset */
+	u64 owner_conn;
+	bool acting;			/* acting_task() where it was decided */
+	bool has_rx;
+	bool armed;
+};
+
+static DEFINE_PER_CPU(struct tcpflow_reply [2], tcpflow_reply);
+
+/* Resets sent whose records could not be told (see reply_sent()). */
+static atomic_long_t tcpflow_replies_lost = ATOMIC_LONG_INIT(0);
 
 /*
  * Is the running task the one acting on the socket?  In process context,
@@ -260,15 +287,14 @@ static const struct tcpflow_cfg *cfg_now(void)
 }
 
 /*
- * Whose event @r is: the task acting on the socket (acting_task(): @own
- * is the full socket the event is about, if any), else the owner of @r's
- * connection or of @owner_conn (a request sock has none yet: its
- * listener's owner is the best answer).
+ * Whose event @r is: the task acting on the socket (@acting, from
+ * acting_task(own): @own is the full socket the event is about, if any),
+ * else the owner of @r's connection or of @owner_conn (a request sock has
+ * none yet: its listener's owner is the best answer).
  */
-static void set_who(struct tcpflow_record *r, u64 owner_conn,
-		    const struct sock *own)
+static void set_who(struct tcpflow_record *r, u64 owner_conn, bool acting)
 {
-	if (acting_task(own)) {
+	if (acting) {
 		r->who = TCPFLOW_WHO_CUR;
 		tcpflow_task_now(r);
 		if (r->event == TCPFLOW_EV_STATE)
@@ -279,9 +305,8 @@ static void set_who(struct tcpflow_record *r, u64 owner_conn,
 	}
 }
 
-/* Finish @r and put it in the ring. */
-static void emit(struct tcpflow_record *r, u64 owner_conn,
-		 const struct sock *own)
+/* Finish @r and put it in the ring; @acting: see set_who(). */
+static void emit_as(struct tcpflow_record *r, u64 owner_conn, bool acting)
 {
 	const struct tcpflow_cfg *cfg = cfg_now();
 
@@ -293,7 +318,7 @@ static void emit(struct tcpflow_record *r, u64 owner_conn,
 	 * receive path (a tun writer) is a bystander.
 	 */
 	if (r->sock != TCPFLOW_SK_NONE)
-		set_who(r, owner_conn, own);
+		set_who(r, owner_conn, acting);
 	r->cpu = raw_smp_processor_id();
 	r->ts_ns = ktime_get_mono_fast_ns();
 
@@ -303,6 +328,12 @@ static void emit(struct tcpflow_record *r, u64 owner_conn,
 	 */
 	r->n = tcpflow_ring_write(r);
 	tcpflow_proc_notify(r);
+}
+
+static void emit(struct tcpflow_record *r, u64 owner_conn,
+		 const struct sock *own)
+{
+	emit_as(r, owner_conn, acting_task(own));
 }
 
 static u8 segmode(void)
@@ -664,23 +695,24 @@ static void send_synack_pre(struct ftrace_regs *regs)
 /*
  * A reply built from a received segment (@skb) on behalf of @sk, which
  * may be NULL (no socket: the reset for a closed port), a timewait sock,
- * or a listener answering for one of its request socks.
+ * or a listener answering for one of its request socks.  Fills @r and
+ * returns whose connection owns it (for set_who()); @own is the full
+ * socket it is about, if any.
  */
-static void tx_reply(const struct sock *sk, const struct sk_buff *skb,
-		     u8 flags, u32 seq, u32 ack, u16 win)
+static u64 reply_record(struct tcpflow_record *r, const struct sock *sk,
+			const struct sk_buff *skb, u8 flags, u32 seq, u32 ack,
+			u16 win, const struct sock **own)
 {
 	struct tcpflow_pcpu *pc = this_cpu_ptr(&tcpflow_pcpu);
-	struct tcpflow_record r = { };
 	u8 state = TCP_CLOSE;
 
-	if (segmode() == TCPFLOW_SEG_NONE)
-		return;
+	memset(r, 0, sizeof(*r));
 	if (sk) {
-		rec_sock(&r, &sk->__sk_common, kind_of(&sk->__sk_common));
+		rec_sock(r, &sk->__sk_common, kind_of(&sk->__sk_common));
 		state = state_of(&sk->__sk_common);
 	} else {
-		r.sock = TCPFLOW_SK_NONE;
-		rec_net(&r, skb_net_of(skb));
+		r->sock = TCPFLOW_SK_NONE;
+		rec_net(r, skb_net_of(skb));
 	}
 	/*
 	 * A listener (a dual-stack one too) has no remote end of its own:
@@ -688,42 +720,111 @@ static void tx_reply(const struct sock *sk, const struct sk_buff *skb,
 	 * If that segment was a request sock's, the reply is the request's.
 	 */
 	if (!sk || state == TCP_LISTEN) {
-		rec_skb_tuple(&r, skb);
+		rec_skb_tuple(r, skb);
 		if (sk && pc->req_rx_conn &&
 		    pc->req_rx_skb == (unsigned long)skb &&
 		    pc->req_rx_ports == skb_ports(skb) &&
 		    pc->req_rx_seq == TCP_SKB_CB(skb)->seq) {
-			r.conn = pc->req_rx_conn;
-			r.sock = TCPFLOW_SK_REQ;
+			r->conn = pc->req_rx_conn;
+			r->sock = TCPFLOW_SK_REQ;
 			state = TCP_NEW_SYN_RECV;
 		}
 	}
-	rec_seg(&r, TCPFLOW_EV_TX, flags, seq, ack, win, 0);
-	r.new_state = state;
-	emit(&r, sk ? conn_of(&sk->__sk_common) : 0,
-	     r.sock == TCPFLOW_SK_FULL ? sk : NULL);
+	rec_seg(r, TCPFLOW_EV_TX, flags, seq, ack, win, 0);
+	r->new_state = state;
+	*own = r->sock == TCPFLOW_SK_FULL ? sk : NULL;
+	return sk ? conn_of(&sk->__sk_common) : 0;
+}
+
+static void tx_reply(const struct sock *sk, const struct sk_buff *skb,
+		     u8 flags, u32 seq, u32 ack, u16 win)
+{
+	struct tcpflow_record r;
+	const struct sock *own;
+	u64 owner_conn;
+
+	if (segmode() == TCPFLOW_SEG_NONE)
+		return;
+	owner_conn = reply_record(&r, sk, skb, flags, seq, ack, win, &own);
+	emit(&r, owner_conn, own);
 }
 
 /*
  * A segment that reaches no socket: recorded (rx, sock=none) just before
- * the reset that answers it, so that the reset has its cause.  Called
+ * the reset that answers it, so that the reset has its cause.  Recorded
  * only where the kernel sends that reset.
  */
-static void rx_nosock(const struct sk_buff *skb)
+static void nosock_record(struct tcpflow_record *r, const struct sk_buff *skb)
 {
 	const struct tcphdr *th = tcp_hdr(skb);
-	struct tcpflow_record r = { };
 
-	if (segmode() == TCPFLOW_SEG_NONE)
-		return;
-	rec_skb_tuple(&r, skb);
-	r.sock = TCPFLOW_SK_NONE;
-	rec_net(&r, skb_net_of(skb));
-	rec_seg(&r, TCPFLOW_EV_RX, tcp_flag_byte(th), ntohl(th->seq),
+	memset(r, 0, sizeof(*r));
+	rec_skb_tuple(r, skb);
+	r->sock = TCPFLOW_SK_NONE;
+	rec_net(r, skb_net_of(skb));
+	rec_seg(r, TCPFLOW_EV_RX, tcp_flag_byte(th), ntohl(th->seq),
 		ntohl(th->ack_seq), ntohs(th->window),
 		skb->len - th->doff * 4);
-	r.new_state = TCP_CLOSE;
-	emit(&r, 0, NULL);
+	r->new_state = TCP_CLOSE;
+}
+
+static struct tcpflow_reply *reply_slot(void)
+{
+	return &this_cpu_ptr(&tcpflow_reply)[0][in_serving_softirq() ? 1 : 0];
+}
+
+/*
+ * The kernel means to reset the segment @skb that @sk (or no socket) got:
+ * keep the records until it really sends the reset (reply_sent()).
+ */
+static void reset_decided(const struct sock *sk, const struct sk_buff *skb,
+			  u8 flags, u32 seq, u32 ack)
+{
+	struct tcpflow_reply *rp = reply_slot();
+	const struct sock *own;
+
+	rp->armed = false;
+	if (segmode() == TCPFLOW_SEG_NONE)
+		return;
+	rp->has_rx = !sk;
+	if (!sk)
+		nosock_record(&rp->rx, skb);
+	rp->owner_conn = reply_record(&rp->tx, sk, skb, flags, seq, ack, 0,
+				      &own);
+	rp->acting = acting_task(own);
+	rp->armed = true;
+}
+
+/*
+ * A reply handed to IP, its TCP header @th built: if it is the reset this
+ * context decided last (same ports, sequence and ack numbers), its records
+ * are true now.  Anything else leaves the slot empty: a reset decided and
+ * then not sent (the slot is stale), or a reset whose decision was not
+ * seen here (a task that moved to another CPU in between): that one is
+ * counted in "missed".
+ */
+static void reply_sent(const struct tcphdr *th)
+{
+	struct tcpflow_reply *rp;
+
+	if (!th->rst)
+		return;
+	rp = reply_slot();
+	if (!rp->armed) {
+		if (segmode() != TCPFLOW_SEG_NONE)
+			atomic_long_inc(&tcpflow_replies_lost);
+		return;
+	}
+	rp->armed = false;
+	if (rp->tx.lport != ntohs(th->source) ||
+	    rp->tx.rport != ntohs(th->dest) || rp->tx.seq != ntohl(th->seq) ||
+	    rp->tx.ack != ntohl(th->ack_seq)) {
+		atomic_long_inc(&tcpflow_replies_lost);
+		return;
+	}
+	if (rp->has_rx)
+		emit_as(&rp->rx, 0, false);
+	emit_as(&rp->tx, rp->owner_conn, rp->acting);
 }
 
 /* tcp_v4_send_reset() builds its reset from the offending segment. */
@@ -735,17 +836,15 @@ static void v4_send_reset_pre(struct ftrace_regs *regs)
 	const struct rtable *rt = skb_rtable(skb);
 	u32 ack;
 
-	/* The same early returns as tcp_v4_send_reset(). */
+	/* The same early returns as tcp_v4_send_reset() before its MD5. */
 	if (th->rst || (!sk && (!rt || rt->rt_type != RTN_LOCAL)))
 		return;
-	if (!sk)
-		rx_nosock(skb);
 	if (th->ack) {
-		tx_reply(sk, skb, TCPFLOW_F_RST, ntohl(th->ack_seq), 0, 0);
+		reset_decided(sk, skb, TCPFLOW_F_RST, ntohl(th->ack_seq), 0);
 		return;
 	}
 	ack = ntohl(th->seq) + th->syn + th->fin + skb->len - th->doff * 4;
-	tx_reply(sk, skb, TCPFLOW_F_RST | TCPFLOW_F_ACK, 0, ack, 0);
+	reset_decided(sk, skb, TCPFLOW_F_RST | TCPFLOW_F_ACK, 0, ack);
 }
 
 static void v4_send_ack_pre(struct ftrace_regs *regs)
@@ -755,21 +854,54 @@ static void v4_send_ack_pre(struct ftrace_regs *regs)
 		 arg(regs, 2), arg(regs, 3), arg(regs, 4));
 }
 
-/* IPv6 resets and replies both come here; rst's position: see compat.h. */
+/*
+ * ip_send_unicast_reply(): tcp_v4_send_reset() and tcp_v4_send_ack() hand
+ * their reply to IP here, the TCP header in @arg's iov (position: see
+ * compat.h).
+ */
+static void v4_unicast_reply_pre(struct ftrace_regs *regs)
+{
+	const struct ip_reply_arg *ra =
+		(const struct ip_reply_arg *)arg(regs, TCPFLOW_REPLY_ARG);
+
+	reply_sent((const struct tcphdr *)ra->iov[0].iov_base);
+}
+
+/*
+ * IPv6 resets and replies both come here; rst's position: see compat.h.
+ * The MD5 checks of tcp_v6_send_reset() come before it, but it may still
+ * fail to send (no memory, no route), and TCP-AO signs in it: a reset is
+ * recorded when it reaches ip6_xmit().
+ */
 static void v6_send_response_pre(struct ftrace_regs *regs)
 {
+	const struct sock *sk = (const struct sock *)arg(regs, 0);
 	const struct sk_buff *skb = (const struct sk_buff *)arg(regs, 1);
 	bool rst = arg(regs, TCPFLOW_V6_RESPONSE_RST) & 1;
-	u8 flags = 0;
 
-	if (rst)
-		flags |= TCPFLOW_F_RST;
-	if (!rst || !tcp_hdr(skb)->ack)
-		flags |= TCPFLOW_F_ACK;
-	if (rst && !arg(regs, 0))
-		rx_nosock(skb);
-	tx_reply((const struct sock *)arg(regs, 0), skb, flags, arg(regs, 2),
-		 arg(regs, 3), arg(regs, 4));
+	if (!rst) {
+		tx_reply(sk, skb, TCPFLOW_F_ACK, arg(regs, 2), arg(regs, 3),
+			 arg(regs, 4));
+		return;
+	}
+	reset_decided(sk, skb, TCPFLOW_F_RST |
+		      (tcp_hdr(skb)->ack ? 0 : TCPFLOW_F_ACK),
+		      arg(regs, 2), arg(regs, 3));
+}
+
+/*
+ * Everything IPv6 sends with a socket comes here; tcp_v6_send_response()
+ * sends with its namespace's control sock.
+ */
+static void v6_xmit_pre(struct ftrace_regs *regs)
+{
+#if IS_ENABLED(CONFIG_IPV6)
+	const struct sock *sk = (const struct sock *)arg(regs, 0);
+	const struct sk_buff *skb = (const struct sk_buff *)arg(regs, 1);
+
+	if (sk && sk == sock_net(sk)->ipv6.tcp_sk)
+		reply_sent(tcp_hdr(skb));
+#endif
 }
 
 /* listen() is a state change that tcp_set_state() never sees. */
@@ -854,6 +986,8 @@ static struct tcpflow_hook tcpflow_hooks[] = {
 	HOOK("tcp_v4_send_reset", v4_send_reset_pre),
 	HOOK("tcp_v4_send_ack", v4_send_ack_pre),
 	HOOK("tcp_v6_send_response", v6_send_response_pre),
+	HOOK("ip_send_unicast_reply", v4_unicast_reply_pre),
+	HOOK("ip6_xmit", v6_xmit_pre),
 	HOOK("security_inet_csk_clone", clone_pre),
 	HOOK("security_sock_graft", graft_pre),
 };
@@ -953,7 +1087,8 @@ static struct kretprobe tcpflow_kretprobes[] = {
 
 unsigned long tcpflow_hooks_missed(void)
 {
-	unsigned long missed = atomic_long_read(&tcpflow_hooks_recursed);
+	unsigned long missed = atomic_long_read(&tcpflow_hooks_recursed) +
+			       atomic_long_read(&tcpflow_replies_lost);
 	int i;
 
 	for (i = 0; i < ARRAY_SIZE(tcpflow_kretprobes); i++)
