@@ -12,7 +12,10 @@
  *   tcp_set_state               every full-socket transition
  *   inet_csk_listen_start (ret) CLOSE -> LISTEN; listen() stores the state
  *                               directly, tcp_set_state never sees it
- *   inet_csk_reqsk_queue_hash_add  a SYN made a request sock (NEW_SYN_RECV)
+ *   inet_csk_reqsk_queue_hash_add  a SYN made a request sock, which may
+ *                               fail to be inserted: NEW_SYN_RECV is told
+ *                               at its first SYN-ACK (below), which only
+ *                               an inserted one sends
  *   __inet_csk_reqsk_queue_drop  the request sock went away without a child
  *                               (reset, or its timer gave up; older
  *                               kernels: inet_csk_reqsk_queue_drop)
@@ -37,6 +40,7 @@
  *   __ip_queue_xmit, inet6_csk_xmit  everything a full socket sends; the
  *                               TCP header is built by then
  *   tcp_v4_send_synack, tcp_v6_send_synack  SYN-ACK of a request sock
+ *                               (and, at the first, its NEW_SYN_RECV)
  *   tcp_v4_send_reset, tcp_v4_send_ack, tcp_v6_send_response
  *                               replies sent without a full socket: RST
  *                               for a segment nobody owns (and, just
@@ -90,6 +94,8 @@ struct tcpflow_pcpu {
 	u64 tw_rx_conn;		/* timewait sock that just got a segment */
 	u8 tw_rx_substate;	/* its substate before that segment */
 	u64 tw_timer_conn;	/* timewait sock whose timer is running */
+	u64 req_add_conn;	/* request sock being inserted */
+	u64 req_add_lconn;	/* its listener */
 	/*
 	 * The request sock that just got a segment, and which segment (the
 	 * skb's address as a number, and its ports and sequence number): a
@@ -388,18 +394,25 @@ static void tcp_set_state_pre(struct ftrace_regs *regs)
 	emit(&r, 0, sk);
 }
 
+/*
+ * A SYN made a request sock, which tcp_conn_request() now tries to put
+ * in the established hash: the insertion fails if another CPU just put a
+ * request sock for the same 4-tuple there (the same SYN, received twice
+ * at once), and the loser is freed with no end.  So the request is only
+ * marked here, and its NEW_SYN_RECV told when it sends its first SYN-ACK
+ * (send_synack_pre()), which tcp_conn_request() does only for a request
+ * sock it inserted.
+ */
 static void reqsk_hash_add_pre(struct ftrace_regs *regs)
 {
 	const struct sock *lsk = (const struct sock *)arg(regs, 0);
 	struct request_sock *req = (struct request_sock *)arg(regs, 1);
-	struct tcpflow_record r = { .event = TCPFLOW_EV_STATE };
+	struct tcpflow_pcpu *pc = this_cpu_ptr(&tcpflow_pcpu);
 
 	if (!is_tcp(lsk))
 		return;
-	rec_sock(&r, &req->__req_common, TCPFLOW_SK_REQ);
-	r.old_state = TCP_LISTEN;
-	r.new_state = TCP_NEW_SYN_RECV;
-	emit(&r, conn_of(&lsk->__sk_common), NULL);
+	pc->req_add_conn = conn_of(&req->__req_common);
+	pc->req_add_lconn = conn_of(&lsk->__sk_common);
 }
 
 static void reqsk_drop_pre(struct ftrace_regs *regs)
@@ -673,19 +686,32 @@ static void queue_xmit_pre(struct ftrace_regs *regs)
 		tx_record(sk, th, flags, len);
 }
 
-/* What tcp_make_synack() will put in the header, from the request sock. */
+/*
+ * What tcp_make_synack() will put in the header, from the request sock.
+ * The first SYN-ACK of a request sock just inserted: it is queued now.
+ */
 static void send_synack_pre(struct ftrace_regs *regs)
 {
 	const struct sock *lsk = (const struct sock *)arg(regs, 0);
 	struct request_sock *req = (struct request_sock *)arg(regs, 3);
+	struct tcpflow_pcpu *pc = this_cpu_ptr(&tcpflow_pcpu);
 	struct tcpflow_record r = { };
 	u8 flags = TCPFLOW_F_SYN | TCPFLOW_F_ACK;
 
+	rec_sock(&r, &req->__req_common, TCPFLOW_SK_REQ);
+	if (pc->req_add_conn && pc->req_add_conn == r.conn) {
+		pc->req_add_conn = 0;
+		r.event = TCPFLOW_EV_STATE;
+		r.old_state = TCP_LISTEN;
+		r.new_state = TCP_NEW_SYN_RECV;
+		emit(&r, pc->req_add_lconn, NULL);
+		memset(&r, 0, sizeof(r));
+		rec_sock(&r, &req->__req_common, TCPFLOW_SK_REQ);
+	}
 	if (segmode() == TCPFLOW_SEG_NONE)
 		return;
 	if (inet_rsk(req)->ecn_ok)
 		flags |= TCPFLOW_F_ECE;
-	rec_sock(&r, &req->__req_common, TCPFLOW_SK_REQ);
 	rec_seg(&r, TCPFLOW_EV_TX, flags, tcp_rsk(req)->snt_isn,
 		tcp_rsk(req)->rcv_nxt, min(req->rsk_rcv_wnd, 65535U), 0);
 	r.new_state = TCP_NEW_SYN_RECV;
