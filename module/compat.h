@@ -125,9 +125,10 @@ static inline int tcpflow_register_kprobe(struct kprobe *kp)
 
 /*
  * ip_send_unicast_reply(sk, skb, sopt, daddr, saddr, arg, len,
- * transmit_time, txhash); 7.x added orig_sk second (the socket the reply
- * is for, where sk is the per-CPU control sock), which moves arg from the
- * 6th argument to the 7th.  The probe reads only arg.
+ * transmit_time, txhash); a kernel after 6.12 (7.3 has it) added orig_sk
+ * second (the socket the reply is for, where sk is the per-CPU control
+ * sock), which moves arg from the 6th argument to the 7th.  The probe
+ * reads only arg.
  */
 #define TCPFLOW_UNICAST_REPLY_OLD					\
 	void (struct sock *, struct sk_buff *, const struct ip_options *, \

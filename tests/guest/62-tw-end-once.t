@@ -14,9 +14,12 @@
 #     every 4-tuple, pass after pass: an RST that comes first kills the
 #     sock (inet_twsk_deschedule_put()), one that comes after finds none.
 #   - Every timewait sock that began (its FIN_WAIT2 record) has exactly one
-#     end record; the expiries are exactly the kernel's tw_timer_handler
-#     runs (timer:timer_expire_entry) in that time, the kills the rest,
-#     and both happened.
+#     end record; each why=expire comes just after a run of
+#     tw_timer_handler on its CPU (the kernel's timer:timer_expire_entry),
+#     each such run is followed by a why=expire (when the sock is this
+#     test's: older tests' TIME_WAITs expire meanwhile too, and a DCCP
+#     one is followed by no record), and both expiries and kills
+#     happened.
 # The old probe on inet_twsk_deschedule_put() recorded a kill when the
 # timer was still pending at its entry; the timer could still fire on the
 # other CPU before del_timer_sync(), and record an expiry too.  That
@@ -27,6 +30,7 @@
 # no better.  So this test does not fail on the old code; it holds the
 # new one to the invariant and to the kernel's count of expiries.
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -61,6 +65,10 @@ def ns_up():
     return tf.netns_inum(NS)
 
 
+TIMER_RE = re.compile(r"\[(\d+)\].*?\s(\d+)\.(\d+): timer_expire_entry: "
+                      r".*function=tw_timer_handler")
+
+
 class TimerTrace:
     """timer:timer_expire_entry of tw_timer_handler, the kernel's truth."""
 
@@ -77,6 +85,8 @@ class TimerTrace:
                 f = line.split()
                 if len(f) >= 3 and f[2] == "tw_timer_handler":
                     addr = int(f[0], 16)
+        with open(os.path.join(self.dir, "trace_clock"), "w") as fh:
+            fh.write("mono")    # tcpflow's ts clock
         if addr:
             with open(ev + "filter", "w") as fh:
                 fh.write("function == 0x%x" % addr)
@@ -86,6 +96,17 @@ class TimerTrace:
     def count(self):
         with open(os.path.join(self.dir, "trace")) as fh:
             return fh.read().count("function=tw_timer_handler")
+
+    def events(self):
+        """(ts in ns, cpu) of each run of tw_timer_handler."""
+        out = []
+        with open(os.path.join(self.dir, "trace")) as fh:
+            for line in fh:
+                m = TIMER_RE.search(line)
+                if m:
+                    out.append((int(m.group(2)) * 10**9 +
+                                int(m.group(3)) * 1000, int(m.group(1))))
+        return out
 
     def close(self):
         with open(os.path.join(self.dir,
@@ -166,11 +187,10 @@ try:
         ls.bind((LOCAL, PORT))
         ls.listen(1024)
         mark = proc.mark()
-        n0 = tt.count()
         for k in range(ROUNDS):
             one_round(p, ls, 20000 + k * 1000, tt, reverse=k % 2)
         time.sleep(3 * tf.SLOW)     # any timer left fires
-        expiries = tt.count() - n0
+        timer_runs = tt.events()
         ls.close()
 finally:
     tt.close()
@@ -193,15 +213,47 @@ for c in sorted(began):
         why[r["why"]] = why.get(r["why"], 0) + 1
 for c in sorted(set(ends) - began):
     problems.append("conn %d ended, never began" % c)
+# The kernel's truth for expiries: each run of tw_timer_handler (any
+# timewait sock of the guest, this test's or an older test's TIME_WAIT)
+# is followed on its CPU, in the same softirq, by the end record of the
+# sock it ended (none for a DCCP timewait sock, which tcpflow leaves
+# out); that record must be why=expire when the sock is ours, and each
+# of our why=expire records must follow such a run.
+TOL = 0.005e9 * tf.SLOW
+all_ends = [r for r in proc.records(mark)[0] if r["ev"] == "state" and
+            r["sock"] == "tw" and r["new"] == "CLOSE"]
+mine = {r["n"] for r in recs if r["new"] == "CLOSE"}
+timed = set()
+bad = []
+unrecorded = 0
+for i, (ts, cpu) in enumerate(timer_runs):
+    # up to the next run on that CPU
+    upto = min([ts + TOL] + [t2 for t2, c2 in timer_runs[i + 1:]
+                             if c2 == cpu and t2 > ts])
+    after = [r for r in all_ends if r["cpu"] == cpu and
+             ts <= r["ts"] <= upto]
+    if not after:
+        unrecorded += 1     # a DCCP timewait sock's (36-dccp.t's)
+        continue
+    r = min(after, key=lambda r: r["ts"])
+    if r["n"] in mine:
+        timed.add(r["n"])
+        if r["why"] != "expire":
+            bad.append("tw_timer_handler ran at %d on CPU %d, then: %s" % (
+                ts, cpu, r["line"]))
+for r in recs:
+    if r["new"] == "CLOSE" and r["why"] == "expire" and r["n"] not in timed:
+        bad.append("no tw_timer_handler run just before %s" % r["line"])
 t.diag("%d timewait socks: %d ended by expiry, %d killed by an RST; the "
-       "kernel's timer ran tw_timer_handler %d times" % (
-           len(began), why["expire"], why["kill"], expiries))
+       "kernel ran tw_timer_handler %d times (for any sock; %d with no "
+       "record after it: not TCP's)" % (
+           len(began), why["expire"], why["kill"], len(timer_runs),
+           unrecorded))
 t.ok(len(began) >= N * ROUNDS * 0.9 and not problems,
      "every timewait sock (%d) ends exactly once: why=expire or why=kill, "
      "never both" % len(began), problems[:20])
-t.ok(why["expire"] == expiries and why["kill"] > 0 and why["expire"] > 0,
-     "the expiries are the kernel's own tw_timer_handler runs (%d), the "
-     "kills (%d) the rest, and both happened" % (expiries, why["kill"]),
-     ["expire records %d, tw_timer_handler runs %d" % (why["expire"],
-                                                      expiries)])
+t.ok(not bad and why["kill"] > 0 and why["expire"] > 0,
+     "every expiry (%d) is a run of tw_timer_handler (timer:timer_expire_"
+     "entry, same CPU, just before), every other end a kill (%d), and "
+     "both happened" % (why["expire"], why["kill"]), bad[:20])
 t.done()
