@@ -9,7 +9,7 @@
  * checked here against the prototypes the handler was written for: each
  * alternative below reads the same arguments at the same positions, and a
  * kernel with any other prototype fails to build, naming the function.
- * The static functions (tw_timer_handler, tcp_v6_do_rcv,
+ * The static functions (tw_timer_handler, inet_twsk_kill, tcp_v6_do_rcv,
  * tcp_v4_send_synack, tcp_v6_send_synack, tcp_v4_send_reset,
  * tcp_v4_send_ack, tcp_v6_send_response) have no declaration to check:
  * their prototypes were compared by hand in Linux 6.1, 6.12 and 7.3, and
@@ -123,6 +123,33 @@ static inline int tcpflow_register_kprobe(struct kprobe *kp)
 #define TCPFLOW_V6_RESPONSE_RST 9
 #endif
 
+/*
+ * ip_send_unicast_reply(sk, skb, sopt, daddr, saddr, arg, len,
+ * transmit_time, txhash); a kernel after 6.12 (7.3 has it) added orig_sk
+ * second (the socket the reply is for, where sk is the per-CPU control
+ * sock), which moves arg from the 6th argument to the 7th.  The probe
+ * reads only arg.
+ */
+#define TCPFLOW_UNICAST_REPLY_OLD					\
+	void (struct sock *, struct sk_buff *, const struct ip_options *, \
+	      __be32, __be32, const struct ip_reply_arg *, unsigned int, \
+	      u64, u32)
+#define TCPFLOW_UNICAST_REPLY_ORIG_SK					\
+	void (struct sock *, const struct sock *, struct sk_buff *,	\
+	      const struct ip_options *, __be32, __be32,		\
+	      const struct ip_reply_arg *, unsigned int, u64, u32)
+TCPFLOW_CHECK_PROTO2(ip_send_unicast_reply, TCPFLOW_UNICAST_REPLY_OLD,
+		     TCPFLOW_UNICAST_REPLY_ORIG_SK);
+#define TCPFLOW_REPLY_ARG						\
+	(TCPFLOW_PROTO_IS(ip_send_unicast_reply,			\
+			  TCPFLOW_UNICAST_REPLY_ORIG_SK) ? 6 : 5)
+#if IS_ENABLED(CONFIG_IPV6)
+/* sk and skb are read (the reply's TCP header is built by then). */
+TCPFLOW_CHECK_PROTO(ip6_xmit,
+		    int (const struct sock *, struct sk_buff *, struct flowi6 *,
+			 __u32, struct ipv6_txoptions *, int, u32));
+#endif
+
 TCPFLOW_CHECK_PROTO(tcp_set_state, void (struct sock *, int));
 TCPFLOW_CHECK_PROTO(inet_csk_listen_start, int (struct sock *));
 /*
@@ -144,8 +171,6 @@ TCPFLOW_CHECK_PROTO(security_inet_csk_clone,
 TCPFLOW_CHECK_PROTO(security_sock_graft, void (struct sock *, struct socket *));
 TCPFLOW_CHECK_PROTO(__inet_twsk_schedule,
 		    void (struct inet_timewait_sock *, int, bool));
-TCPFLOW_CHECK_PROTO(inet_twsk_deschedule_put,
-		    void (struct inet_timewait_sock *));
 TCPFLOW_CHECK_PROTO(tcp_v4_do_rcv, int (struct sock *, struct sk_buff *));
 /* sk, skb, req, fastopen are read.  drop_reason: 6.15 (e34100c2ecbb). */
 TCPFLOW_CHECK_PROTO2(tcp_check_req,

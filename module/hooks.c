@@ -12,7 +12,10 @@
  *   tcp_set_state               every full-socket transition
  *   inet_csk_listen_start (ret) CLOSE -> LISTEN; listen() stores the state
  *                               directly, tcp_set_state never sees it
- *   inet_csk_reqsk_queue_hash_add  a SYN made a request sock (NEW_SYN_RECV)
+ *   inet_csk_reqsk_queue_hash_add  a SYN made a request sock, which may
+ *                               fail to be inserted: NEW_SYN_RECV is told
+ *                               at its first SYN-ACK (below), which only
+ *                               an inserted one sends
  *   __inet_csk_reqsk_queue_drop  the request sock went away without a child
  *                               (reset, or its timer gave up; older
  *                               kernels: inet_csk_reqsk_queue_drop)
@@ -24,8 +27,10 @@
  *                               (inet_twsk_hashdance before 6.11)
  *   __inet_twsk_schedule        TIME_WAIT timer rearmed, or FIN_WAIT2
  *                               substate turned into TIME_WAIT
- *   tw_timer_handler            TIME_WAIT over: timer expired
- *   inet_twsk_deschedule_put    TIME_WAIT over early: 4-tuple reused, ...
+ *   inet_twsk_kill              the timewait sock ends, exactly once:
+ *                               why=expire when tw_timer_handler (hooked
+ *                               too, to tell) called it, else why=kill
+ *                               (4-tuple reused, netns exit, ss -K)
  * Segments received (TCP_SKB_CB is filled in by then)
  *   tcp_v4_do_rcv, tcp_v6_do_rcv  full sockets, listener included, both
  *                               the softirq path and the socket backlog
@@ -35,6 +40,7 @@
  *   __ip_queue_xmit, inet6_csk_xmit  everything a full socket sends; the
  *                               TCP header is built by then
  *   tcp_v4_send_synack, tcp_v6_send_synack  SYN-ACK of a request sock
+ *                               (and, at the first, its NEW_SYN_RECV)
  *   tcp_v4_send_reset, tcp_v4_send_ack, tcp_v6_send_response
  *                               replies sent without a full socket: RST
  *                               for a segment nobody owns (and, just
@@ -42,6 +48,10 @@
  *                               ACK of a timewait sock or a request sock,
  *                               a listener's reset (tcp_check_req()
  *                               answers for a request sock through it)
+ *   ip_send_unicast_reply, ip6_xmit  where such a reset is handed to IP:
+ *                               its records are written there, the MD5
+ *                               and TCP-AO checks may still drop it
+ *                               after the two above
  * Owner
  *   security_sock_graft         accept() hands the child to a process
  */
@@ -83,6 +93,9 @@ struct tcpflow_pcpu {
 	u64 clone_conn;		/* request sock that just got a child */
 	u64 tw_rx_conn;		/* timewait sock that just got a segment */
 	u8 tw_rx_substate;	/* its substate before that segment */
+	u64 tw_timer_conn;	/* timewait sock whose timer is running */
+	u64 req_add_conn;	/* request sock being inserted */
+	u64 req_add_lconn;	/* its listener */
 	/*
 	 * The request sock that just got a segment, and which segment (the
 	 * skb's address as a number, and its ports and sequence number): a
@@ -95,6 +108,29 @@ struct tcpflow_pcpu {
 };
 
 static DEFINE_PER_CPU(struct tcpflow_pcpu, tcpflow_pcpu);
+
+/*
+ * A reset, from where the kernel decides to send it (tcp_v4_send_reset(),
+ * tcp_v6_send_response(), which know the socket) to where it is handed
+ * to IP (ip_send_unicast_reply(), ip6_xmit(), which only see the packet):
+ * between the two the kernel may still decide not to send it (the MD5
+ * and TCP-AO checks), so the records are written at the second.  One
+ * slot for each context a reset is sent from on a CPU: a task (a
+ * socket's backlog), and a softirq that may interrupt it.
+ */
+struct tcpflow_reply {
+	struct tcpflow_record rx;	/* the segment, if it reached no socket */
+	struct tcpflow_record tx;	/* the reset */
+	u64 owner_conn;
+	bool acting;			/* acting_task() where it was decided */
+	bool has_rx;
+	bool armed;
+};
+
+static DEFINE_PER_CPU(struct tcpflow_reply [2], tcpflow_reply);
+
+/* Resets sent whose records could not be told (see reply_sent()). */
+static atomic_long_t tcpflow_replies_lost = ATOMIC_LONG_INIT(0);
 
 /*
  * Is the running task the one acting on the socket?  In process context,
@@ -257,15 +293,14 @@ static const struct tcpflow_cfg *cfg_now(void)
 }
 
 /*
- * Whose event @r is: the task acting on the socket (acting_task(): @own
- * is the full socket the event is about, if any), else the owner of @r's
- * connection or of @owner_conn (a request sock has none yet: its
- * listener's owner is the best answer).
+ * Whose event @r is: the task acting on the socket (@acting, from
+ * acting_task(own): @own is the full socket the event is about, if any),
+ * else the owner of @r's connection or of @owner_conn (a request sock has
+ * none yet: its listener's owner is the best answer).
  */
-static void set_who(struct tcpflow_record *r, u64 owner_conn,
-		    const struct sock *own)
+static void set_who(struct tcpflow_record *r, u64 owner_conn, bool acting)
 {
-	if (acting_task(own)) {
+	if (acting) {
 		r->who = TCPFLOW_WHO_CUR;
 		tcpflow_task_now(r);
 		if (r->event == TCPFLOW_EV_STATE)
@@ -276,9 +311,8 @@ static void set_who(struct tcpflow_record *r, u64 owner_conn,
 	}
 }
 
-/* Finish @r and put it in the ring. */
-static void emit(struct tcpflow_record *r, u64 owner_conn,
-		 const struct sock *own)
+/* Finish @r and put it in the ring; @acting: see set_who(). */
+static void emit_as(struct tcpflow_record *r, u64 owner_conn, bool acting)
 {
 	const struct tcpflow_cfg *cfg = cfg_now();
 
@@ -290,7 +324,7 @@ static void emit(struct tcpflow_record *r, u64 owner_conn,
 	 * receive path (a tun writer) is a bystander.
 	 */
 	if (r->sock != TCPFLOW_SK_NONE)
-		set_who(r, owner_conn, own);
+		set_who(r, owner_conn, acting);
 	r->cpu = raw_smp_processor_id();
 	r->ts_ns = ktime_get_mono_fast_ns();
 
@@ -300,6 +334,12 @@ static void emit(struct tcpflow_record *r, u64 owner_conn,
 	 */
 	r->n = tcpflow_ring_write(r);
 	tcpflow_proc_notify(r);
+}
+
+static void emit(struct tcpflow_record *r, u64 owner_conn,
+		 const struct sock *own)
+{
+	emit_as(r, owner_conn, acting_task(own));
 }
 
 static u8 segmode(void)
@@ -354,18 +394,25 @@ static void tcp_set_state_pre(struct ftrace_regs *regs)
 	emit(&r, 0, sk);
 }
 
+/*
+ * A SYN made a request sock, which tcp_conn_request() now tries to put
+ * in the established hash: the insertion fails if another CPU just put a
+ * request sock for the same 4-tuple there (the same SYN, received twice
+ * at once), and the loser is freed with no end.  So the request is only
+ * marked here, and its NEW_SYN_RECV told when it sends its first SYN-ACK
+ * (send_synack_pre()), which tcp_conn_request() does only for a request
+ * sock it inserted.
+ */
 static void reqsk_hash_add_pre(struct ftrace_regs *regs)
 {
 	const struct sock *lsk = (const struct sock *)arg(regs, 0);
 	struct request_sock *req = (struct request_sock *)arg(regs, 1);
-	struct tcpflow_record r = { .event = TCPFLOW_EV_STATE };
+	struct tcpflow_pcpu *pc = this_cpu_ptr(&tcpflow_pcpu);
 
 	if (!is_tcp(lsk))
 		return;
-	rec_sock(&r, &req->__req_common, TCPFLOW_SK_REQ);
-	r.old_state = TCP_LISTEN;
-	r.new_state = TCP_NEW_SYN_RECV;
-	emit(&r, conn_of(&lsk->__sk_common), NULL);
+	pc->req_add_conn = conn_of(&req->__req_common);
+	pc->req_add_lconn = conn_of(&lsk->__sk_common);
 }
 
 static void reqsk_drop_pre(struct ftrace_regs *regs)
@@ -455,8 +502,6 @@ static void twsk_end(struct inet_timewait_sock *tw, u8 why)
 {
 	struct tcpflow_record r = { .event = TCPFLOW_EV_STATE, .why = why };
 
-	if (!tw_is_tcp(tw))
-		return;
 	rec_sock(&r, &tw->__tw_common, TCPFLOW_SK_TW);
 	r.old_state = tw->tw_substate;
 	r.new_state = TCP_CLOSE;
@@ -469,21 +514,37 @@ static void twsk_end(struct inet_timewait_sock *tw, u8 why)
 	emit(&r, 0, NULL);
 }
 
+/*
+ * A timewait sock ends in inet_twsk_kill(), exactly once: from its timer
+ * (tw_timer_handler(), expiry), or from inet_twsk_deschedule_put() when
+ * del_timer_sync() (timer_shutdown_sync() since 6.11) stopped the timer
+ * before it ran (4-tuple reused, netns exit, ss -K).  Telling the two
+ * apart at the deschedule's entry raced with the timer firing on another
+ * CPU: both told their story.  The timer marks its sock here, and the
+ * kill that follows on this CPU, in the same call, is its expiry.
+ */
 static void tw_timer_pre(struct ftrace_regs *regs)
 {
 	struct timer_list *t = (struct timer_list *)arg(regs, 0);
+	struct inet_timewait_sock *tw;
 
-	twsk_end(container_of(t, struct inet_timewait_sock, tw_timer),
-		 TCPFLOW_WHY_EXPIRE);
+	tw = container_of(t, struct inet_timewait_sock, tw_timer);
+	if (tw_is_tcp(tw))
+		this_cpu_write(tcpflow_pcpu.tw_timer_conn,
+			       conn_of(&tw->__tw_common));
 }
 
-static void twsk_deschedule_pre(struct ftrace_regs *regs)
+static void twsk_kill_pre(struct ftrace_regs *regs)
 {
 	struct inet_timewait_sock *tw = (struct inet_timewait_sock *)arg(regs, 0);
+	struct tcpflow_pcpu *pc = this_cpu_ptr(&tcpflow_pcpu);
+	bool expired;
 
-	/* Not pending: the timer already ran and told its own story. */
-	if (timer_pending(&tw->tw_timer))
-		twsk_end(tw, TCPFLOW_WHY_KILL);
+	if (!tw_is_tcp(tw))
+		return;
+	expired = pc->tw_timer_conn == conn_of(&tw->__tw_common);
+	pc->tw_timer_conn = 0;
+	twsk_end(tw, expired ? TCPFLOW_WHY_EXPIRE : TCPFLOW_WHY_KILL);
 }
 
 /* ---- segments received ------------------------------------------------- */
@@ -625,19 +686,32 @@ static void queue_xmit_pre(struct ftrace_regs *regs)
 		tx_record(sk, th, flags, len);
 }
 
-/* What tcp_make_synack() will put in the header, from the request sock. */
+/*
+ * What tcp_make_synack() will put in the header, from the request sock.
+ * The first SYN-ACK of a request sock just inserted: it is queued now.
+ */
 static void send_synack_pre(struct ftrace_regs *regs)
 {
 	const struct sock *lsk = (const struct sock *)arg(regs, 0);
 	struct request_sock *req = (struct request_sock *)arg(regs, 3);
+	struct tcpflow_pcpu *pc = this_cpu_ptr(&tcpflow_pcpu);
 	struct tcpflow_record r = { };
 	u8 flags = TCPFLOW_F_SYN | TCPFLOW_F_ACK;
 
+	rec_sock(&r, &req->__req_common, TCPFLOW_SK_REQ);
+	if (pc->req_add_conn && pc->req_add_conn == r.conn) {
+		pc->req_add_conn = 0;
+		r.event = TCPFLOW_EV_STATE;
+		r.old_state = TCP_LISTEN;
+		r.new_state = TCP_NEW_SYN_RECV;
+		emit(&r, pc->req_add_lconn, NULL);
+		memset(&r, 0, sizeof(r));
+		rec_sock(&r, &req->__req_common, TCPFLOW_SK_REQ);
+	}
 	if (segmode() == TCPFLOW_SEG_NONE)
 		return;
 	if (inet_rsk(req)->ecn_ok)
 		flags |= TCPFLOW_F_ECE;
-	rec_sock(&r, &req->__req_common, TCPFLOW_SK_REQ);
 	rec_seg(&r, TCPFLOW_EV_TX, flags, tcp_rsk(req)->snt_isn,
 		tcp_rsk(req)->rcv_nxt, min(req->rsk_rcv_wnd, 65535U), 0);
 	r.new_state = TCP_NEW_SYN_RECV;
@@ -647,23 +721,24 @@ static void send_synack_pre(struct ftrace_regs *regs)
 /*
  * A reply built from a received segment (@skb) on behalf of @sk, which
  * may be NULL (no socket: the reset for a closed port), a timewait sock,
- * or a listener answering for one of its request socks.
+ * or a listener answering for one of its request socks.  Fills @r and
+ * returns whose connection owns it (for set_who()); @own is the full
+ * socket it is about, if any.
  */
-static void tx_reply(const struct sock *sk, const struct sk_buff *skb,
-		     u8 flags, u32 seq, u32 ack, u16 win)
+static u64 reply_record(struct tcpflow_record *r, const struct sock *sk,
+			const struct sk_buff *skb, u8 flags, u32 seq, u32 ack,
+			u16 win, const struct sock **own)
 {
 	struct tcpflow_pcpu *pc = this_cpu_ptr(&tcpflow_pcpu);
-	struct tcpflow_record r = { };
 	u8 state = TCP_CLOSE;
 
-	if (segmode() == TCPFLOW_SEG_NONE)
-		return;
+	memset(r, 0, sizeof(*r));
 	if (sk) {
-		rec_sock(&r, &sk->__sk_common, kind_of(&sk->__sk_common));
+		rec_sock(r, &sk->__sk_common, kind_of(&sk->__sk_common));
 		state = state_of(&sk->__sk_common);
 	} else {
-		r.sock = TCPFLOW_SK_NONE;
-		rec_net(&r, skb_net_of(skb));
+		r->sock = TCPFLOW_SK_NONE;
+		rec_net(r, skb_net_of(skb));
 	}
 	/*
 	 * A listener (a dual-stack one too) has no remote end of its own:
@@ -671,42 +746,111 @@ static void tx_reply(const struct sock *sk, const struct sk_buff *skb,
 	 * If that segment was a request sock's, the reply is the request's.
 	 */
 	if (!sk || state == TCP_LISTEN) {
-		rec_skb_tuple(&r, skb);
+		rec_skb_tuple(r, skb);
 		if (sk && pc->req_rx_conn &&
 		    pc->req_rx_skb == (unsigned long)skb &&
 		    pc->req_rx_ports == skb_ports(skb) &&
 		    pc->req_rx_seq == TCP_SKB_CB(skb)->seq) {
-			r.conn = pc->req_rx_conn;
-			r.sock = TCPFLOW_SK_REQ;
+			r->conn = pc->req_rx_conn;
+			r->sock = TCPFLOW_SK_REQ;
 			state = TCP_NEW_SYN_RECV;
 		}
 	}
-	rec_seg(&r, TCPFLOW_EV_TX, flags, seq, ack, win, 0);
-	r.new_state = state;
-	emit(&r, sk ? conn_of(&sk->__sk_common) : 0,
-	     r.sock == TCPFLOW_SK_FULL ? sk : NULL);
+	rec_seg(r, TCPFLOW_EV_TX, flags, seq, ack, win, 0);
+	r->new_state = state;
+	*own = r->sock == TCPFLOW_SK_FULL ? sk : NULL;
+	return sk ? conn_of(&sk->__sk_common) : 0;
+}
+
+static void tx_reply(const struct sock *sk, const struct sk_buff *skb,
+		     u8 flags, u32 seq, u32 ack, u16 win)
+{
+	struct tcpflow_record r;
+	const struct sock *own;
+	u64 owner_conn;
+
+	if (segmode() == TCPFLOW_SEG_NONE)
+		return;
+	owner_conn = reply_record(&r, sk, skb, flags, seq, ack, win, &own);
+	emit(&r, owner_conn, own);
 }
 
 /*
  * A segment that reaches no socket: recorded (rx, sock=none) just before
- * the reset that answers it, so that the reset has its cause.  Called
+ * the reset that answers it, so that the reset has its cause.  Recorded
  * only where the kernel sends that reset.
  */
-static void rx_nosock(const struct sk_buff *skb)
+static void nosock_record(struct tcpflow_record *r, const struct sk_buff *skb)
 {
 	const struct tcphdr *th = tcp_hdr(skb);
-	struct tcpflow_record r = { };
 
-	if (segmode() == TCPFLOW_SEG_NONE)
-		return;
-	rec_skb_tuple(&r, skb);
-	r.sock = TCPFLOW_SK_NONE;
-	rec_net(&r, skb_net_of(skb));
-	rec_seg(&r, TCPFLOW_EV_RX, tcp_flag_byte(th), ntohl(th->seq),
+	memset(r, 0, sizeof(*r));
+	rec_skb_tuple(r, skb);
+	r->sock = TCPFLOW_SK_NONE;
+	rec_net(r, skb_net_of(skb));
+	rec_seg(r, TCPFLOW_EV_RX, tcp_flag_byte(th), ntohl(th->seq),
 		ntohl(th->ack_seq), ntohs(th->window),
 		skb->len - th->doff * 4);
-	r.new_state = TCP_CLOSE;
-	emit(&r, 0, NULL);
+	r->new_state = TCP_CLOSE;
+}
+
+static struct tcpflow_reply *reply_slot(void)
+{
+	return &this_cpu_ptr(&tcpflow_reply)[0][in_serving_softirq() ? 1 : 0];
+}
+
+/*
+ * The kernel means to reset the segment @skb that @sk (or no socket) got:
+ * keep the records until it really sends the reset (reply_sent()).
+ */
+static void reset_decided(const struct sock *sk, const struct sk_buff *skb,
+			  u8 flags, u32 seq, u32 ack)
+{
+	struct tcpflow_reply *rp = reply_slot();
+	const struct sock *own;
+
+	rp->armed = false;
+	if (segmode() == TCPFLOW_SEG_NONE)
+		return;
+	rp->has_rx = !sk;
+	if (!sk)
+		nosock_record(&rp->rx, skb);
+	rp->owner_conn = reply_record(&rp->tx, sk, skb, flags, seq, ack, 0,
+				      &own);
+	rp->acting = acting_task(own);
+	rp->armed = true;
+}
+
+/*
+ * A reply handed to IP, its TCP header @th built: if it is the reset this
+ * context decided last (same ports, sequence and ack numbers), its records
+ * are true now.  Anything else leaves the slot empty: a reset decided and
+ * then not sent (the slot is stale), or a reset whose decision was not
+ * seen here (a task that moved to another CPU in between): that one is
+ * counted in "missed".
+ */
+static void reply_sent(const struct tcphdr *th)
+{
+	struct tcpflow_reply *rp;
+
+	if (!th->rst)
+		return;
+	rp = reply_slot();
+	if (!rp->armed) {
+		if (segmode() != TCPFLOW_SEG_NONE)
+			atomic_long_inc(&tcpflow_replies_lost);
+		return;
+	}
+	rp->armed = false;
+	if (rp->tx.lport != ntohs(th->source) ||
+	    rp->tx.rport != ntohs(th->dest) || rp->tx.seq != ntohl(th->seq) ||
+	    rp->tx.ack != ntohl(th->ack_seq)) {
+		atomic_long_inc(&tcpflow_replies_lost);
+		return;
+	}
+	if (rp->has_rx)
+		emit_as(&rp->rx, 0, false);
+	emit_as(&rp->tx, rp->owner_conn, rp->acting);
 }
 
 /* tcp_v4_send_reset() builds its reset from the offending segment. */
@@ -718,17 +862,15 @@ static void v4_send_reset_pre(struct ftrace_regs *regs)
 	const struct rtable *rt = skb_rtable(skb);
 	u32 ack;
 
-	/* The same early returns as tcp_v4_send_reset(). */
+	/* The same early returns as tcp_v4_send_reset() before its MD5. */
 	if (th->rst || (!sk && (!rt || rt->rt_type != RTN_LOCAL)))
 		return;
-	if (!sk)
-		rx_nosock(skb);
 	if (th->ack) {
-		tx_reply(sk, skb, TCPFLOW_F_RST, ntohl(th->ack_seq), 0, 0);
+		reset_decided(sk, skb, TCPFLOW_F_RST, ntohl(th->ack_seq), 0);
 		return;
 	}
 	ack = ntohl(th->seq) + th->syn + th->fin + skb->len - th->doff * 4;
-	tx_reply(sk, skb, TCPFLOW_F_RST | TCPFLOW_F_ACK, 0, ack, 0);
+	reset_decided(sk, skb, TCPFLOW_F_RST | TCPFLOW_F_ACK, 0, ack);
 }
 
 static void v4_send_ack_pre(struct ftrace_regs *regs)
@@ -738,21 +880,54 @@ static void v4_send_ack_pre(struct ftrace_regs *regs)
 		 arg(regs, 2), arg(regs, 3), arg(regs, 4));
 }
 
-/* IPv6 resets and replies both come here; rst's position: see compat.h. */
+/*
+ * ip_send_unicast_reply(): tcp_v4_send_reset() and tcp_v4_send_ack() hand
+ * their reply to IP here, the TCP header in @arg's iov (position: see
+ * compat.h).
+ */
+static void v4_unicast_reply_pre(struct ftrace_regs *regs)
+{
+	const struct ip_reply_arg *ra =
+		(const struct ip_reply_arg *)arg(regs, TCPFLOW_REPLY_ARG);
+
+	reply_sent((const struct tcphdr *)ra->iov[0].iov_base);
+}
+
+/*
+ * IPv6 resets and replies both come here; rst's position: see compat.h.
+ * The MD5 checks of tcp_v6_send_reset() come before it, but it may still
+ * fail to send (no memory, no route), and TCP-AO signs in it: a reset is
+ * recorded when it reaches ip6_xmit().
+ */
 static void v6_send_response_pre(struct ftrace_regs *regs)
 {
+	const struct sock *sk = (const struct sock *)arg(regs, 0);
 	const struct sk_buff *skb = (const struct sk_buff *)arg(regs, 1);
 	bool rst = arg(regs, TCPFLOW_V6_RESPONSE_RST) & 1;
-	u8 flags = 0;
 
-	if (rst)
-		flags |= TCPFLOW_F_RST;
-	if (!rst || !tcp_hdr(skb)->ack)
-		flags |= TCPFLOW_F_ACK;
-	if (rst && !arg(regs, 0))
-		rx_nosock(skb);
-	tx_reply((const struct sock *)arg(regs, 0), skb, flags, arg(regs, 2),
-		 arg(regs, 3), arg(regs, 4));
+	if (!rst) {
+		tx_reply(sk, skb, TCPFLOW_F_ACK, arg(regs, 2), arg(regs, 3),
+			 arg(regs, 4));
+		return;
+	}
+	reset_decided(sk, skb, TCPFLOW_F_RST |
+		      (tcp_hdr(skb)->ack ? 0 : TCPFLOW_F_ACK),
+		      arg(regs, 2), arg(regs, 3));
+}
+
+/*
+ * Everything IPv6 sends with a socket comes here; tcp_v6_send_response()
+ * sends with its namespace's control sock.
+ */
+static void v6_xmit_pre(struct ftrace_regs *regs)
+{
+#if IS_ENABLED(CONFIG_IPV6)
+	const struct sock *sk = (const struct sock *)arg(regs, 0);
+	const struct sk_buff *skb = (const struct sk_buff *)arg(regs, 1);
+
+	if (sk && sk == sock_net(sk)->ipv6.tcp_sk)
+		reply_sent(tcp_hdr(skb));
+#endif
 }
 
 /* listen() is a state change that tcp_set_state() never sees. */
@@ -825,7 +1000,7 @@ static struct tcpflow_hook tcpflow_hooks[] = {
 	HOOK("inet_twsk_hashdance_schedule", twsk_hashdance_pre),
 	HOOK("__inet_twsk_schedule", twsk_schedule_pre),
 	HOOK("tw_timer_handler", tw_timer_pre),
-	HOOK("inet_twsk_deschedule_put", twsk_deschedule_pre),
+	HOOK("inet_twsk_kill", twsk_kill_pre),
 	HOOK("tcp_v4_do_rcv", do_rcv_pre),
 	HOOK("tcp_v6_do_rcv", v6_do_rcv_pre),
 	HOOK("tcp_check_req", check_req_pre),
@@ -837,6 +1012,8 @@ static struct tcpflow_hook tcpflow_hooks[] = {
 	HOOK("tcp_v4_send_reset", v4_send_reset_pre),
 	HOOK("tcp_v4_send_ack", v4_send_ack_pre),
 	HOOK("tcp_v6_send_response", v6_send_response_pre),
+	HOOK("ip_send_unicast_reply", v4_unicast_reply_pre),
+	HOOK("ip6_xmit", v6_xmit_pre),
 	HOOK("security_inet_csk_clone", clone_pre),
 	HOOK("security_sock_graft", graft_pre),
 };
@@ -936,7 +1113,8 @@ static struct kretprobe tcpflow_kretprobes[] = {
 
 unsigned long tcpflow_hooks_missed(void)
 {
-	unsigned long missed = atomic_long_read(&tcpflow_hooks_recursed);
+	unsigned long missed = atomic_long_read(&tcpflow_hooks_recursed) +
+			       atomic_long_read(&tcpflow_replies_lost);
 	int i;
 
 	for (i = 0; i < ARRAY_SIZE(tcpflow_kretprobes); i++)
