@@ -60,6 +60,8 @@ void tf_ms_str(char *buf, size_t size, uint64_t ns);
 /* views drawing the rows */
 int tf_view_svg(const struct tf_trace *t, const struct tf_opts *o,
 		struct obuf *ob);
+int tf_svg_file(const struct tf_trace *t, const struct tf_opts *o,
+		const char *path, FILE *out, FILE *err);	/* 0 or 1 */
 int tf_view_mermaid(const struct tf_trace *t, const struct tf_opts *o,
 		    struct obuf *ob);
 

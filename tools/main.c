@@ -14,7 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-#include "show.h"
+#include "ladder.h"
 
 #define DEFAULT_INPUT "/proc/tcpflow"
 
@@ -30,6 +30,8 @@ static const char usage_text[] =
 "  -s, --states        a table of state changes, like tcpstates\n"
 "  -j, --json          JSON lines, one object per record\n"
 "  -w, --pcap FILE     write the segments to a pcap file ('-': stdout)\n"
+"      --svg FILE      write the ladder as an SVG picture ('-': stdout)\n"
+"      --mermaid       the ladder as Mermaid sequenceDiagram text\n"
 "  -f, --follow        print records as they arrive, one line each\n"
 "  -p, --port PORT     only conversations with this local or remote port\n"
 "  -a, --addr ADDR     only conversations with this IPv4/IPv6 address\n"
@@ -48,6 +50,7 @@ static const char usage_text[] =
 
 enum {
 	OPT_STATE = 256, OPT_SINCE, OPT_UNTIL, OPT_COLOR,
+	OPT_SVG, OPT_MERMAID,
 };
 
 static const struct option long_opts[] = {
@@ -65,6 +68,8 @@ static const struct option long_opts[] = {
 	{ "until", required_argument, NULL, OPT_UNTIL },
 	{ "color", optional_argument, NULL, OPT_COLOR },
 	{ "colour", optional_argument, NULL, OPT_COLOR },
+	{ "svg", required_argument, NULL, OPT_SVG },
+	{ "mermaid", no_argument, NULL, OPT_MERMAID },
 	{ "quiet", no_argument, NULL, 'q' },
 	{ "help", no_argument, NULL, 'h' },
 	{ "version", no_argument, NULL, 'V' },
@@ -271,8 +276,9 @@ int tfs_main(int argc, char **argv, FILE *out, FILE *err)
 	struct tf_parser p;
 	struct tf_trace t;
 	struct obuf ob;
-	const char *path = DEFAULT_INPUT, *pcap_path = NULL;
+	const char *path = DEFAULT_INPUT, *pcap_path = NULL, *svg_path = NULL;
 	int states = 0, json = 0, follow = 0, color = -1, c, fd, ret = 0;
+	int mermaid = 0;
 	uint64_t v;
 
 	memset(&o, 0, sizeof(o));
@@ -349,6 +355,12 @@ int tfs_main(int argc, char **argv, FILE *out, FILE *err)
 			else
 				return bad_arg(err, "--color", optarg);
 			break;
+		case OPT_SVG:
+			svg_path = optarg;
+			break;
+		case OPT_MERMAID:
+			mermaid = 1;
+			break;
 		case 'q':
 			o.quiet = 1;
 			break;
@@ -378,12 +390,25 @@ int tfs_main(int argc, char **argv, FILE *out, FILE *err)
 			"Try '" TF_PROG " --help'.\n", argv[optind]);
 		return 2;
 	}
-	if (states + json + follow > 1) {
-		fprintf(err, TF_PROG ": --states, --json and --follow are "
-			"views: pick one\n");
+	if (states + json + follow + mermaid > 1) {
+		fprintf(err, TF_PROG ": --states, --json, --follow and "
+			"--mermaid are views: pick one\n");
 		return 2;
 	}
-	if (pcap_path && !strcmp(pcap_path, "-") && (states || json || follow)) {
+	if (svg_path && follow) {
+		fprintf(err, TF_PROG ": --svg draws whole conversations: not "
+			"with --follow\n");
+		return 2;
+	}
+	if (svg_path && !strcmp(svg_path, "-") &&
+	    (states || json || mermaid || (pcap_path && !strcmp(pcap_path,
+								"-")))) {
+		fprintf(err, TF_PROG ": --svg - and another output both want "
+			"standard output\n");
+		return 2;
+	}
+	if (pcap_path && !strcmp(pcap_path, "-") &&
+	    (states || json || follow || mermaid)) {
 		fprintf(err, TF_PROG ": --pcap - and a text view both want "
 			"standard output\n");
 		return 2;
@@ -417,8 +442,8 @@ int tfs_main(int argc, char **argv, FILE *out, FILE *err)
 		goto done;
 	}
 
-	if ((states || json) && !pcap_path && !o.has_port && !o.has_addr &&
-	    !o.has_conn && !o.has_state) {
+	if ((states || json) && !pcap_path && !svg_path && !o.has_port &&
+	    !o.has_addr && !o.has_conn && !o.has_state) {
 		uint64_t n = 0;
 
 		ret = tf_stream(fd, path, &p, &o, &ob, states, &n);
@@ -437,11 +462,15 @@ int tfs_main(int argc, char **argv, FILE *out, FILE *err)
 			fprintf(err, TF_PROG ": %s: no records\n", path);
 		if (pcap_path && tf_view_pcap(&t, &o, pcap_path, err))
 			ret = 1;
+		if (svg_path)
+			ret |= tf_svg_file(&t, &o, svg_path, out, err);
 		if (states)
 			ret |= tf_view_states(&t, &o, &ob) ? 1 : 0;
 		else if (json)
 			ret |= tf_view_json(&t, &o, &ob) ? 1 : 0;
-		else if (!pcap_path)
+		else if (mermaid)
+			ret |= tf_view_mermaid(&t, &o, &ob) ? 1 : 0;
+		else if (!pcap_path && !svg_path)
 			ret |= tf_view_ladder(&t, &o, &ob) ? 1 : 0;
 	}
 	tf_trace_free(&t);
