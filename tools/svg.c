@@ -53,18 +53,28 @@ static void xml_str(struct obuf *ob, const char *s)
 	}
 }
 
-static const char *arrow_color(unsigned int c)
+/*
+ * An arrow's class and colour.  The colour is also written on the
+ * elements themselves: a reader that ignores <style> (some office
+ * suites' SVG import) still draws SYN green and RST red.
+ */
+static const char *arrow_color(unsigned int c, const char **rgb)
 {
 	switch (c) {
 	case TF_C_SYN:
+		*rgb = "#1b7f3b";
 		return "syn";
 	case TF_C_FIN:
+		*rgb = "#1f4fbf";
 		return "fin";
 	case TF_C_RST:
+		*rgb = "#c62828";
 		return "rst";
 	case TF_C_DATA:
+		*rgb = "#6a1b9a";
 		return "data";
 	default:
+		*rgb = "#333333";
 		return "ack";
 	}
 }
@@ -159,13 +169,15 @@ static void svg_arrow(struct obuf *ob, const struct layout *lo,
 	int from = w->side ? lo->sx : lo->cx;
 	int to = w->side ? lo->cx : lo->sx;
 	int dir = to > from ? 1 : -1;
-	const char *cls = arrow_color(w->color);
+	const char *rgb;
+	const char *cls = arrow_color(w->color, &rgb);
 	int end = to;
 
 	/* lost: the line stops short with an x; to nobody traced: no head */
 	if (w->lost || w->open)
 		end = to - dir * 40;
-	ob_printf(ob, "<g class=\"arrow %s\">", cls);
+	ob_printf(ob, "<g class=\"arrow %s\" stroke=\"%s\" fill=\"%s\" "
+		  "stroke-width=\"3\">", cls, rgb, rgb);
 	ob_printf(ob, "<line x1=\"%d\" y1=\"%d\" x2=\"%d\" y2=\"%d\"/>",
 		  from, y, end - (w->lost || w->open ? 0 : dir * 8), y);
 	if (!w->lost && !w->open)
@@ -174,7 +186,8 @@ static void svg_arrow(struct obuf *ob, const struct layout *lo,
 	if (w->lost)
 		ob_printf(ob, "<path class=\"lost\" d=\"M%d %dl12 12m0 -12l-12 "
 			  "12\"/>", end - 6, y - 6);
-	ob_printf(ob, "<text class=\"label\" x=\"%d\" y=\"%d\">",
+	ob_printf(ob, "<text class=\"label\" x=\"%d\" y=\"%d\" "
+		  "stroke=\"none\" text-anchor=\"middle\">",
 		  (lo->cx + lo->sx) / 2, y - 10);
 	xml_str(ob, w->text);
 	ob_str(ob, "</text></g>\n");
@@ -193,10 +206,11 @@ static void svg_conv(const struct tf_trace *t, const struct tf_group *g,
 	}
 	layout(g, rs, &lo);
 	tf_u64_str(num, g->number);
-	ob_printf(ob, "<g id=\"conv-%s\" transform=\"translate(0 %d)\">\n",
-		  num, y0);
+	ob_printf(ob, "<g id=\"conv-%s\" transform=\"translate(0 %d)\" "
+		  "font-family=\"DejaVu Sans Mono, monospace\" "
+		  "font-size=\"20\">\n", num, y0);
 	ob_printf(ob, "<rect class=\"page\" x=\"0\" y=\"0\" width=\"%d\" "
-		  "height=\"%d\"/>\n", lo.width, lo.height);
+		  "height=\"%d\" fill=\"#ffffff\"/>\n", lo.width, lo.height);
 	ob_printf(ob, "<text class=\"title\" x=\"%d\" y=\"44\">conversation "
 		  "%s: ", PAD, num);
 	xml_str(ob, ep[0]);
@@ -297,16 +311,8 @@ static const char style[] =
 ".state { fill: #b35900; font-weight: bold; }\n"
 ".state.left { text-anchor: end; }\n"
 ".label { text-anchor: middle; }\n"
-".arrow line { stroke-width: 3; }\n"
-".syn line, .syn path { stroke: #1b7f3b; } .syn text { fill: #1b7f3b; }\n"
-".fin line, .fin path { stroke: #1f4fbf; } .fin text { fill: #1f4fbf; }\n"
-".rst line, .rst path { stroke: #c62828; } .rst text { fill: #c62828; }\n"
-".data line, .data path { stroke: #6a1b9a; } .data text { fill: #6a1b9a; }\n"
-".ack line, .ack path { stroke: #333333; } .ack text { fill: #333333; }\n"
+".arrow text { fill: inherit; }\n"
 ".lost { stroke-width: 4; }\n"
-".syn .head { fill: #1b7f3b; } .fin .head { fill: #1f4fbf; }\n"
-".rst .head { fill: #c62828; } .data .head { fill: #6a1b9a; }\n"
-".ack .head { fill: #333333; }\n"
 ".tag { fill: #8e2424; font-style: italic; }\n"
 ".note { fill: #fff6c4; stroke: #e0c96a; }\n"
 "text.note { fill: #333333; stroke: none; font-size: 19px; }\n"
