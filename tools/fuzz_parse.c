@@ -12,7 +12,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <unistd.h>
-#include "show.h"
+#include "ladder.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -62,8 +62,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		tf_view_json(&t, &o, &ob);
 		for (size_t i = 0; i < t.nrec; i++)
 			tf_follow_line(&ob, &t.rec[i], t.t0);
-		if (knobs & 64)
+		if (knobs & 64) {
 			tf_view_pcap(&t, &o, "/dev/null", null);
+			tf_view_svg(&t, &o, &ob);
+		} else {
+			tf_view_mermaid(&t, &o, &ob);
+		}
 		ob_done(&ob);
 	}
 	tf_parser_done(&p);

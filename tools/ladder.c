@@ -15,7 +15,7 @@
  */
 #include <stdlib.h>
 #include <string.h>
-#include "show.h"
+#include "ladder.h"
 
 enum note {
 	N_NONE, N_SYN, N_REL, N_SYNACK, N_ACK3, N_ESTAB, N_DATA, N_FIN1,
@@ -35,8 +35,7 @@ enum note {
 
 /* Short lines, a slide's worth each; shown once per conversation.
  * docs/notes.md lists each one, when it is given, and its source. */
-#define NOTE_LINES 5
-static const char *const notes[N_MAX][NOTE_LINES + 1] = {
+static const char *const notes[N_MAX][TF_NOTE_LINES + 1] = {
 	[N_SYN] = { "SYN: the client picks its initial",
 		    "sequence number x (ISN)" },
 	[N_REL] = { "(numbers are relative: x shows as 0;",
@@ -195,33 +194,23 @@ static const char *const notes[N_MAX][NOTE_LINES + 1] = {
 		       "the 4-tuple at once (RFC 6191)" },
 };
 
-enum row_kind { ROW_STATE, ROW_ARROW };
+const char *tf_note_line(unsigned int id, unsigned int i)
+{
+	if (!id || id >= N_MAX || i >= TF_NOTE_LINES)
+		return NULL;
+	return notes[id][i];
+}
 
-#define ROW_TEXT 72
-#define ROW_TAG 64
-#define ROW_NOTES 3
-
-struct row {
-	uint64_t ts;
-	uint8_t kind, side, color, lost, open;
-	char text[ROW_TEXT];	/* state text or arrow label */
-	char tag[ROW_TAG];	/* comment column */
-	uint8_t note[ROW_NOTES];
-};
-
-struct rows {
-	struct row *r;
-	size_t n, cap;
-};
-
-static struct row *row_add(struct rows *rs)
+static struct tf_row *row_add(struct tf_rows *rs)
 {
 	if (rs->n == rs->cap) {
 		size_t cap = rs->cap ? rs->cap * 2 : 256;
-		struct row *r = realloc(rs->r, cap * sizeof(*r));
+		struct tf_row *r = realloc(rs->r, cap * sizeof(*r));
 
-		if (!r)
+		if (!r) {
+			rs->oom = 1;
 			return NULL;
+		}
 		rs->r = r;
 		rs->cap = cap;
 	}
@@ -229,7 +218,7 @@ static struct row *row_add(struct rows *rs)
 	return &rs->r[rs->n++];
 }
 
-static void tag_add(struct row *w, const char *tag)
+static void tag_add(struct tf_row *w, const char *tag)
 {
 	size_t n = strlen(w->tag);
 
@@ -242,12 +231,12 @@ struct noter {
 	uint64_t given;
 };
 
-static void note_add(struct noter *nt, struct row *w, enum note id)
+static void note_add(struct noter *nt, struct tf_row *w, enum note id)
 {
 	if (!nt->on || (nt->given & (1ull << id)))
 		return;
 	nt->given |= 1ull << id;
-	for (int i = 0; i < ROW_NOTES; i++)
+	for (int i = 0; i < TF_ROW_NOTES; i++)
 		if (!w->note[i]) {
 			w->note[i] = (uint8_t)id;
 			return;
@@ -309,7 +298,7 @@ static void lb_emit(struct lb *l, struct obuf *ob)
 	l->n = l->col = 0;
 }
 
-static void ms_str(char *buf, size_t size, uint64_t ns)
+void tf_ms_str(char *buf, size_t size, uint64_t ns)
 {
 	snprintf(buf, size, "%llu.%03llu", (unsigned long long)(ns / 1000000),
 		 (unsigned long long)(ns / 1000 % 1000));
@@ -345,7 +334,7 @@ static void seg_label(char *buf, size_t size, const struct tcpflow_record *x,
 struct ctx {
 	const struct tf_trace *t;
 	const struct tf_opts *o;
-	struct rows rows;
+	struct tf_rows *rows;
 };
 
 /* Per conversation, what the notes need to know. */
@@ -382,14 +371,14 @@ static void state_row(struct ctx *c, struct convstate *cs, struct noter *nt,
 {
 	const struct tcpflow_record *x = &r->r;
 	unsigned int s = r->side;
-	struct row *w = row_add(&c->rows);
+	struct tf_row *w = row_add(c->rows);
 	const char *o = tf_state_name(x->old_state);
 	const char *n = tf_state_name(x->new_state);
 
 	if (!w)
 		return;
 	w->ts = x->ts_ns;
-	w->kind = ROW_STATE;
+	w->kind = TF_ROW_STATE;
 	w->side = (uint8_t)s;
 	if (x->why == TCPFLOW_WHY_REARM) {
 		uint8_t f = cs->in_flags[s];
@@ -413,7 +402,7 @@ static void state_row(struct ctx *c, struct convstate *cs, struct noter *nt,
 	}
 	if (x->old_state == TF_ST_TIME_WAIT && x->new_state == TF_ST_CLOSE &&
 	    (!(r->dash & TF_DASH(TF_K_DUR)) || cs->in_tw[s])) {
-		char tag[ROW_TAG];
+		char tag[TF_ROW_TAG];
 		uint64_t d = x->dur_ns;
 
 		/* Killed: how long it lasted, not since the last rearm. */
@@ -572,7 +561,7 @@ static void arrow_row(struct ctx *c, const struct tf_group *g,
 	unsigned int s = tf_sender(r);
 	uint32_t seq = x->seq, ack = x->ack;
 	uint8_t f = x->flags;
-	struct row *w = row_add(&c->rows);
+	struct tf_row *w = row_add(c->rows);
 
 	if (!w)
 		return;
@@ -581,7 +570,7 @@ static void arrow_row(struct ctx *c, const struct tf_group *g,
 		ack -= g->base[!s];
 	}
 	w->ts = x->ts_ns;
-	w->kind = ROW_ARROW;
+	w->kind = TF_ROW_ARROW;
 	w->side = (uint8_t)s;
 	w->color = (uint8_t)seg_color(x);
 	w->lost = !!(r->mark & TF_MK_NOTRECV);
@@ -733,26 +722,25 @@ static void arrow_row(struct ctx *c, const struct tf_group *g,
 		cs->syn[s] = 1;
 }
 
-/* The header: who is on each side. */
-static void side_line(struct ctx *c, const struct tf_group *g, unsigned int s,
-		      size_t epw, struct obuf *ob)
+void tf_side_info(const struct tf_trace *t, const struct tf_group *g,
+		  unsigned int s, int safe, char *buf, size_t size)
 {
-	const struct tf_trace *t = c->t;
-	char ep[TF_EP_MAX];
-	size_t n = tf_endpoint_str(ep, g->af, g->addr[s], g->port[s]);
-
-	ob_str(ob, s ? "  server " : "  client ");
-	ob_mem(ob, ep, n);
-	ob_pad(ob, ' ', epw > n ? epw - n : 0);
 	if (g->conn[s] >= 0) {
 		const struct tf_conn *cn = &t->conn[g->conn[s]];
 		const struct tcpflow_record *x = &t->rec[cn->first].r;
+		int n = snprintf(buf, size, "conn %llu  netns %u",
+				 (unsigned long long)cn->id, x->netns);
 
-		ob_printf(ob, "  conn %llu  netns %u",
-			  (unsigned long long)cn->id, x->netns);
-		if (cn->owner >= 0) {
+		if (cn->owner >= 0 && n > 0 && (size_t)n < size) {
+			char comm[TF_COMM_MAX];
+
 			x = &t->rec[cn->owner].r;
-			ob_printf(ob, "  %s[%u]", x->comm, x->pid);
+			if (safe)
+				tf_comm_str(comm, x->comm);
+			else
+				snprintf(comm, sizeof(comm), "%s", x->comm);
+			snprintf(buf + n, size - (size_t)n, "  %s[%u]", comm,
+				 x->pid);
 		}
 	} else if (g->traced[s]) {
 		const uint32_t *idx = t->order + g->off;
@@ -762,26 +750,42 @@ static void side_line(struct ctx *c, const struct tf_group *g, unsigned int s,
 			if (t->rec[idx[k]].side == s &&
 			    t->rec[idx[k]].r.sock == TCPFLOW_SK_NONE)
 				nosock = 1;
-		ob_str(ob, nosock ? "  (no socket: the kernel answered for it)" :
-		       "  (only its listener's records)");
+		snprintf(buf, size, "%s", nosock ?
+			 "(no socket: the kernel answered for it)" :
+			 "(only its listener's records)");
 	} else {
-		ob_str(ob, "  (not traced)");
+		snprintf(buf, size, "(not traced)");
 	}
+}
+
+/* The header: who is on each side. */
+static void side_line(const struct tf_trace *t, const struct tf_group *g,
+		      unsigned int s, size_t epw, struct obuf *ob)
+{
+	char ep[TF_EP_MAX], info[160];
+	size_t n = tf_endpoint_str(ep, g->af, g->addr[s], g->port[s]);
+
+	ob_str(ob, s ? "  server " : "  client ");
+	ob_mem(ob, ep, n);
+	ob_pad(ob, ' ', epw > n ? epw - n : 0);
+	tf_side_info(t, g, s, 0, info, sizeof(info));
+	ob_str(ob, "  ");
+	ob_str(ob, info);
 	ob_ch(ob, '\n');
 }
 
-static void print_rows(struct ctx *c, const struct tf_group *g,
-		       uint64_t base, struct obuf *ob)
+static void print_rows(const struct tf_trace *t, const struct tf_group *g,
+		       const struct tf_rows *rs, struct obuf *ob)
 {
 	size_t lw = 6, rw = 6, aw = 30, tw = 9;
 	struct lb l = { .color = ob->color };
 	char ep[2][TF_EP_MAX];
 
-	for (size_t i = 0; i < c->rows.n; i++) {
-		const struct row *w = &c->rows.r[i];
+	for (size_t i = 0; i < rs->n; i++) {
+		const struct tf_row *w = &rs->r[i];
 		size_t len = strlen(w->text);
 
-		if (w->kind == ROW_ARROW) {
+		if (w->kind == TF_ROW_ARROW) {
 			if (len + 10 > aw)
 				aw = len + 10;
 		} else if (w->side) {
@@ -815,8 +819,8 @@ static void print_rows(struct ctx *c, const struct tf_group *g,
 		size_t epw = strlen(ep[0]) > strlen(ep[1]) ?
 			     strlen(ep[0]) : strlen(ep[1]);
 
-		side_line(c, g, 0, epw, ob);
-		side_line(c, g, 1, epw, ob);
+		side_line(t, g, 0, epw, ob);
+		side_line(t, g, 1, epw, ob);
 	}
 	ob_ch(ob, '\n');
 
@@ -829,22 +833,22 @@ static void print_rows(struct ctx *c, const struct tf_group *g,
 	lb_str(&l, "server");
 	lb_emit(&l, ob);
 
-	for (size_t i = 0; i < c->rows.n; i++) {
-		const struct row *w = &c->rows.r[i];
-		const char *nl[ROW_NOTES * NOTE_LINES + 1];
-		const char *cl[ROW_NOTES * NOTE_LINES + 2];
+	for (size_t i = 0; i < rs->n; i++) {
+		const struct tf_row *w = &rs->r[i];
+		const char *nl[TF_ROW_NOTES * TF_NOTE_LINES + 1];
+		const char *cl[TF_ROW_NOTES * TF_NOTE_LINES + 2];
 		size_t nn = 0, nc = 0, len = strlen(w->text);
 		char ms[32];
 
-		for (int k = 0; k < ROW_NOTES && w->note[k]; k++)
-			for (int j = 0; j < NOTE_LINES && notes[w->note[k]][j]; j++)
+		for (int k = 0; k < TF_ROW_NOTES && w->note[k]; k++)
+			for (int j = 0; j < TF_NOTE_LINES && notes[w->note[k]][j]; j++)
 				nl[nn++] = notes[w->note[k]][j];
 
-		ms_str(ms, sizeof(ms), w->ts - base);
+		tf_ms_str(ms, sizeof(ms), w->ts - rs->base);
 		lb_pad(&l, ' ', tw > strlen(ms) ? tw - strlen(ms) : 0);
 		lb_str(&l, ms);
 		lb_str(&l, "  ");
-		if (w->kind == ROW_STATE && !w->side && len) {
+		if (w->kind == TF_ROW_STATE && !w->side && len) {
 			lb_pad(&l, ' ', lw - len);
 			lb_color(&l, TF_C_STATE);
 			lb_str(&l, w->text);
@@ -853,7 +857,7 @@ static void print_rows(struct ctx *c, const struct tf_group *g,
 			lb_pad(&l, ' ', lw);
 		}
 		lb_str(&l, " |");
-		if (w->kind == ROW_ARROW) {
+		if (w->kind == TF_ROW_ARROW) {
 			size_t left = (aw - len - 2) / 2;
 			size_t right = aw - len - 2 - left;
 			int rtl = w->side == 1;
@@ -895,7 +899,7 @@ static void print_rows(struct ctx *c, const struct tf_group *g,
 			lb_pad(&l, ' ', aw);
 		}
 		lb_str(&l, "| ");
-		if (w->kind == ROW_STATE && w->side && len) {
+		if (w->kind == TF_ROW_STATE && w->side && len) {
 			lb_color(&l, TF_C_STATE);
 			lb_str(&l, w->text);
 			lb_color(&l, TF_C_RESET);
@@ -925,24 +929,25 @@ static void print_rows(struct ctx *c, const struct tf_group *g,
 	}
 }
 
-static void ladder_conv(struct ctx *c, const struct tf_group *g,
-			struct obuf *ob)
+int tf_ladder_rows(const struct tf_trace *t, const struct tf_opts *o,
+		   const struct tf_group *g, struct tf_rows *rs)
 {
-	const struct tf_trace *t = c->t;
+	struct ctx ctx = { .t = t, .o = o, .rows = rs }, *c = &ctx;
 	const uint32_t *idx = t->order + g->off;
 	struct convstate cs;
-	struct noter nt = { .on = c->o->explain };
+	struct noter nt = { .on = o->explain };
 	uint64_t base = UINT64_MAX;
 
 	memset(&cs, 0, sizeof(cs));
-	c->rows.n = 0;
+	rs->n = 0;
+	rs->oom = 0;
 	for (uint32_t k = 0; k < g->nrec; k++)
 		if (t->rec[idx[k]].r.ts_ns < base)
 			base = t->rec[idx[k]].r.ts_ns;
 	for (uint32_t k = 0; k < g->nrec; k++) {
 		const struct tf_rec *r = &t->rec[idx[k]];
 		int shown = tf_rec_in_window(t, r, c->o);
-		size_t before = c->rows.n;
+		size_t before = rs->n;
 
 		if (r->mark & (TF_MK_SKIP | TF_MK_HIDDEN))
 			continue;
@@ -951,30 +956,36 @@ static void ladder_conv(struct ctx *c, const struct tf_group *g,
 		else
 			arrow_row(c, g, &cs, &nt, r);
 		if (!shown)
-			c->rows.n = before; /* outside --since/--until */
+			rs->n = before; /* outside --since/--until */
 	}
 	for (unsigned int s = 0; s < 2; s++) {
-		struct row *w;
+		struct tf_row *w;
 
 		if (!cs.shown[s] || cs.last[s] != TF_ST_TIME_WAIT)
 			continue;
-		w = row_add(&c->rows);
+		w = row_add(c->rows);
 		if (!w)
 			break;
 		w->ts = t->tend;
-		w->kind = ROW_STATE;
+		w->kind = TF_ROW_STATE;
 		w->side = (uint8_t)s;
 		snprintf(w->tag, sizeof(w->tag),
 			 "(TIME_WAIT, still waiting at end of trace)");
 	}
-	print_rows(c, g, base, ob);
+	rs->base = base;
+	return rs->oom ? -1 : 0;
+}
+
+void tf_rows_free(struct tf_rows *rs)
+{
+	free(rs->r);
+	memset(rs, 0, sizeof(*rs));
 }
 
 /* Listener and no-socket groups: a plain list, no ladder to draw. */
-static void list_group(struct ctx *c, const struct tf_group *g,
-		       struct obuf *ob)
+static void list_group(const struct tf_trace *t, const struct tf_opts *o,
+		       const struct tf_group *g, struct obuf *ob)
 {
-	const struct tf_trace *t = c->t;
 	const uint32_t *idx = t->order + g->off;
 	uint64_t base = t->rec[idx[0]].r.ts_ns;
 	char ep[TF_EP_MAX], ep2[TF_EP_MAX];
@@ -1000,11 +1011,11 @@ static void list_group(struct ctx *c, const struct tf_group *g,
 	for (uint32_t k = 0; k < g->nrec; k++) {
 		const struct tf_rec *r = &t->rec[idx[k]];
 		const struct tcpflow_record *x = &r->r;
-		char ms[32], lab[ROW_TEXT];
+		char ms[32], lab[TF_ROW_TEXT];
 
-		if (!tf_rec_in_window(t, r, c->o))
+		if (!tf_rec_in_window(t, r, o))
 			continue;
-		ms_str(ms, sizeof(ms), x->ts_ns - base);
+		tf_ms_str(ms, sizeof(ms), x->ts_ns - base);
 		ob_printf(ob, "%9s  ", ms);
 		if (x->event == TCPFLOW_EV_STATE) {
 			ob_color(ob, TF_C_STATE);
@@ -1027,9 +1038,9 @@ static void list_group(struct ctx *c, const struct tf_group *g,
 int tf_view_ladder(const struct tf_trace *t, const struct tf_opts *o,
 		   struct obuf *ob)
 {
-	struct ctx c = { .t = t, .o = o };
+	struct tf_rows rs = { 0 };
 	uint8_t *sel = tf_select_groups(t, o);
-	int first = 1;
+	int first = 1, ret = 0;
 
 	if (!sel)
 		return -1;
@@ -1041,12 +1052,14 @@ int tf_view_ladder(const struct tf_trace *t, const struct tf_opts *o,
 		if (!first)
 			ob_ch(ob, '\n');
 		first = 0;
-		if (g->kind == TF_G_CONV)
-			ladder_conv(&c, g, ob);
+		if (g->kind != TF_G_CONV)
+			list_group(t, o, g, ob);
+		else if (tf_ladder_rows(t, o, g, &rs))
+			ret = -1;
 		else
-			list_group(&c, g, ob);
+			print_rows(t, g, &rs, ob);
 	}
-	free(c.rows.r);
+	tf_rows_free(&rs);
 	free(sel);
-	return 0;
+	return ret;
 }

@@ -14,7 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-#include "show.h"
+#include "ladder.h"
 
 #define DEFAULT_INPUT "/proc/tcpflow"
 
@@ -34,6 +34,8 @@ static const char usage_text[] =
 "                      closed first, how it ended, TIME_WAIT\n"
 "      --csv           the summary as CSV, with a header line\n"
 "  -w, --pcap FILE     write the segments to a pcap file ('-': stdout)\n"
+"      --svg FILE      write the ladder as an SVG picture ('-': stdout)\n"
+"      --mermaid       the ladder as Mermaid sequenceDiagram text\n"
 "  -f, --follow        print records as they arrive, one line each\n"
 "  -p, --port PORT     only conversations with this local or remote port\n"
 "  -a, --addr ADDR     only conversations with this IPv4/IPv6 address\n"
@@ -52,6 +54,7 @@ static const char usage_text[] =
 
 enum {
 	OPT_STATE = 256, OPT_SINCE, OPT_UNTIL, OPT_COLOR, OPT_SUMMARY, OPT_CSV,
+	OPT_SVG, OPT_MERMAID,
 };
 
 static const struct option long_opts[] = {
@@ -71,6 +74,8 @@ static const struct option long_opts[] = {
 	{ "until", required_argument, NULL, OPT_UNTIL },
 	{ "color", optional_argument, NULL, OPT_COLOR },
 	{ "colour", optional_argument, NULL, OPT_COLOR },
+	{ "svg", required_argument, NULL, OPT_SVG },
+	{ "mermaid", no_argument, NULL, OPT_MERMAID },
 	{ "quiet", no_argument, NULL, 'q' },
 	{ "help", no_argument, NULL, 'h' },
 	{ "version", no_argument, NULL, 'V' },
@@ -277,9 +282,9 @@ int tfs_main(int argc, char **argv, FILE *out, FILE *err)
 	struct tf_parser p;
 	struct tf_trace t;
 	struct obuf ob;
-	const char *path = DEFAULT_INPUT, *pcap_path = NULL;
+	const char *path = DEFAULT_INPUT, *pcap_path = NULL, *svg_path = NULL;
 	int states = 0, json = 0, follow = 0, color = -1, c, fd, ret = 0;
-	int summary = 0;
+	int summary = 0, mermaid = 0;
 	uint64_t v;
 
 	memset(&o, 0, sizeof(o));
@@ -362,6 +367,12 @@ int tfs_main(int argc, char **argv, FILE *out, FILE *err)
 			else
 				return bad_arg(err, "--color", optarg);
 			break;
+		case OPT_SVG:
+			svg_path = optarg;
+			break;
+		case OPT_MERMAID:
+			mermaid = 1;
+			break;
 		case 'q':
 			o.quiet = 1;
 			break;
@@ -391,9 +402,9 @@ int tfs_main(int argc, char **argv, FILE *out, FILE *err)
 			"Try '" TF_PROG " --help'.\n", argv[optind]);
 		return 2;
 	}
-	if (states + json + follow + !!summary > 1) {
-		fprintf(err, TF_PROG ": --states, --json, --follow and "
-			"--summary/--csv are views: pick one\n");
+	if (states + json + follow + mermaid + !!summary > 1) {
+		fprintf(err, TF_PROG ": --states, --json, --follow, --mermaid "
+			"and --summary/--csv are views: pick one\n");
 		return 2;
 	}
 	if (summary && (o.explain || o.absolute)) {
@@ -401,8 +412,20 @@ int tfs_main(int argc, char **argv, FILE *out, FILE *err)
 			"no sequence numbers (-e, -S are for the ladder)\n");
 		return 2;
 	}
+	if (svg_path && follow) {
+		fprintf(err, TF_PROG ": --svg draws whole conversations: not "
+			"with --follow\n");
+		return 2;
+	}
+	if (svg_path && !strcmp(svg_path, "-") &&
+	    (states || json || mermaid || summary ||
+	     (pcap_path && !strcmp(pcap_path, "-")))) {
+		fprintf(err, TF_PROG ": --svg - and another output both want "
+			"standard output\n");
+		return 2;
+	}
 	if (pcap_path && !strcmp(pcap_path, "-") &&
-	    (states || json || follow || summary)) {
+	    (states || json || follow || mermaid || summary)) {
 		fprintf(err, TF_PROG ": --pcap - and a text view both want "
 			"standard output\n");
 		return 2;
@@ -436,8 +459,8 @@ int tfs_main(int argc, char **argv, FILE *out, FILE *err)
 		goto done;
 	}
 
-	if ((states || json) && !pcap_path && !o.has_port && !o.has_addr &&
-	    !o.has_conn && !o.has_state) {
+	if ((states || json) && !pcap_path && !svg_path && !o.has_port &&
+	    !o.has_addr && !o.has_conn && !o.has_state) {
 		uint64_t n = 0;
 
 		ret = tf_stream(fd, path, &p, &o, &ob, states, &n);
@@ -456,6 +479,8 @@ int tfs_main(int argc, char **argv, FILE *out, FILE *err)
 			fprintf(err, TF_PROG ": %s: no records\n", path);
 		if (pcap_path && tf_view_pcap(&t, &o, pcap_path, err))
 			ret = 1;
+		if (svg_path)
+			ret |= tf_svg_file(&t, &o, svg_path, out, err);
 		if (summary)
 			ret |= tf_view_summary(&t, &o, &ob, summary == 2) ?
 			       1 : 0;
@@ -463,7 +488,9 @@ int tfs_main(int argc, char **argv, FILE *out, FILE *err)
 			ret |= tf_view_states(&t, &o, &ob) ? 1 : 0;
 		else if (json)
 			ret |= tf_view_json(&t, &o, &ob) ? 1 : 0;
-		else if (!pcap_path)
+		else if (mermaid)
+			ret |= tf_view_mermaid(&t, &o, &ob) ? 1 : 0;
+		else if (!pcap_path && !svg_path)
 			ret |= tf_view_ladder(&t, &o, &ob) ? 1 : 0;
 	}
 	tf_trace_free(&t);

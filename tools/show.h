@@ -5,7 +5,8 @@
  * parse.c   text lines of /proc/tcpflow -> struct tf_rec (input, header)
  * model.c   connections by conn id, conversations (both ends joined)
  * out.c     buffered output, number and address formatting, colour
- * ladder.c  the default view: a sequence diagram per conversation
+ * ladder.c  the default view: a sequence diagram per conversation; its
+ *           rows (ladder.h) are what svg.c and mermaid.c draw too
  * states.c  --states: a tcpstates-like table
  * json.c    --json: JSON lines
  * pcap.c    --pcap: synthetic packets through libpcap

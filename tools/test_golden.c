@@ -15,13 +15,15 @@
 
 static const struct view {
 	const char *name;
-	const char *args[3];
+	const char *args[4];
 } views[] = {
 	{ "ladder", { NULL } },
 	{ "explain", { "--explain", NULL } },
 	{ "absolute", { "-S", NULL } },
 	{ "states", { "--states", NULL } },
 	{ "json", { "--json", NULL } },
+	{ "svg", { "--explain", "--svg", "-", NULL } },
+	{ "mermaid", { "--explain", "--mermaid", NULL } },
 };
 
 #define NVIEWS (sizeof(views) / sizeof(views[0]))
@@ -104,6 +106,30 @@ static void golden(void **state)
 	assert_int_equal(rc, 0);
 	free(got);
 	free(want);
+}
+
+/* The SVG goldens are XML as xmllint (libxml2) reads it. */
+static void svg_wellformed(void **state)
+{
+	const struct gcase *c = *state;
+	char path[] = "/tmp/tcpflow-svg-XXXXXX", cmd[256];
+	struct run r;
+	int fd;
+
+	if (system("command -v xmllint >/dev/null 2>&1")) {
+		test_skipped++;
+		skip();
+	}
+	fd = mkstemp(path);
+	assert_true(fd >= 0);
+	close(fd);
+	run_cli(&r, "-e", "--svg", path, c->trace);
+	assert_int_equal(r.rc, 0);
+	assert_string_equal(r.out, "");	/* the picture only, no ladder */
+	run_free(&r);
+	snprintf(cmd, sizeof(cmd), "xmllint --noout %s", path);
+	assert_int_equal(system(cmd), 0);
+	unlink(path);
 }
 
 /*
@@ -191,16 +217,16 @@ int test_golden_run(unsigned int *ntests, int update)
 		*ntests = 1;
 		return 1;
 	}
-	tests = calloc(g.gl_pathc * (NVIEWS + 1), sizeof(*tests));
-	cases = calloc(g.gl_pathc * (NVIEWS + 1), sizeof(*cases));
+	tests = calloc(g.gl_pathc * (NVIEWS + 2), sizeof(*tests));
+	cases = calloc(g.gl_pathc * (NVIEWS + 2), sizeof(*cases));
 	for (size_t f = 0; f < g.gl_pathc; f++) {
 		const char *base = strrchr(g.gl_pathv[f], '/') + 1;
 		int blen = (int)(strlen(base) - strlen(".trace"));
 
-		for (size_t v = 0; v <= NVIEWS; v++) {
+		for (size_t v = 0; v <= NVIEWS + 1; v++) {
 			struct gcase *c = &cases[n];
 
-			if (v == NVIEWS && update)
+			if (v >= NVIEWS && update)
 				break;
 			snprintf(c->trace, sizeof(c->trace), "%s",
 				 g.gl_pathv[f]);
@@ -213,10 +239,14 @@ int test_golden_run(unsigned int *ntests, int update)
 					 "golden %.*s.%s", blen, base,
 					 views[v].name);
 				tests[n].test_func = golden;
-			} else {
+			} else if (v == NVIEWS) {
 				snprintf(c->name, sizeof(c->name),
 					 "pcap %.*s", blen, base);
 				tests[n].test_func = pcap_roundtrip;
+			} else {
+				snprintf(c->name, sizeof(c->name),
+					 "svg xmllint %.*s", blen, base);
+				tests[n].test_func = svg_wellformed;
 			}
 			tests[n].name = c->name;
 			tests[n].initial_state = c;

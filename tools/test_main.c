@@ -115,6 +115,8 @@ int main(int argc, char **argv)
 	total += n;
 	failed += test_golden_run(&n, 0);
 	total += n;
+	failed += test_views_run(&n);
+	total += n;
 	failed += test_fuzz_run(&n);
 	total += n;
 	if (test_skipped)
