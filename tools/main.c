@@ -40,6 +40,9 @@ static const char usage_text[] =
 "  -p, --port PORT     only conversations with this local or remote port\n"
 "  -a, --addr ADDR     only conversations with this IPv4/IPv6 address\n"
 "  -c, --conn ID       only the conversation of this conn id (0x: hex)\n"
+"      --pid PID       only conversations a record of which names PID\n"
+"      --comm NAME     only conversations a record of which names the\n"
+"                      command NAME (the first 15 bytes, as the kernel)\n"
 "      --state NAME    only conversations that were in state NAME\n"
 "      --since TIME    only records from TIME on: seconds from the first\n"
 "                      record (1.5, 250ms, 20us, 100ns), or @NS, a ts\n"
@@ -54,7 +57,7 @@ static const char usage_text[] =
 
 enum {
 	OPT_STATE = 256, OPT_SINCE, OPT_UNTIL, OPT_COLOR, OPT_SUMMARY, OPT_CSV,
-	OPT_SVG, OPT_MERMAID,
+	OPT_SVG, OPT_MERMAID, OPT_PID, OPT_COMM,
 };
 
 static const struct option long_opts[] = {
@@ -69,6 +72,8 @@ static const struct option long_opts[] = {
 	{ "port", required_argument, NULL, 'p' },
 	{ "addr", required_argument, NULL, 'a' },
 	{ "conn", required_argument, NULL, 'c' },
+	{ "pid", required_argument, NULL, OPT_PID },
+	{ "comm", required_argument, NULL, OPT_COMM },
 	{ "state", required_argument, NULL, OPT_STATE },
 	{ "since", required_argument, NULL, OPT_SINCE },
 	{ "until", required_argument, NULL, OPT_UNTIL },
@@ -333,6 +338,19 @@ int tfs_main(int argc, char **argv, FILE *out, FILE *err)
 				return bad_arg(err, "--conn", optarg);
 			o.has_conn = 1;
 			break;
+		case OPT_PID:
+			if (parse_num(optarg, UINT32_MAX, &v) || !v)
+				return bad_arg(err, "--pid", optarg);
+			o.pid = (uint32_t)v;
+			o.has_pid = 1;
+			break;
+		case OPT_COMM:
+			/* the kernel keeps 15 bytes of a command's name */
+			if (!*optarg || strlen(optarg) >= sizeof(o.comm))
+				return bad_arg(err, "--comm", optarg);
+			snprintf(o.comm, sizeof(o.comm), "%s", optarg);
+			o.has_comm = 1;
+			break;
 		case OPT_STATE: {
 			char name[32];
 			size_t i;
@@ -460,7 +478,8 @@ int tfs_main(int argc, char **argv, FILE *out, FILE *err)
 	}
 
 	if ((states || json) && !pcap_path && !svg_path && !o.has_port &&
-	    !o.has_addr && !o.has_conn && !o.has_state) {
+	    !o.has_addr && !o.has_conn && !o.has_state && !o.has_pid &&
+	    !o.has_comm) {
 		uint64_t n = 0;
 
 		ret = tf_stream(fd, path, &p, &o, &ob, states, &n);

@@ -1249,6 +1249,16 @@ static int rec_has_state(const struct tf_rec *r, int st)
 	return r->r.new_state == st;
 }
 
+/* The record names this process (an owner or the task at work). */
+static int rec_has_proc(const struct tf_rec *r, const struct tf_opts *o)
+{
+	if (r->r.who == TCPFLOW_WHO_NONE)
+		return 0;
+	if (o->has_pid && r->r.pid != o->pid)
+		return 0;
+	return !o->has_comm || !strncmp(r->r.comm, o->comm, sizeof(o->comm));
+}
+
 int tf_rec_selected(const struct tf_trace *t, const struct tf_rec *r,
 		    const struct tf_opts *o)
 {
@@ -1259,6 +1269,8 @@ int tf_rec_selected(const struct tf_trace *t, const struct tf_rec *r,
 	if (o->has_conn && r->r.conn != o->conn)
 		return 0;
 	if (o->has_state && !rec_has_state(r, o->state))
+		return 0;
+	if ((o->has_pid || o->has_comm) && !rec_has_proc(r, o))
 		return 0;
 	return tf_rec_in_window(t, r, o);
 }
@@ -1273,6 +1285,7 @@ int tf_group_selected(const struct tf_trace *t, const struct tf_group *g,
 {
 	int port = !o->has_port, addr = !o->has_addr, conn = !o->has_conn;
 	int state = !o->has_state, win = !o->has_since && !o->has_until;
+	int proc = !o->has_pid && !o->has_comm;
 	const uint32_t *idx = t->order + g->off;
 
 	for (uint32_t k = 0; k < g->nrec; k++) {
@@ -1288,7 +1301,9 @@ int tf_group_selected(const struct tf_trace *t, const struct tf_group *g,
 			state = rec_has_state(r, o->state);
 		if (!win)
 			win = tf_rec_in_window(t, r, o);
-		if (port && addr && conn && state && win)
+		if (!proc)
+			proc = rec_has_proc(r, o);
+		if (port && addr && conn && state && win && proc)
 			return 1;
 	}
 	return 0;

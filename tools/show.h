@@ -275,6 +275,9 @@ struct tf_opts {
 	int quiet;
 	/* filters */
 	int has_port, has_addr, has_conn, has_state, has_since, has_until;
+	int has_pid, has_comm;
+	uint32_t pid;
+	char comm[16];
 	uint16_t port;
 	uint8_t addr_af;
 	uint8_t addr[16];

@@ -1430,6 +1430,60 @@ static void summary_view(void **state)
 	run_free(&r);
 }
 
+static void pid_comm_filters(void **state)
+{
+	struct run r;
+
+	(void)state;
+	/* real-guest-scenarios: each scenario's client and server are
+	 * processes of their own; 8713's client is pid 532 */
+	run_cli(&r, "--csv", "--pid", "532", REAL);
+	assert_int_equal(r.rc, 0);
+	HAS(r.out, ":8713,532/tf-client,");
+	HASNT(r.out, ":8712,");
+	HASNT(r.out, ":8714,");
+	run_free(&r);
+	/* its server, and a pid no record names */
+	run_cli(&r, "--csv", "--pid", "531", REAL);
+	HAS(r.out, ":8713,532/tf-client,531/tf-server");
+	run_free(&r);
+	run_cli(&r, "--csv", "--pid", "999999", REAL);
+	assert_int_equal(r.rc, 0);
+	assert_null(strchr(strchr(r.out, '\n') + 1, '\n'));	/* header only */
+	run_free(&r);
+	/* a command name: every conversation whose records name it */
+	run_cli(&r, "--csv", "--comm", "42-resend.t",
+		FIX("real-guest-resend"));
+	HAS(r.out, ":7500,147/42-resend.t,");
+	run_free(&r);
+	run_cli(&r, "--csv", "--comm", "tf-server", FIX("real-guest-resend"));
+	assert_null(strchr(strchr(r.out, '\n') + 1, '\n'));
+	run_free(&r);
+	/* with another filter: both must hold */
+	run_cli(&r, "--csv", "--comm", "tf-client", "-p", "8712", REAL);
+	HAS(r.out, ":8712,");
+	HASNT(r.out, ":8713,");
+	run_free(&r);
+	/* the ladder and -f follow it too */
+	run_cli(&r, "--pid", "532", REAL);
+	HAS(r.out, "[2001:db8::2]:8713");
+	HASNT(r.out, "192.0.2.2:8712");
+	run_free(&r);
+	/* bad values: usage errors */
+	run_cli(&r, "--pid", "0", REAL);
+	assert_int_equal(r.rc, 2);
+	run_free(&r);
+	run_cli(&r, "--pid", "12x", REAL);
+	assert_int_equal(r.rc, 2);
+	run_free(&r);
+	run_cli(&r, "--comm", "a-name-of-16-ch", REAL);	/* 15: fine */
+	assert_int_equal(r.rc, 0);
+	run_free(&r);
+	run_cli(&r, "--comm", "a-name-of-16-chr", REAL);
+	assert_int_equal(r.rc, 2);
+	run_free(&r);
+}
+
 static void probe_and_timer(void **state)
 {
 	/*
@@ -1625,6 +1679,7 @@ int test_model_run(unsigned int *ntests)
 		cmocka_unit_test(probe_and_timer),
 		cmocka_unit_test(ordinary_notes_not),
 		cmocka_unit_test(summary_view),
+		cmocka_unit_test(pid_comm_filters),
 		cmocka_unit_test(explain_notes),
 		cmocka_unit_test(filters),
 		cmocka_unit_test(follow_pipe),
