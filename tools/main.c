@@ -350,7 +350,7 @@ int tfs_main(int argc, char **argv, FILE *out, FILE *err)
 	struct obuf ob;
 	const char *path = DEFAULT_INPUT, *pcap_path = NULL;
 	int states = 0, json = 0, follow = 0, live = 0, color = -1, c, fd;
-	int ret = 0, named = 0;
+	int ret = 0, named = 0, piped = 0;
 	pid_t child = 0;
 	struct sigaction sa, old_int, old_term;
 	uint64_t v;
@@ -525,6 +525,21 @@ int tfs_main(int argc, char **argv, FILE *out, FILE *err)
 		goto done;
 	}
 
+	/*
+	 * A whole trace from a pipe: the first Ctrl-C, which reaches the
+	 * writer too (tcpflow-bpf | tcpflow-show), does not end the reader:
+	 * it reads on to the end of the pipe, what the writer wrote as it
+	 * ended included, and shows it all.  A second one ends it.
+	 */
+	piped = tf_fd_is_pipe(fd) && !isatty(fd);
+	if (piped) {
+		tf_stop = 0;
+		memset(&sa, 0, sizeof(sa));
+		sa.sa_handler = on_stop;
+		sa.sa_flags = SA_RESETHAND | SA_RESTART;
+		sigemptyset(&sa.sa_mask);
+		sigaction(SIGINT, &sa, &old_int);
+	}
 	if ((states || json) && !pcap_path && !o.has_port && !o.has_addr &&
 	    !o.has_conn && !o.has_state) {
 		uint64_t n = 0;
@@ -564,6 +579,8 @@ int tfs_main(int argc, char **argv, FILE *out, FILE *err)
 	}
 	tf_trace_free(&t);
 done:
+	if (piped)
+		sigaction(SIGINT, &old_int, NULL);
 	tf_parser_done(&p);
 	if (ob_done(&ob) && !ret) {
 		fprintf(err, TF_PROG ": write error\n");
