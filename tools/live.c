@@ -4,7 +4,8 @@
  *
  * The records come from /proc/tcpflow when the module is loaded, else
  * from tcpflow-bpf -f, run here as a child (found next to this program,
- * in bpf/ next to it as in the source tree, or in PATH).  Nothing is
+ * in bpf/ next to it as in the source tree, in ../sbin as installed, or
+ * in PATH).  Nothing is
  * loaded here.  TCPFLOW_PROC and TCPFLOW_BPF name others (the tests).
  *
  * The ladder fits its columns to a whole conversation and the model joins
@@ -70,6 +71,11 @@ static int find_bpf(char *buf, size_t size)
 					     self) < size && executable(buf))
 				return 0;
 			if ((size_t)snprintf(buf, size, "%.3800s/bpf/tcpflow-bpf",
+					     self) < size && executable(buf))
+				return 0;
+			/* make install: bin/tcpflow-show, sbin/tcpflow-bpf */
+			if ((size_t)snprintf(buf, size,
+					     "%.3800s/../sbin/tcpflow-bpf",
 					     self) < size && executable(buf))
 				return 0;
 		}
