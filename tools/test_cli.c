@@ -316,7 +316,8 @@ static int child_wait(struct child *c)
 }
 
 /*
- * -f on a pipe shows each record as it comes (within 200 ms), and SIGINT
+ * -f on a pipe shows each record as it comes (before the next is written;
+ * tests/live/run times it), and SIGINT
  * with the writer still there ends it: exit 0, every record shown.
  */
 static void follow_streams(void **state)
@@ -341,7 +342,7 @@ static void follow_streams(void **state)
 		if (line[0] != 'n')
 			continue;
 		nrec++;
-		have = read_for(c.out, got, have, sizeof(got), 200);
+		have = read_for(c.out, got, have, sizeof(got), 2000);
 		/* this record's line is there: count lines, check seq */
 		{
 			int lines = 0;
