@@ -112,11 +112,12 @@ int tf_live_open(const struct tf_opts *o, pid_t *child, FILE *err)
 	}
 	if (find_bpf(bpf, sizeof(bpf))) {
 		fprintf(err, TF_PROG ": --live: %s is not there (the tcpflow "
-			"module is not loaded) and no tcpflow-bpf was found "
-			"(%s).\n  Load the module (sudo make load), or build "
-			"tcpflow-bpf (make -C tools/bpf; it needs root and "
-			"BTF), or\n  use the QEMU lab (scripts/lab, "
-			"docs/lab.md): see README.\n", proc,
+			"module is not loaded)\n  and no tcpflow-bpf was found "
+			"(%s).\n  Load the module (make; sudo insmod "
+			"tcpflow.ko), or build tcpflow-bpf\n  (make -C "
+			"tools/bpf; it runs as root, with BTF), or use the "
+			"QEMU lab\n  (scripts/lab, docs/lab.md): see "
+			"README.\n", proc,
 			getenv("TCPFLOW_BPF") && *getenv("TCPFLOW_BPF") ?
 			"TCPFLOW_BPF is not executable" :
 			"not next to tcpflow-show, nor in PATH");

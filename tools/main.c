@@ -282,7 +282,8 @@ int tf_stream(int fd, const char *name, struct tf_parser *p,
 }
 
 static const char no_module_text[] =
-"  The tcpflow module is not loaded (sudo make load).  Two other routes:\n"
+"  The tcpflow module is not loaded (make; sudo insmod tcpflow.ko).  Two\n"
+"  other routes:\n"
 "  tcpflow-bpf, the same records from BPF with no module (root; README,\n"
 "  docs/bpf.md): sudo tcpflow-show --live, or tcpflow-bpf -o FILE; or the\n"
 "  QEMU lab, which boots a guest that loads it (scripts/lab, docs/lab.md).\n";

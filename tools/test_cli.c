@@ -194,7 +194,7 @@ static void missing_proc_names_routes(void **state)
 	assert_int_equal(r.rc, 1);
 	assert_non_null(strstr(r.err, "tcpflow-bpf"));
 	assert_non_null(strstr(r.err, "lab"));
-	assert_non_null(strstr(r.err, "make load"));
+	assert_non_null(strstr(r.err, "insmod tcpflow.ko"));
 	run_free(&r);
 }
 
