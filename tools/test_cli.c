@@ -43,8 +43,8 @@ static void not_a_trace(void **state)
 		"",
 		"\n\n",
 		"{\"n\":1,\"ts\":8120001000000,\"ev\":\"state\"}\n",
-		"12:00:00.000001 IP 127.0.0.1.40000 > 127.0.0.1.8080: "
-		"Flags [S], seq 1, win 65495, length 0\n",
+		("12:00:00.000001 IP 127.0.0.1.40000 > 127.0.0.1.8080: "
+		 "Flags [S], seq 1, win 65495, length 0\n"),
 	};
 	const char *const views[][3] = {
 		{ "tcpflow-show", "-", NULL },
