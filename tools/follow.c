@@ -213,7 +213,7 @@ struct fent {
 	struct fkey k;
 	uint32_t base;
 	uint64_t notes;
-	unsigned int fins;
+	unsigned int fins;	/* explain(): ends that sent a FIN */
 };
 
 struct ftab {
@@ -282,7 +282,8 @@ static void dir_key(struct fkey *k, const struct tcpflow_record *x, int fwd)
 	k->port[1] = from_local ? x->rport : x->lport;
 }
 
-static void conv_key(struct fkey *k, const struct tcpflow_record *x)
+/* Returns which end of the key sent r's segment: 0 or 1. */
+static int conv_key(struct fkey *k, const struct tcpflow_record *x)
 {
 	int swap;
 
@@ -300,6 +301,7 @@ static void conv_key(struct fkey *k, const struct tcpflow_record *x)
 		k->port[0] = k->port[1];
 		k->port[1] = p;
 	}
+	return swap;
 }
 
 /* seq and ack relative to each end's base; the bases learned here. */
@@ -337,19 +339,21 @@ static void explain(struct obuf *ob, struct ftab *t, const struct tf_rec *r,
 	const char *const *lines, *const *more;
 	struct fkey k;
 	struct fent *e;
-	int isnew, id;
+	int isnew, id, from;
 
 	if (r->r.sock == TCPFLOW_SK_NONE)
 		return;
-	conv_key(&k, &r->r);
+	from = conv_key(&k, &r->r);
 	e = ftab_get(t, &k, &isnew);
 	if (!e)
 		return;
-	id = tf_note_for(r, rel, e->fins);
-	/* A FIN seen at both ends is one FIN: count the sender's only. */
-	if (tf_is_seg(r) && (r->r.flags & TCPFLOW_F_FIN) &&
-	    r->r.event == TCPFLOW_EV_TX)
-		e->fins++;
+	/*
+	 * e->fins: a bit for each end that sent a FIN.  The same FIN seen
+	 * at both ends, or sent again, is not the other side's FIN.
+	 */
+	id = tf_note_for(r, rel, !!(e->fins & (1u << !from)));
+	if (tf_is_seg(r) && (r->r.flags & TCPFLOW_F_FIN))
+		e->fins |= 1u << from;
 	if (id <= 0 || id >= 64 || (e->notes & (1ull << id)))
 		return;
 	e->notes |= 1ull << id;

@@ -191,7 +191,7 @@ static const char *const notes[N_MAX][NOTE_LINES + 1] = {
 /*
  * -f --explain: a note for one record read alone, as it arrives, with no
  * conversation around it (the ladder's notes see the whole of it).  fin:
- * FINs seen in this conversation before this one.  N_NONE: no note.
+ * the other end has sent a FIN already.  N_NONE: no note.
  */
 int tf_note_for(const struct tf_rec *r, int relative, unsigned int fin)
 {

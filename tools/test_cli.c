@@ -231,6 +231,14 @@ static void follow_numbers_and_notes(void **state)
 			       "initial\n"));
 	assert_non_null(strstr(r.out, "# (numbers are relative"));
 	assert_non_null(strstr(r.out, "# TIME_WAIT: 60 s on Linux"));
+	/* the client's FIN is the first (at both ends), the server's the
+	 * second, in the trace */
+	assert_non_null(strstr(r.out, "(FIN_WAIT1) curl[312]\n"
+			       "            # FIN: no more data"));
+	assert_non_null(strstr(r.out, "(LAST_ACK) python3[300]\n"
+			       "            # the other side's FIN"));
+	assert_int_equal(strstr(strstr(r.out, "# the other side's FIN") + 1,
+				"# the other side's FIN") == NULL, 1);
 	/* once per conversation: the SYN is recorded at both ends */
 	assert_int_equal(strstr(strstr(r.out, "# SYN: the") + 1,
 				"# SYN: the") == NULL, 1);
