@@ -200,6 +200,66 @@ const char *tf_note_line(unsigned int id, unsigned int i)
 		return NULL;
 	return notes[id][i];
 }
+/*
+ * -f --explain: a note for one record read alone, as it arrives, with no
+ * conversation around it (the ladder's notes see the whole of it).  fin:
+ * the other end has sent a FIN already.  N_NONE: no note.
+ */
+int tf_note_for(const struct tf_rec *r, int relative, unsigned int fin)
+{
+	const struct tcpflow_record *x = &r->r;
+
+	if (x->event == TCPFLOW_EV_STATE) {
+		switch (x->new_state) {
+		case TF_ST_ESTABLISHED:
+			return N_ESTAB;
+		case TF_ST_NEW_SYN_RECV:
+			return N_NEWSYN;
+		case TF_ST_CLOSE_WAIT:
+			return N_CLOSE_WAIT;
+		case TF_ST_LAST_ACK:
+			return N_LAST_ACK;
+		case TF_ST_FIN_WAIT2:
+			return N_FIN_WAIT2;
+		case TF_ST_TIME_WAIT:
+			return x->old_state == TF_ST_TIME_WAIT ? N_REARM :
+			       N_TIME_WAIT;
+		case TF_ST_CLOSING:
+			return N_CLOSING;
+		case TF_ST_CLOSE:
+			if (x->old_state == TF_ST_TIME_WAIT &&
+			    x->why == TCPFLOW_WHY_EXPIRE)
+				return N_TW_END;
+			return N_NONE;
+		}
+		return N_NONE;
+	}
+	if (x->flags & TCPFLOW_F_RST)
+		return N_RST;
+	if ((x->flags & (TCPFLOW_F_SYN | TCPFLOW_F_ACK)) == TCPFLOW_F_SYN)
+		return relative ? N_REL : N_SYN;	/* N_REL: both */
+	if (x->flags & TCPFLOW_F_SYN)
+		return N_SYNACK;
+	if (x->flags & TCPFLOW_F_FIN)
+		return fin ? N_FIN2 : N_FIN1;
+	if (x->len)
+		return N_DATA;
+	return N_NONE;
+}
+
+/* The lines of note id; N_REL is the SYN's note and the relative one. */
+const char *const *tf_note_lines(int id, const char *const **more)
+{
+	*more = NULL;
+	if (id <= N_NONE || id >= N_MAX)
+		return NULL;
+	if (id == N_REL) {
+		*more = notes[N_REL];
+		return notes[N_SYN];
+	}
+	return notes[id];
+}
+
 
 static struct tf_row *row_add(struct tf_rows *rs)
 {

@@ -20,12 +20,17 @@
 
 static const char usage_text[] =
 "Usage: " TF_PROG " [OPTION]... [FILE]\n"
-"Show the TCP connections traced by the tcpflow module: handshake,\n"
-"teardown, every state change.  FILE is " DEFAULT_INPUT " by default;\n"
-"'-' reads standard input.  Default view: a ladder diagram per\n"
-"conversation, client on the left, server on the right.\n"
+"       " TF_PROG " --live [OPTION]...\n"
+"Show the TCP connections traced by the tcpflow module (or tcpflow-bpf):\n"
+"handshake, teardown, every state change.  FILE is standard input when\n"
+"that is not a terminal, else " DEFAULT_INPUT "; '-' reads standard input.\n"
+"Default view: a ladder diagram per conversation, client on the left,\n"
+"server on the right.\n"
 "\n"
-"  -e, --explain       ladder with teaching notes next to the arrows\n"
+"  -l, --live          trace now and draw as it happens, until Ctrl-C:\n"
+"                      reads " DEFAULT_INPUT " if the module is loaded, else\n"
+"                      runs tcpflow-bpf -f (root); loads nothing itself\n"
+"  -e, --explain       teaching notes next to the arrows (ladder, -f)\n"
 "  -S, --absolute      absolute seq/ack numbers (default: relative)\n"
 "  -s, --states        a table of state changes, like tcpstates\n"
 "  -j, --json          JSON lines, one object per record\n"
@@ -36,7 +41,8 @@ static const char usage_text[] =
 "  -w, --pcap FILE     write the segments to a pcap file ('-': stdout)\n"
 "      --svg FILE      write the ladder as an SVG picture ('-': stdout)\n"
 "      --mermaid       the ladder as Mermaid sequenceDiagram text\n"
-"  -f, --follow        print records as they arrive, one line each\n"
+"  -f, --follow        print records as they arrive, one line each,\n"
+"                      until the input ends or Ctrl-C\n"
 "  -p, --port PORT     only conversations with this local or remote port\n"
 "  -a, --addr ADDR     only conversations with this IPv4/IPv6 address\n"
 "  -c, --conn ID       only the conversation of this conn id (0x: hex)\n"
@@ -53,12 +59,21 @@ static const char usage_text[] =
 "  -h, --help          show this help\n"
 "  -V, --version       show the version\n"
 "\n"
-"Exit status: 0 ok, 1 cannot read or write, 2 usage or format version.\n";
+"Exit status: 0 ok (Ctrl-C included, with -f and --live), 1 cannot read\n"
+"or write, 2 usage, or not a tcpflow trace, or its format version.\n";
 
 enum {
 	OPT_STATE = 256, OPT_SINCE, OPT_UNTIL, OPT_COLOR, OPT_SUMMARY, OPT_CSV,
 	OPT_SVG, OPT_MERMAID, OPT_PID, OPT_COMM,
 };
+
+volatile sig_atomic_t tf_stop;
+
+static void on_stop(int sig)
+{
+	(void)sig;
+	tf_stop = 1;
+}
 
 static const struct option long_opts[] = {
 	{ "explain", no_argument, NULL, 'e' },
@@ -69,6 +84,7 @@ static const struct option long_opts[] = {
 	{ "csv", no_argument, NULL, OPT_CSV },
 	{ "pcap", required_argument, NULL, 'w' },
 	{ "follow", no_argument, NULL, 'f' },
+	{ "live", no_argument, NULL, 'l' },
 	{ "port", required_argument, NULL, 'p' },
 	{ "addr", required_argument, NULL, 'a' },
 	{ "conn", required_argument, NULL, 'c' },
@@ -281,6 +297,82 @@ int tf_stream(int fd, const char *name, struct tf_parser *p,
 	return ret;
 }
 
+static const char no_module_text[] =
+"  The tcpflow module is not loaded (make; sudo insmod tcpflow.ko).  Two\n"
+"  other routes:\n"
+"  tcpflow-bpf, the same records from BPF with no module (root; README,\n"
+"  docs/bpf.md): sudo tcpflow-show --live, or tcpflow-bpf -o FILE; or the\n"
+"  QEMU lab, which boots a guest that loads it (scripts/lab, docs/lab.md).\n";
+
+static void not_trace(FILE *err, const char *path, const struct tf_parser *p)
+{
+	if (!p->started)
+		fprintf(err, TF_PROG ": %s: empty: not a tcpflow trace\n",
+			path);
+	else
+		fprintf(err, TF_PROG ": %s: not a tcpflow trace (line %lu is "
+			"neither a '# tcpflow' header nor a record; "
+			"docs/format.md)\n", path, p->not_trace);
+}
+
+static int usage_error(FILE *err, const char *msg)
+{
+	fprintf(err, TF_PROG ": %s\nTry '" TF_PROG " --help'.\n", msg);
+	return 2;
+}
+
+/*
+ * Options that do nothing together are refused, not ignored.  What each
+ * output honours: the ladder (default, --live) -e and -S; -f -e and -S;
+ * --states and --json neither; --pcap alone prints nothing.
+ */
+static int check_combos(FILE *err, int states, int json, int follow, int live,
+			int summary, int mermaid, const char *pcap_path,
+			const char *svg_path, const struct tf_opts *o, int named)
+{
+	/* the views that draw the ladder's rows, and so take -e and -S */
+	int ladder = !states && !json && !summary && !mermaid && !follow &&
+		     !pcap_path && !svg_path;
+	int text = ladder || follow || svg_path || mermaid;
+	int pcap_out = pcap_path && !strcmp(pcap_path, "-");
+
+	if (states + json + follow + mermaid + !!summary > 1)
+		return usage_error(err, "--states, --json, --follow, --mermaid "
+				   "and --summary/--csv are views: pick one");
+	if (live && named)
+		return usage_error(err, "--live reads the module or "
+				   "tcpflow-bpf, not a FILE (for a file or a "
+				   "pipe: -f FILE)");
+	if (live && (states || json || pcap_path || summary || mermaid ||
+		     svg_path))
+		return usage_error(err, "--live draws the ladder (or lines, "
+				   "with -f): not with --states, --json, "
+				   "--pcap, --summary, --svg or --mermaid");
+	if (follow && pcap_path)
+		return usage_error(err, "--pcap writes a whole trace: not "
+				   "with --follow");
+	if (follow && svg_path)
+		return usage_error(err, "--svg draws whole conversations: not "
+				   "with --follow");
+	if (svg_path && !strcmp(svg_path, "-") &&
+	    (states || json || mermaid || summary || pcap_out))
+		return usage_error(err, "--svg - and another output both want "
+				   "standard output");
+	if (pcap_out && (states || json || mermaid || summary))
+		return usage_error(err, "--pcap - and a text view both want "
+				   "standard output");
+	if (o->explain && !text)
+		return usage_error(err, "--explain is for the ladder, -f, --svg "
+				   "and --mermaid: --states, --json, --summary "
+				   "and --pcap have no notes");
+	if (o->absolute && !text)
+		return usage_error(err, "--absolute is for the ladder, -f, "
+				   "--svg and --mermaid: --states and --summary "
+				   "show no numbers, --json and --pcap always "
+				   "have them as on the wire");
+	return 0;
+}
+
 int tfs_main(int argc, char **argv, FILE *out, FILE *err)
 {
 	struct tf_opts o;
@@ -288,14 +380,16 @@ int tfs_main(int argc, char **argv, FILE *out, FILE *err)
 	struct tf_trace t;
 	struct obuf ob;
 	const char *path = DEFAULT_INPUT, *pcap_path = NULL, *svg_path = NULL;
-	int states = 0, json = 0, follow = 0, color = -1, c, fd, ret = 0;
-	int summary = 0, mermaid = 0;
+	int states = 0, json = 0, follow = 0, live = 0, color = -1, c, fd;
+	int ret = 0, named = 0, piped = 0, summary = 0, mermaid = 0;
+	pid_t child = 0;
+	struct sigaction sa, old_int, old_term;
 	uint64_t v;
 
 	memset(&o, 0, sizeof(o));
 	optind = 0;		/* glibc: full reset, tfs_main may run again */
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, ":eSsjw:fp:a:c:qhV", long_opts,
+	while ((c = getopt_long(argc, argv, ":eSsjw:flp:a:c:qhV", long_opts,
 				NULL)) != -1) {
 		switch (c) {
 		case 'e':
@@ -321,6 +415,9 @@ int tfs_main(int argc, char **argv, FILE *out, FILE *err)
 			break;
 		case 'f':
 			follow = 1;
+			break;
+		case 'l':
+			live = 1;
 			break;
 		case 'p':
 			if (parse_num(optarg, 65535, &v))
@@ -413,41 +510,19 @@ int tfs_main(int argc, char **argv, FILE *out, FILE *err)
 			return 2;
 		}
 	}
-	if (optind < argc)
+	if (optind < argc) {
 		path = argv[optind++];
+		named = 1;
+	}
 	if (optind < argc) {
 		fprintf(err, TF_PROG ": one input only ('%s'?)\n"
 			"Try '" TF_PROG " --help'.\n", argv[optind]);
 		return 2;
 	}
-	if (states + json + follow + mermaid + !!summary > 1) {
-		fprintf(err, TF_PROG ": --states, --json, --follow, --mermaid "
-			"and --summary/--csv are views: pick one\n");
-		return 2;
-	}
-	if (summary && (o.explain || o.absolute)) {
-		fprintf(err, TF_PROG ": --summary and --csv have no notes and "
-			"no sequence numbers (-e, -S are for the ladder)\n");
-		return 2;
-	}
-	if (svg_path && follow) {
-		fprintf(err, TF_PROG ": --svg draws whole conversations: not "
-			"with --follow\n");
-		return 2;
-	}
-	if (svg_path && !strcmp(svg_path, "-") &&
-	    (states || json || mermaid || summary ||
-	     (pcap_path && !strcmp(pcap_path, "-")))) {
-		fprintf(err, TF_PROG ": --svg - and another output both want "
-			"standard output\n");
-		return 2;
-	}
-	if (pcap_path && !strcmp(pcap_path, "-") &&
-	    (states || json || follow || mermaid || summary)) {
-		fprintf(err, TF_PROG ": --pcap - and a text view both want "
-			"standard output\n");
-		return 2;
-	}
+	ret = check_combos(err, states, json, follow, live, summary, mermaid,
+			   pcap_path, svg_path, &o, named);
+	if (ret)
+		return ret;
 	if (color < 0) {
 		const char *nc = getenv("NO_COLOR");
 
@@ -455,40 +530,94 @@ int tfs_main(int argc, char **argv, FILE *out, FILE *err)
 	}
 	o.color = color;
 
-	if (!strcmp(path, "-")) {
+	if (live) {
+		fd = tf_live_open(&o, &child, err);
+		if (fd < 0)
+			return 1;
+		path = child ? "tcpflow-bpf" : tf_live_proc();
+	} else if (!named && !isatty(STDIN_FILENO)) {
+		path = "-";	/* tcpflow-show < trace, ... | tcpflow-show */
+	}
+	if (live) {
+		;
+	} else if (!strcmp(path, "-")) {
 		fd = STDIN_FILENO;
 	} else {
 		fd = open(path, O_RDONLY | O_CLOEXEC);
 		if (fd < 0) {
-			fprintf(err, TF_PROG ": %s: %s%s\n", path,
-				strerror(errno), !strcmp(path, DEFAULT_INPUT) ?
-				" (is the tcpflow module loaded?)" : "");
+			fprintf(err, TF_PROG ": %s: %s\n", path,
+				strerror(errno));
+			if (!strcmp(path, DEFAULT_INPUT) && errno == ENOENT)
+				fputs(no_module_text, err);
 			return 1;
 		}
 	}
 	tf_parser_init(&p, o.quiet ? NULL : err);
+	p.check_first = 1;
 	if (ob_init(&ob, out, color)) {
 		if (fd != STDIN_FILENO)
 			close(fd);
+		tf_live_close(child, 0);
 		return 1;
 	}
-	if (follow) {
-		ret = tf_follow(fd, &o, &p, &ob);
+	if (follow || live) {
+		/* Ctrl-C: stop reading, show what is left, exit 0. */
+		tf_stop = 0;
+		memset(&sa, 0, sizeof(sa));
+		sa.sa_handler = on_stop;	/* no SA_RESTART: EINTR */
+		sigemptyset(&sa.sa_mask);
+		sigaction(SIGINT, &sa, &old_int);
+		sigaction(SIGTERM, &sa, &old_term);
+		if (follow)
+			ret = tf_follow(fd, child, &o, &p, &ob);
+		else
+			ret = tf_live_ladder(fd, child, &o, &p, &ob,
+					     isatty(fileno(out)));
+		ret |= tf_live_close(child, tf_stop);
+		sigaction(SIGINT, &old_int, NULL);
+		sigaction(SIGTERM, &old_term, NULL);
+		if (ret == 2 && p.not_trace)
+			not_trace(err, path, &p);
 		goto done;
 	}
 
+	/*
+	 * A whole trace from a pipe: the first Ctrl-C, which reaches the
+	 * writer too (tcpflow-bpf | tcpflow-show), does not end the reader:
+	 * it reads on to the end of the pipe, what the writer wrote as it
+	 * ended included, and shows it all.  A second one ends it.
+	 */
+	piped = tf_fd_is_pipe(fd) && !isatty(fd);
+	if (piped) {
+		tf_stop = 0;
+		memset(&sa, 0, sizeof(sa));
+		sa.sa_handler = on_stop;
+		sa.sa_flags = SA_RESETHAND | SA_RESTART;
+		sigemptyset(&sa.sa_mask);
+		sigaction(SIGINT, &sa, &old_int);
+	}
 	if ((states || json) && !pcap_path && !svg_path && !o.has_port &&
 	    !o.has_addr && !o.has_conn && !o.has_state && !o.has_pid &&
 	    !o.has_comm) {
 		uint64_t n = 0;
 
 		ret = tf_stream(fd, path, &p, &o, &ob, states, &n);
-		if (!ret && !n && !o.quiet)
+		if (!ret && !p.started)
+			ret = 2;
+		if (ret == 2 && (p.not_trace || !p.started)) {
+			not_trace(err, path, &p);
+			ob.len = 0;	/* not even --states' heading */
+		}
+		else if (!ret && !n && !o.quiet)
 			fprintf(err, TF_PROG ": %s: no records\n", path);
 		goto done;
 	}
 	tf_trace_init(&t);
 	ret = tf_load(fd, path, &p, &t);
+	if (!ret && !p.started)
+		ret = 2;
+	if (ret == 2 && (p.not_trace || !p.started))
+		not_trace(err, path, &p);
 	if (!ret && tf_model_build(&t)) {
 		fprintf(err, TF_PROG ": out of memory\n");
 		ret = 1;
@@ -514,6 +643,8 @@ int tfs_main(int argc, char **argv, FILE *out, FILE *err)
 	}
 	tf_trace_free(&t);
 done:
+	if (piped)
+		sigaction(SIGINT, &old_int, NULL);
 	tf_parser_done(&p);
 	if (ob_done(&ob) && !ret) {
 		fprintf(err, TF_PROG ": write error\n");

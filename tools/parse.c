@@ -8,6 +8,7 @@
  */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <poll.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -725,6 +726,21 @@ enum tf_line tf_parse_line(struct tf_parser *p, const char *s, size_t n,
 	}
 	if (!n)
 		return TF_LINE_SKIP;
+	/*
+	 * A trace starts with its header or a record (docs/format.md): a
+	 * pcap, JSON or tcpdump's text is refused here, not read as lines
+	 * that are all garbled.
+	 */
+	if (!p->started) {
+		p->started = 1;
+		if (p->check_first && !(n >= 9 && !memcmp(s, "# tcpflow", 9)) &&
+		    !(n >= 6 && !memcmp(s, "# gap ", 6)) &&
+		    !(n >= 2 && !memcmp(s, "n=", 2))) {
+			p->not_trace = p->line;
+			p->fatal = 1;
+			return TF_LINE_FATAL;
+		}
+	}
 	if (*s == '#')
 		return parse_comment(p, s, n);
 	if (parse_record(p, s, n, out) != TF_LINE_RECORD)
@@ -795,6 +811,12 @@ enum tf_in tf_input_next(struct tf_input *in, const char **line, size_t *len,
 			in->scan -= in->start;
 			in->start = 0;
 		}
+		if (in->poll_first) {
+			struct pollfd pfd = { .fd = in->fd, .events = POLLIN };
+
+			if (poll(&pfd, 1, 0) <= 0)
+				return TF_IN_AGAIN;	/* none, or EINTR */
+		}
 		got = read(in->fd, in->buf + in->end, in->cap - in->end);
 		if (got < 0) {
 			if (errno == EINTR)
@@ -803,8 +825,10 @@ enum tf_in tf_input_next(struct tf_input *in, const char **line, size_t *len,
 		}
 		if (got > 0) {
 			in->end += (size_t)got;
+			in->eof = 0;
 			continue;
 		}
+		in->eof = 1;
 		if (!flush)
 			return TF_IN_AGAIN;
 		if (in->skipping) {

@@ -11,6 +11,7 @@
  * json.c    --json: JSON lines
  * pcap.c    --pcap: synthetic packets through libpcap
  * follow.c  -f: one line per record as it arrives
+ * live.c    --live: the module or tcpflow-bpf, the ladder drawn as it grows
  * main.c    options; tfs_main() so tests and the bench can call it
  *
  * The record itself is the module's struct tcpflow_record (tcpflow_abi.h);
@@ -22,7 +23,9 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <signal.h>
 #include <stdio.h>
+#include <sys/types.h>
 #include "tcpflow_abi.h"
 
 #define TF_PROG "tcpflow-show"
@@ -107,6 +110,11 @@ struct tf_parser {
 	struct tf_seen { uint64_t n, h; } *seen;
 	size_t nseen, capseen;
 	unsigned long ndup;	/* records dropped as read before */
+	int check_first;	/* refuse input whose first line is not a
+				   header, a gap or a record (tfs_main) */
+	int started;		/* a line with something on it was read */
+	unsigned long not_trace; /* the line that says it is not a tcpflow
+				    trace (fatal), or 0 */
 };
 
 enum tf_line {
@@ -137,6 +145,10 @@ struct tf_input {
 	char *buf;
 	size_t cap, start, end, scan;
 	int skipping;		/* inside a line longer than TF_MAX_LINE */
+	int poll_first;		/* a pipe: read() only what poll() says is
+				   there, so that an empty pipe is TF_IN_AGAIN
+				   and not a read() that blocks */
+	int eof;		/* the last read() returned 0 */
 };
 
 #define TF_MAX_LINE 65536
@@ -144,7 +156,8 @@ struct tf_input {
 enum tf_in {
 	TF_IN_LINE,		/* *line, *len: one line without its '\n' */
 	TF_IN_LONG,		/* a line longer than TF_MAX_LINE was dropped */
-	TF_IN_AGAIN,		/* nothing complete now (read() returned 0) */
+	TF_IN_AGAIN,		/* nothing complete now (read() returned 0,
+				   or poll_first and nothing to read) */
 	TF_IN_ERR,		/* read error, errno set */
 };
 
@@ -313,8 +326,27 @@ void tf_states_rec(struct tf_states *s, const struct tf_rec *r, uint64_t t0,
 		   int shown);
 void tf_states_free(struct tf_states *s);
 void tf_follow_line(struct obuf *ob, const struct tf_rec *r, uint64_t t0);
-int tf_follow(int fd, const struct tf_opts *o, struct tf_parser *p,
-	      struct obuf *ob);
+void tf_follow_line_rel(struct obuf *ob, const struct tf_rec *r, uint64_t t0,
+			uint32_t seq, uint32_t ack);
+int tf_note_for(const struct tf_rec *r, int relative, unsigned int fin);
+const char *const *tf_note_lines(int id, const char *const **more);
+
+/* follow.c, live.c: reading as records come, until the end or tf_stop */
+extern volatile sig_atomic_t tf_stop;	/* SIGINT/SIGTERM came: finish */
+struct tf_wait {
+	int is_pipe, polled, stopping;
+	long deadline;		/* ms, CLOCK_MONOTONIC, once stopping */
+	pid_t child;		/* writer we started (--live), or 0 */
+};
+int tf_fd_is_pipe(int fd);
+int tf_wait(struct tf_wait *w, struct tf_input *in);
+int tf_follow(int fd, pid_t child, const struct tf_opts *o,
+	      struct tf_parser *p, struct obuf *ob);
+const char *tf_live_proc(void);
+int tf_live_open(const struct tf_opts *o, pid_t *child, FILE *err);
+int tf_live_close(pid_t child, int stopped);
+int tf_live_ladder(int fd, pid_t child, const struct tf_opts *o,
+		   struct tf_parser *p, struct obuf *ob, int tty);
 
 int tf_read(int fd, const char *name, struct tf_parser *p,
 	    int (*fn)(void *arg, const struct tf_rec *r), void *arg);

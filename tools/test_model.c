@@ -1608,7 +1608,7 @@ static void follow_pipe(void **state)
 	close(fds[1]);
 	dup2(fds[0], 0);
 	close(fds[0]);
-	run_cli(&r, "-f", "-");
+	run_cli(&r, "-f", "-S", "-");
 	dup2(saved, 0);
 	close(saved);
 	assert_int_equal(r.rc, 0);

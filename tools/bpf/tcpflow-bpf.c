@@ -95,6 +95,7 @@ struct state {
 	FILE *out;		/* where records go as they come */
 	uint64_t next;		/* number of the next record */
 	bool failed;		/* a write failed */
+	int werr;		/* its errno: EPIPE, the reader is gone */
 	struct idmap ids;
 	struct tcpflow_record *q;	/* read, not written yet */
 	size_t head, tail, cap;
@@ -704,8 +705,10 @@ static void flush(struct state *st, bool all)
 					  (r->conn & (TCPFLOW_BPF_CONN_NOCOOKIE - 1));
 		}
 		r->n = st->next++;
-		if (write_record(st->out, r) < 0)
+		if (write_record(st->out, r) < 0) {
 			st->failed = true;
+			st->werr = errno;
+		}
 		st->head++;
 	}
 	if (st->head == st->tail)
@@ -825,6 +828,8 @@ int main(int argc, char **argv)
 
 	if (parse_opts(argc, argv, &o))
 		return 2;
+	/* A closed pipe is EPIPE, a quiet end (below), not a death. */
+	signal(SIGPIPE, SIG_IGN);
 	if (o.out) {
 		out = fopen(o.out, "w");
 		if (!out) {
@@ -877,9 +882,13 @@ int main(int argc, char **argv)
 	}
 
 	if (o.follow) {
+		/* Each record out as it comes, for a reader that draws it. */
+		setvbuf(out, NULL, _IOLBF, 0);
 		st.out = out;
-		if (write_header(out, &o, 1, 0) < 0 || fflush(out))
+		if (write_header(out, &o, 1, 0) < 0 || fflush(out)) {
 			st.failed = true;
+			st.werr = errno;
+		}
 	} else {
 		spool = tmpfile();
 		if (!spool) {
@@ -939,8 +948,10 @@ int main(int argc, char **argv)
 			goto out;
 		}
 		flush(&st, false);
-		if (o.follow && err >= 0 && fflush(out))
+		if (o.follow && err >= 0 && fflush(out)) {
 			st.failed = true;
+			st.werr = errno;
+		}
 	}
 	/* Whatever the programs wrote before we stop listening. */
 	tcpflow_bpf__detach(skel);
@@ -952,16 +963,30 @@ int main(int argc, char **argv)
 			"cookie\n");
 	missed = count_missed(skel);
 
-	if (o.follow) {
+	if (st.failed) {
+		;	/* nothing more to write there */
+	} else if (o.follow) {
 		fprintf(out, "# tcpflow-bpf end next=%" PRIu64 " missed=%"
 			PRIu64 "\n", st.next, missed);
 	} else if (write_header(out, &o, st.next, missed) < 0 ||
 		   (fflush(spool), copy_file(spool, out))) {
 		st.failed = true;
+		st.werr = errno;
 	}
-	if (fflush(out) || ferror(out))
+	if (!st.failed && (fflush(out) || ferror(out))) {
 		st.failed = true;
+		st.werr = errno;
+	}
+	/*
+	 * The reader went away (tcpflow-show ended by Ctrl-C, head):
+	 * nothing is wrong, and there is no one to tell.
+	 */
+	if (st.failed && st.werr == EPIPE) {
+		ret = 0;
+		goto out;
+	}
 	if (st.failed) {
+		errno = st.werr;
 		fprintf(stderr, PROG ": writing %s: %s\n",
 			o.out ? o.out : "standard output", strerror(errno));
 		goto out;
