@@ -6,7 +6,7 @@
  * record number, not a byte count, so a reader that remembers where it
  * stopped resumes there (lseek/pread), and nothing is consumed: every
  * reader sees every record still in the ring.  Offset 0 starts with the
- * header.  The format is described in README.md and docs/format.md.
+ * header.  The format is described in docs/proc.md and docs/format.md.
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 

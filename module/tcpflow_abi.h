@@ -6,7 +6,7 @@
  * as a line of text in /proc/tcpflow; tcpflow-show parses those lines back
  * into the same struct.  Names and letters used in the text live here so
  * that both sides spell them the same way.  The text format is versioned
- * (TCPFLOW_FMT_MAJOR.TCPFLOW_FMT_MINOR); see README.md, "The /proc/tcpflow
+ * (TCPFLOW_FMT_MAJOR.TCPFLOW_FMT_MINOR); see docs/proc.md, "The /proc/tcpflow
  * format".  A reader refuses another major version; a minor version only
  * adds keys, which older readers skip.
  */

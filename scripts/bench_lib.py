@@ -14,7 +14,7 @@ BULK_PORT = 8081	# the bulk transfer's
 # mode (connect, write 1 byte, read the 1-byte reply, close; the server
 # reads to EOF and closes: the client closes first), as
 # (end, ev, sock, old, new, state, flags); end: c client, s server, l the
-# listener (the SYN reaches it).  Why each is there: README.md, "The
+# listener (the SYN reaches it).  Why each is there: docs/proc.md, "The
 # events in the order a connection makes them", and module/hooks.c.
 SHAPE_A = collections.Counter([
     ("c", "state", "full", "CLOSE", "SYN_SENT", "-", "-"),

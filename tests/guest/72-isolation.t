@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 # SPDX-License-Identifier: GPL-2.0
 #
-# 72-isolation.t: /proc/tcpflow seen from a container (docs/format.md,
+# 72-isolation.t: /proc/tcpflow seen from a container (docs/proc.md,
 # "Containers"): the host's tracing is the host's, a container sees only
 # its own connections.
 #   - writes (clear, segments, filters) need CAP_NET_ADMIN in the initial
