@@ -33,10 +33,11 @@ sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
                                 "lib"))
 import tcpflow as tf  # noqa: E402
-from tunpeer import LOCAL, PEER, TunPeer, build  # noqa: E402
+from tunpeer import LOCAL, PEER, TunPeer, build, need_tun  # noqa: E402
 
 t = tf.TAP()
 tf.need_root_and_module(t)
+need_tun()
 if os.cpu_count() < 2:
     print("1..0 # SKIP needs two CPUs")
     sys.exit(4)
