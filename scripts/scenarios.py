@@ -1528,7 +1528,7 @@ server 1 state full LAST_ACK>CLOSE
 
 
 @scenario("lost-last-ack", "The last ACK is lost",
-          "the server retransmits its FIN from LAST_ACK; the client's TIME_WAIT answers again and restarts 2MSL",
+          "the server retransmits its FIN from LAST_ACK; the client's TIME_WAIT answers again and restarts its 60 s",
           lambda r: HANDSHAKE + LOST_LAST_ACK + LISTENER_CLOSE,
           links=("veth",))
 def sc_lost_last_ack(ctx):
