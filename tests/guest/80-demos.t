@@ -248,7 +248,8 @@ scene.close()
 # namespace names.)
 def demo(name):
     p = subprocess.run([os.path.join(tf.REPO, "scripts", "demo"), "--host",
-                        name], capture_output=True, text=True, timeout=120,
+                        name], capture_output=True, text=True,
+                       timeout=120 + 60 * (tf.SLOW - 1),
                        env=dict(os.environ, NO_COLOR="1"))
     return p.returncode, p.stdout + p.stderr
 
