@@ -63,9 +63,10 @@ check-debug: deps
 print-kver:
 	@echo $(KVER)
 
-# The test-only build: module/ring.c's knob that holds a ring writer up
-# (TCPFLOW_TESTING=1), made from copies of Kbuild and module/ in
-# TESTING_DIR, for tests/guest/92-lapped.t. Never install it.
+# The test-only builds, never installed: module/ring.c's knob that holds
+# a ring writer up (TCPFLOW_TESTING=1), made from copies of Kbuild and
+# module/ in TESTING_DIR, for tests/guest/92-lapped.t; and tfdelay.ko
+# (tests/guest/kmod), which widens a kernel race window for 38-reqsk-dup.t.
 TESTING_DIR ?= $(CURDIR)/tests/out/testing
 module-testing:
 	@test -d "$(KDIR)" || { echo "no kernel headers at '$(KDIR)': run 'scripts/deps' (as root)"; exit 1; }
@@ -74,6 +75,9 @@ module-testing:
 	cp -p Kbuild "$(TESTING_DIR)/"
 	cp -p module/*.[ch] "$(TESTING_DIR)/module/"
 	$(MAKE) -C $(KDIR) M="$(TESTING_DIR)" TCPFLOW_TESTING=1 modules
+	mkdir -p "$(TESTING_DIR)/tfdelay"
+	cp -p tests/guest/kmod/Kbuild tests/guest/kmod/tfdelay.c "$(TESTING_DIR)/tfdelay/"
+	$(MAKE) -C $(KDIR) M="$(TESTING_DIR)/tfdelay" modules
 
 # Each Debian kernel series (default, bookworm-backports, trixie-backports):
 # get it, build against it, boot it in the lab, run the guest suite.

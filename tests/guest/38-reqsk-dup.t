@@ -13,14 +13,20 @@
 #   - The truth: `ss state syn-recv` lists one request sock per 4-tuple,
 #     with its cookie; the peer counts the SYN-ACKs per 4-tuple: two when
 #     the copies came one after the other (the second found the request
-#     sock, which sent its SYN-ACK again), one when they raced.
+#     sock, which sent its SYN-ACK again), one when they raced.  The SYNs
+#     carry a timestamp option, so that the SYN-ACKs' TSval (the kernel's
+#     millisecond clock) tells these answers from the request sock's own
+#     retransmissions, which come an initial RTO (1 s) or more later.
 #   - tcpflow's NEW_SYN_RECV records are exactly ss's request socks, one
 #     per 4-tuple, with their cookies as conn ids.
-# Whether the copies race is up to the scheduler: the diag line says how
-# many 4-tuples raced.  In the lab they never did (300 of 300 4-tuples got
-# two SYN-ACKs, also with LAB_TCG_THREAD=multi, whose vCPUs can run at
-# once): the old module passed too.  The test holds the records to ss
-# where the race does happen (real SMP hardware).
+# Left to the scheduler, the copies never raced in the lab (300 of 300
+# 4-tuples got two SYN-ACKs, also with LAB_TCG_THREAD=multi).  So where
+# the test-only tfdelay.ko is built for this kernel (tests/run, 'make
+# module-testing'), it makes the race: the copy on CPU 0 waits in
+# inet_ehash_insert() (called from inet_csk_reqsk_queue_hash_add()) while
+# the one on CPU 1 hashes its own request sock.  tfdelay knows nothing of
+# tcpflow: with it, the module before the fix (7db4a70) recorded a
+# NEW_SYN_RECV for each raced 4-tuple's lost request sock, and failed.
 import mmap
 import os
 import socket
@@ -47,6 +53,7 @@ NS = "tfreqdup"
 PORT = 7800
 N = int(os.environ.get("REQ_DUP_TUPLES") or 300)
 BASE = 30000
+DELAYS = 8
 
 
 def ns_up():
@@ -84,19 +91,23 @@ try:
         # room for every SYN-ACK until the peer reads them
         subprocess.run(["ip", "-n", NS, "link", "set", p.ifname,
                         "txqueuelen", "10000"], check=True)
-        pkts = [build(PEER, LOCAL, BASE + k, PORT, "S", 5000 + k, 0, 65535)
+        pkts = [build(PEER, LOCAL, BASE + k, PORT, "S", 5000 + k, 0, 65535,
+                      opts=b"\x08\x0a" + struct.pack("!II", 1 + k, 0))
                 for k in range(N)]
         shared = mmap.mmap(-1, 64)
         mark = proc.mark()
         kids = []
-        for cpu in (0, 1):
-            pid = os.fork()
-            if pid == 0:
-                writer(p.fd, cpu, shared, pkts)
-            kids.append(pid)
+        with tf.Delay("inet_ehash_insert", "inet_csk_reqsk_queue_hash_add,"
+                      "reqsk_queue_hash_req", cpu=0, ms=200,
+                      count=DELAYS) as delay:
+            for cpu in (0, 1):
+                pid = os.fork()
+                if pid == 0:
+                    writer(p.fd, cpu, shared, pkts)
+                kids.append(pid)
+            for pid in kids:
+                os.waitpid(pid, 0)
         got = []
-        for pid in kids:
-            os.waitpid(pid, 0)
         got += p.read(2.0 * tf.SLOW)
         time.sleep(0.3)
         rows = [x for x in tf.ss(NS, "state", "syn-recv")
@@ -107,15 +118,25 @@ try:
 finally:
     subprocess.run(["ip", "netns", "del", NS], capture_output=True)
 
-synacks = {}
+tsvals = {}
 for s in got:
     if s.flags == "S." and s.sport == PORT:
-        synacks[s.dport] = synacks.get(s.dport, 0) + 1
+        tsvals.setdefault(s.dport, []).append(s.tsval or 0)
+# answers to the copies: within 0.9 s (TSval ms) of the first SYN-ACK
+synacks = {sp: sum(((v - min(vs)) & 0xffffffff) < 900 for v in vs)
+           for sp, vs in tsvals.items()}
 raced = sorted(sp for sp, n in synacks.items() if n == 1)
-t.diag("%d 4-tuples: %d SYN-ACKs twice (one copy after the other), %d "
-       "once (the copies raced), %d none" % (
+t.diag("%d 4-tuples: %d answered twice (one copy after the other), %d "
+       "once (the copies raced), %d not at all" % (
            N, sum(n >= 2 for n in synacks.values()), len(raced),
            N - len(synacks)))
+
+if delay.why:
+    t.diag("the race is left to chance: " + delay.why)
+else:
+    t.ok(delay.hits() > 0 and raced,
+         "tfdelay held CPU 0's copy before its insert %d times; %d 4-tuples "
+         "raced" % (delay.hits(), len(raced)))
 
 by_port = {}
 for x in rows:

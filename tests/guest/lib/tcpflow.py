@@ -524,6 +524,53 @@ TP_RE = re.compile(r"^\s*(.*?)-(\d+)\s+\[(\d+)\].*?\s(\d+)\.(\d+): "
                    r"inet_sock_set_state: (.*)$")
 
 
+class Delay:
+    """tfdelay.ko (tests/guest/kmod, built by 'make module-testing'):
+    func's entry busy-waits ms when called from caller on cpu, count times,
+    to widen one of the kernel's race windows; it knows nothing of
+    tcpflow, so a test makes the same race against any build of it.
+    A context manager; .loaded is False where there is no such build for
+    this kernel (then the race is left to chance), .why says why;
+    .hits() is how many waits were done."""
+
+    KO = os.path.join(OUT, "testing", "tfdelay", "tfdelay.ko")
+
+    def __init__(self, func, caller, cpu=-1, ms=300, count=1):
+        self.args = ["func=" + func, "caller=" + caller, "cpu=%d" % cpu,
+                     "ms=%d" % ms, "count=%d" % count]
+        self.loaded = False
+        self.why = ""
+        self.final_hits = 0
+
+    def __enter__(self):
+        if not os.path.exists(self.KO):
+            self.why = "no %s (tests/run makes it)" % self.KO
+            return self
+        magic = subprocess.run(["modinfo", "-F", "vermagic", self.KO],
+                               capture_output=True, text=True).stdout.split()
+        if not magic or magic[0] != os.uname().release:
+            self.why = "%s is not built for %s" % (self.KO,
+                                                   os.uname().release)
+            return self
+        subprocess.run(["rmmod", "tfdelay"], capture_output=True)
+        subprocess.run(["insmod", self.KO] + self.args, check=True)
+        self.loaded = True
+        return self
+
+    def hits(self):
+        if not self.loaded:
+            return self.final_hits
+        with open("/sys/module/tfdelay/parameters/hits") as f:
+            return int(f.read())
+
+    def __exit__(self, *exc):
+        if self.loaded:
+            self.final_hits = self.hits()
+            subprocess.run(["rmmod", "tfdelay"], check=True)
+            self.loaded = False
+        return False
+
+
 class Tracepoint:
     """sock:inet_sock_set_state in an ftrace instance of our own, with the
     mono clock (tcpflow's ts clock)."""

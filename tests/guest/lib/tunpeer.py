@@ -52,11 +52,29 @@ def flag_letters(b):
 class Segment:
     """A TCP segment as it went by (what the kernel sent, or we did)."""
 
-    def __init__(self, src, dst, sport, dport, flags, seq, ack, win, payload):
+    def __init__(self, src, dst, sport, dport, flags, seq, ack, win, payload,
+                 opts=b""):
         self.src, self.dst = src, dst
         self.sport, self.dport = sport, dport
         self.flags, self.seq, self.ack = flags, seq, ack
         self.win, self.payload = win, payload
+        self.opts = opts
+
+    @property
+    def tsval(self):
+        """The timestamp option's TSval, or None."""
+        o = self.opts
+        i = 0
+        while i < len(o) and o[i] != 0:
+            if o[i] == 1:
+                i += 1
+                continue
+            if i + 1 >= len(o) or o[i + 1] < 2:
+                return None
+            if o[i] == 8 and o[i + 1] == 10 and i + 10 <= len(o):
+                return struct.unpack("!I", o[i + 2:i + 6])[0]
+            i += o[i + 1]
+        return None
 
     @property
     def len(self):
@@ -98,7 +116,7 @@ def parse(pkt):
     sport, dport, seq, ack, off, fl, win = struct.unpack("!HHIIBBH", t[:16])
     return Segment(socket.inet_ntoa(pkt[12:16]), socket.inet_ntoa(pkt[16:20]),
                    sport, dport, flag_letters(fl), seq, ack, win,
-                   t[(off >> 4) * 4:])
+                   t[(off >> 4) * 4:], t[20:(off >> 4) * 4])
 
 
 def need_tun():
