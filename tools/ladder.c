@@ -818,28 +818,94 @@ void tf_side_info(const struct tf_trace *t, const struct tf_group *g,
 	}
 }
 
+/*
+ * Text in pieces two spaces apart, from column @col on: a piece that
+ * would go past @width (0: no limit) starts a new line, @indent in.
+ */
+static void flow_pieces(struct obuf *ob, const char *p, size_t col,
+			unsigned int width, size_t indent)
+{
+	size_t sep = 0;
+
+	while (*p) {
+		const char *e = strstr(p, "  ");
+		size_t len = e ? (size_t)(e - p) : strlen(p);
+
+		if (sep && width && col + sep + len > width) {
+			ob_ch(ob, '\n');
+			ob_pad(ob, ' ', indent);
+			col = indent;
+		} else {
+			ob_pad(ob, ' ', sep);	/* as it was: columns line up */
+			col += sep;
+		}
+		ob_mem(ob, p, len);
+		col += len;
+		p += len;
+		for (sep = 0; *p == ' '; p++)
+			sep++;
+	}
+}
+
 /* The header: who is on each side. */
 static void side_line(const struct tf_trace *t, const struct tf_group *g,
-		      unsigned int s, size_t epw, struct obuf *ob)
+		      unsigned int s, size_t epw, unsigned int width,
+		      struct obuf *ob)
 {
 	char ep[TF_EP_MAX], info[160];
 	size_t n = tf_endpoint_str(ep, g->af, g->addr[s], g->port[s]);
+	char line[TF_EP_MAX + 200];
 
-	ob_str(ob, s ? "  server " : "  client ");
-	ob_mem(ob, ep, n);
-	ob_pad(ob, ' ', epw > n ? epw - n : 0);
 	tf_side_info(t, g, s, 0, info, sizeof(info));
+	/* pieces: "client EP", "conn N", "netns N", "comm[pid]" */
+	snprintf(line, sizeof(line), "%s %s%*s  %s", s ? "server" : "client",
+		 ep, (int)(epw > n ? epw - n : 0), "", info);
 	ob_str(ob, "  ");
-	ob_str(ob, info);
+	flow_pieces(ob, line, 2, width, 9);
 	ob_ch(ob, '\n');
 }
 
-static void print_rows(const struct tf_trace *t, const struct tf_group *g,
-		       const struct tf_rows *rs, struct obuf *ob)
+/*
+ * A comment line under its row (the narrow layout): between the rails,
+ * wrapped at spaces to fit the arrow column.
+ */
+static void under_row(struct lb *l, struct obuf *ob, size_t rail, size_t aw,
+		      const char *s, enum tf_color color)
 {
-	size_t lw = 6, rw = 6, aw = 30, tw = 9;
+	size_t room = aw > 4 ? aw - 3 : 1;
+
+	while (*s) {
+		size_t n = strlen(s);
+
+		if (n > room) {
+			size_t cut = room;
+
+			while (cut > 0 && s[cut] != ' ')
+				cut--;
+			n = cut ? cut : room;
+		}
+		lb_pad(l, ' ', rail);
+		lb_str(l, "|  ");
+		lb_color(l, color);
+		lb_mem(l, s, n);
+		lb_color(l, TF_C_RESET);
+		lb_to(l, rail + 1 + aw);
+		lb_str(l, "|");
+		lb_emit(l, ob);
+		s += n;
+		while (*s == ' ')
+			s++;
+	}
+}
+
+static void print_rows(const struct tf_trace *t, const struct tf_group *g,
+		       const struct tf_rows *rs, unsigned int width,
+		       struct obuf *ob)
+{
+	size_t lw = 6, rw = 6, aw = 30, tw = 9, cw = 0, lab = 0;
 	struct lb l = { .color = ob->color };
 	char ep[2][TF_EP_MAX];
+	int narrow = 0;
 
 	for (size_t i = 0; i < rs->n; i++) {
 		const struct tf_row *w = &rs->r[i];
@@ -848,12 +914,44 @@ static void print_rows(const struct tf_trace *t, const struct tf_group *g,
 		if (w->kind == TF_ROW_ARROW) {
 			if (len + 10 > aw)
 				aw = len + 10;
+			if (len > lab)
+				lab = len;
 		} else if (w->side) {
 			if (len > rw)
 				rw = len;
 		} else if (len > lw) {
 			lw = len;
 		}
+		if (strlen(w->tag) > cw)
+			cw = strlen(w->tag);
+		for (int k = 0; k < TF_ROW_NOTES && w->note[k]; k++)
+			for (int j = 0; j < TF_NOTE_LINES && notes[w->note[k]][j]; j++)
+				if (strlen(notes[w->note[k]][j]) > cw)
+					cw = strlen(notes[w->note[k]][j]);
+	}
+	/*
+	 * Too wide for the terminal (--width, COLUMNS, the tty): the right
+	 * end's states move into the arrow column, against its rail, and the
+	 * tags and notes under their row, between the rails; the time
+	 * column shrinks to its longest value, the arrows to what fits.
+	 */
+	if (width && tw + 2 + lw + 2 + aw + 2 + rw + (cw ? 2 + cw : 0) > width) {
+		size_t need = lab + 10 > rw + 2 ? lab + 10 : rw + 2;
+
+		narrow = 1;
+		tw = 2;
+		for (size_t i = 0; i < rs->n; i++) {
+			char ms[32];
+
+			tf_ms_str(ms, sizeof(ms), rs->r[i].ts - rs->base);
+			if (strlen(ms) > tw)
+				tw = strlen(ms);
+		}
+		aw = width > tw + 2 + lw + 3 ? width - (tw + 2 + lw + 3) : 0;
+		if (aw > 60)
+			aw = 60;
+		if (aw < need)
+			aw = need;
 	}
 
 	tf_endpoint_str(ep[0], g->af, g->addr[0], g->port[0]);
@@ -868,19 +966,37 @@ static void print_rows(const struct tf_trace *t, const struct tf_group *g,
 	}
 	lb_str(&l, ": ");
 	lb_str(&l, ep[0]);
-	lb_str(&l, " > ");
-	lb_str(&l, ep[1]);
-	lb_str(&l, g->af == 6 ? " (IPv6" : " (IPv4");
-	lb_str(&l, g->conn[0] >= 0 && g->conn[1] >= 0 ?
-	       ", both ends traced)" : ", one end traced)");
+	{
+		const char *ends = g->conn[0] >= 0 && g->conn[1] >= 0 ?
+				   "both ends traced)" : "one end traced)";
+		/* "(IPv6, " + ends; a line too long breaks before "(" */
+		size_t tail = 7 + strlen(ends);
+
+		if (width && l.col + 3 + strlen(ep[1]) > width) {
+			lb_color(&l, TF_C_RESET);
+			lb_emit(&l, ob);
+			lb_color(&l, TF_C_HEAD);
+			lb_str(&l, "  ");
+		}
+		lb_str(&l, " > ");
+		lb_str(&l, ep[1]);
+		if (width && l.col + 1 + tail > width) {
+			lb_color(&l, TF_C_RESET);
+			lb_emit(&l, ob);
+			lb_color(&l, TF_C_HEAD);
+			lb_str(&l, " ");
+		}
+		lb_str(&l, g->af == 6 ? " (IPv6, " : " (IPv4, ");
+		lb_str(&l, ends);
+	}
 	lb_color(&l, TF_C_RESET);
 	lb_emit(&l, ob);
 	{
 		size_t epw = strlen(ep[0]) > strlen(ep[1]) ?
 			     strlen(ep[0]) : strlen(ep[1]);
 
-		side_line(t, g, 0, epw, ob);
-		side_line(t, g, 1, epw, ob);
+		side_line(t, g, 0, epw, width, ob);
+		side_line(t, g, 1, epw, width, ob);
 	}
 	ob_ch(ob, '\n');
 
@@ -889,7 +1005,7 @@ static void print_rows(const struct tf_trace *t, const struct tf_group *g,
 	lb_str(&l, "ms");
 	lb_to(&l, tw + 2 + lw - 6);
 	lb_str(&l, "client");
-	lb_to(&l, tw + 2 + lw + 2 + aw + 2);
+	lb_to(&l, narrow ? tw + 2 + lw + 2 + aw - 6 : tw + 2 + lw + 2 + aw + 2);
 	lb_str(&l, "server");
 	lb_emit(&l, ob);
 
@@ -955,10 +1071,26 @@ static void print_rows(const struct tf_trace *t, const struct tf_group *g,
 				lb_str(&l, ">");
 			}
 			lb_color(&l, TF_C_RESET);
+		} else if (narrow && w->kind == TF_ROW_STATE && w->side && len) {
+			lb_pad(&l, ' ', aw - len - 1);
+			lb_color(&l, TF_C_STATE);
+			lb_str(&l, w->text);
+			lb_color(&l, TF_C_RESET);
+			lb_str(&l, " ");
 		} else {
 			lb_pad(&l, ' ', aw);
 		}
 		lb_str(&l, "| ");
+		if (narrow) {
+			lb_emit(&l, ob);
+			if (w->tag[0])
+				under_row(&l, ob, tw + 2 + lw + 1, aw, w->tag,
+					  TF_C_TAG);
+			for (size_t k = 0; k < nn; k++)
+				under_row(&l, ob, tw + 2 + lw + 1, aw, nl[k],
+					  TF_C_NOTE);
+			continue;
+		}
 		if (w->kind == TF_ROW_STATE && w->side && len) {
 			lb_color(&l, TF_C_STATE);
 			lb_str(&l, w->text);
@@ -1051,21 +1183,27 @@ static void list_group(const struct tf_trace *t, const struct tf_opts *o,
 	char ep[TF_EP_MAX], ep2[TF_EP_MAX];
 	const struct tcpflow_record *x0 = &t->rec[idx[0]].r;
 
-	ob_color(ob, TF_C_HEAD);
+	char head[TF_EP_MAX + 120];
+	int n;
+
 	if (g->kind == TF_G_LISTENER) {
 		const struct tf_conn *cn = &t->conn[g->conn[1]];
 
 		tf_endpoint_str(ep, g->af, g->addr[1], g->port[1]);
-		ob_printf(ob, "listener %s  conn %llu  netns %u", ep,
-			  (unsigned long long)cn->id, x0->netns);
-		if (cn->owner >= 0)
-			ob_printf(ob, "  %s[%u]", t->rec[cn->owner].r.comm,
-				  t->rec[cn->owner].r.pid);
+		n = snprintf(head, sizeof(head), "listener %s  conn %llu  "
+			     "netns %u", ep, (unsigned long long)cn->id,
+			     x0->netns);
+		if (cn->owner >= 0 && n > 0 && (size_t)n < sizeof(head))
+			snprintf(head + n, sizeof(head) - (size_t)n,
+				 "  %s[%u]", t->rec[cn->owner].r.comm,
+				 t->rec[cn->owner].r.pid);
 	} else {
 		tf_endpoint_str(ep, x0->af, x0->laddr, x0->lport);
-		ob_printf(ob, "no socket at %s: a reset for a segment "
-			  "nobody owned  netns %u", ep, x0->netns);
+		snprintf(head, sizeof(head), "no socket at %s: a reset for "
+			 "a segment nobody owned  netns %u", ep, x0->netns);
 	}
+	ob_color(ob, TF_C_HEAD);
+	flow_pieces(ob, head, 0, o->width, 2);
 	ob_color(ob, TF_C_RESET);
 	ob_str(ob, "\n\n       ms\n");
 	for (uint32_t k = 0; k < g->nrec; k++) {
@@ -1117,7 +1255,7 @@ int tf_view_ladder(const struct tf_trace *t, const struct tf_opts *o,
 		else if (tf_ladder_rows(t, o, g, &rs))
 			ret = -1;
 		else
-			print_rows(t, g, &rs, ob);
+			print_rows(t, g, &rs, o->width, ob);
 	}
 	tf_rows_free(&rs);
 	free(sel);

@@ -13,6 +13,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <unistd.h>
 #include "ladder.h"
 
@@ -55,6 +56,9 @@ static const char usage_text[] =
 "      --until TIME    only records up to TIME, same forms\n"
 "      --color[=WHEN]  colour: auto (a terminal and no NO_COLOR), always,\n"
 "                      never\n"
+"      --width N       the ladder in N columns at most (default: COLUMNS,\n"
+"                      else the terminal's width; no limit in a pipe):\n"
+"                      where it is too wide, notes go under their arrow\n"
 "  -q, --quiet         no warnings about garbled lines\n"
 "  -h, --help          show this help\n"
 "  -V, --version       show the version\n"
@@ -64,7 +68,7 @@ static const char usage_text[] =
 
 enum {
 	OPT_STATE = 256, OPT_SINCE, OPT_UNTIL, OPT_COLOR, OPT_SUMMARY, OPT_CSV,
-	OPT_SVG, OPT_MERMAID, OPT_PID, OPT_COMM,
+	OPT_SVG, OPT_MERMAID, OPT_PID, OPT_COMM, OPT_WIDTH,
 };
 
 volatile sig_atomic_t tf_stop;
@@ -97,6 +101,7 @@ static const struct option long_opts[] = {
 	{ "colour", optional_argument, NULL, OPT_COLOR },
 	{ "svg", required_argument, NULL, OPT_SVG },
 	{ "mermaid", no_argument, NULL, OPT_MERMAID },
+	{ "width", required_argument, NULL, OPT_WIDTH },
 	{ "quiet", no_argument, NULL, 'q' },
 	{ "help", no_argument, NULL, 'h' },
 	{ "version", no_argument, NULL, 'V' },
@@ -326,6 +331,25 @@ static int usage_error(FILE *err, const char *msg)
  * output honours: the ladder (default, --live) -e and -S; -f -e and -S;
  * --states and --json neither; --pcap alone prints nothing.
  */
+/*
+ * The ladder's width when --width is not given: COLUMNS (as ls and
+ * less take it), else the terminal's own, else 0 (no limit: a pipe or
+ * a file gets the ladder at its natural width).
+ */
+static unsigned int term_width(FILE *out)
+{
+	const char *cols = getenv("COLUMNS");
+	struct winsize ws;
+	uint64_t v;
+
+	if (cols && !parse_num(cols, 100000, &v) && v >= 20)
+		return (unsigned int)v;
+	if (isatty(fileno(out)) && !ioctl(fileno(out), TIOCGWINSZ, &ws) &&
+	    ws.ws_col >= 20)
+		return ws.ws_col;
+	return 0;
+}
+
 static int check_combos(FILE *err, int states, int json, int follow, int live,
 			int summary, int mermaid, const char *pcap_path,
 			const char *svg_path, const struct tf_opts *o, int named)
@@ -365,6 +389,10 @@ static int check_combos(FILE *err, int states, int json, int follow, int live,
 		return usage_error(err, "--explain is for the ladder, -f, --svg "
 				   "and --mermaid: --states, --json, --summary "
 				   "and --pcap have no notes");
+	if (o->width && !ladder)
+		return usage_error(err, "--width is for the ladder (and "
+				   "--live): the other views are not drawn in "
+				   "columns");
 	if (o->absolute && !text)
 		return usage_error(err, "--absolute is for the ladder, -f, "
 				   "--svg and --mermaid: --states and --summary "
@@ -488,6 +516,11 @@ int tfs_main(int argc, char **argv, FILE *out, FILE *err)
 		case OPT_MERMAID:
 			mermaid = 1;
 			break;
+		case OPT_WIDTH:
+			if (parse_num(optarg, 100000, &v) || v < 20)
+				return bad_arg(err, "--width", optarg);
+			o.width = (unsigned int)v;
+			break;
 		case 'q':
 			o.quiet = 1;
 			break;
@@ -529,6 +562,8 @@ int tfs_main(int argc, char **argv, FILE *out, FILE *err)
 		color = isatty(fileno(out)) && !(nc && *nc);
 	}
 	o.color = color;
+	if (!o.width)
+		o.width = term_width(out);
 
 	if (live) {
 		fd = tf_live_open(&o, &child, err);

@@ -286,6 +286,7 @@ struct tf_opts {
 	int explain;		/* --explain */
 	int color;
 	int quiet;
+	unsigned int width;	/* the ladder's columns at most; 0: no limit */
 	/* filters */
 	int has_port, has_addr, has_conn, has_state, has_since, has_until;
 	int has_pid, has_comm;

@@ -124,6 +124,12 @@ static void combos_refused(void **state)
 		{ "--live", "-s" },
 		{ "--live", "-w", "/tmp/tcpflow-test-never.pcap" },
 		{ "--live", "x.trace" },
+		{ "-j", "--width", "80" },
+		{ "-s", "--width", "80" },
+		{ "-f", "--width", "80" },
+		{ "--summary", "--width", "80" },
+		{ "--width", "5" },
+		{ "--width", "80x" },
 	};
 	struct run r;
 
@@ -148,6 +154,9 @@ static void combos_refused(void **state)
 	assert_int_equal(r.rc, 0);
 	run_free(&r);
 	run_cli(&r, "-e", "-S", FIX("refused"));
+	assert_int_equal(r.rc, 0);
+	run_free(&r);
+	run_cli(&r, "-e", "--width", "80", FIX("refused"));
 	assert_int_equal(r.rc, 0);
 	run_free(&r);
 }

@@ -24,6 +24,8 @@ static const struct view {
 	{ "json", { "--json", NULL } },
 	{ "svg", { "--explain", "--svg", "-", NULL } },
 	{ "mermaid", { "--explain", "--mermaid", NULL } },
+	/* a terminal of 80 columns: no line may be wider (golden() says) */
+	{ "narrow", { "--explain", "--width", "80", NULL } },
 };
 
 #define NVIEWS (sizeof(views) / sizeof(views[0]))
@@ -104,6 +106,18 @@ static void golden(void **state)
 		fail();
 	}
 	assert_int_equal(rc, 0);
+	if (!strcmp(c->v->name, "narrow")) {
+		int line = 1;
+
+		for (const char *p = got; *p; line++) {
+			size_t n = strcspn(p, "\n");
+
+			if (n > 80)
+				fail_msg("%s line %d is %zu columns wide: %.*s",
+					 c->golden, line, n, (int)n, p);
+			p += n + (p[n] == '\n');
+		}
+	}
 	free(got);
 	free(want);
 }
