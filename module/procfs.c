@@ -27,6 +27,7 @@
 #include <linux/sched/signal.h>
 #include <linux/slab.h>
 #include <linux/string.h>
+#include <linux/timekeeping.h>
 #include <linux/uaccess.h>
 #include <net/ipv6.h>
 #include <net/net_namespace.h>
@@ -353,11 +354,16 @@ static unsigned int format_header(const struct tcpflow_reader *rd, char *out,
 			 tcpflow_hooks_missed());
 	}
 
+	/*
+	 * epoch_offset: CLOCK_REALTIME - CLOCK_MONOTONIC now, so that a
+	 * reader turns a record's ts into the time of day (format 1.1).
+	 */
 	return scnprintf(out, size,
-			 "# tcpflow %d.%d capacity=%llu first=%llu next=%llu overwritten=%s missed=%s segments=%s port=%s addr=%s netns=%s\n",
+			 "# tcpflow %d.%d capacity=%llu first=%llu next=%llu overwritten=%s missed=%s segments=%s port=%s addr=%s netns=%s epoch_offset=%lld\n",
 			 TCPFLOW_FMT_MAJOR, TCPFLOW_FMT_MINOR, st.capacity,
 			 st.first, st.next, lost, missed,
-			 tcpflow_segmode_names[mode], port, addr, netns);
+			 tcpflow_segmode_names[mode], port, addr, netns,
+			 (long long)(ktime_get_real_ns() - ktime_get_ns()));
 }
 
 static bool own_record(const struct tcpflow_reader *rd,

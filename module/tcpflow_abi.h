@@ -20,7 +20,7 @@
 #endif
 
 #define TCPFLOW_FMT_MAJOR 1
-#define TCPFLOW_FMT_MINOR 0
+#define TCPFLOW_FMT_MINOR 1
 
 /* What happened. */
 enum tcpflow_event {

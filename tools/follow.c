@@ -55,7 +55,9 @@ void tf_follow_line_rel(struct obuf *ob, const struct tf_rec *r, uint64_t t0,
 	char tmp[TF_COMM_MAX];
 	size_t n;
 
-	if (x->ts_ns >= t0) {
+	if (tf_wall_on()) {
+		n = tf_wall_str(tmp, sizeof(tmp), x->ts_ns);
+	} else if (x->ts_ns >= t0) {
 		n = tf_frac_str(tmp, x->ts_ns - t0, 1000000000, 6);
 	} else {
 		tmp[0] = '-';
@@ -425,6 +427,7 @@ int tf_follow(int fd, pid_t child, const struct tf_opts *o,
 		if (!have_t0) {
 			t.t0 = rec.r.ts_ns;
 			have_t0 = 1;
+			tf_wall_warn(p->err, "input");
 		}
 		if (!tf_rec_selected(&t, &rec, o))
 			continue;

@@ -364,6 +364,27 @@ void tf_ms_str(char *buf, size_t size, uint64_t ns)
 		 (unsigned long long)(ns / 1000 % 1000));
 }
 
+/* The time column: ms from @base, or with -T the time of day. */
+static void time_cell(char *buf, size_t size, uint64_t ts, uint64_t base)
+{
+	if (tf_wall_on())
+		tf_wall_str(buf, size, ts);
+	else
+		tf_ms_str(buf, size, ts - base);
+}
+
+/* Its heading, right-aligned in @tw columns: "ms", or -T's date. */
+static void time_heading(struct lb *l, size_t tw, uint64_t base)
+{
+	char h[32] = "ms";
+	size_t n = 2;
+
+	if (tf_wall_on())
+		n = tf_wall_date(h, sizeof(h), base);
+	lb_pad(l, ' ', tw > n ? tw - n : 0);
+	lb_str(l, h);
+}
+
 static enum tf_color seg_color(const struct tcpflow_record *x)
 {
 	if (x->flags & TCPFLOW_F_RST)
@@ -902,7 +923,8 @@ static void print_rows(const struct tf_trace *t, const struct tf_group *g,
 		       const struct tf_rows *rs, unsigned int width,
 		       struct obuf *ob)
 {
-	size_t lw = 6, rw = 6, aw = 30, tw = 9, cw = 0, lab = 0;
+	size_t lw = 6, rw = 6, aw = 30, tw = tf_wall_on() ? 15 : 9, cw = 0;
+	size_t lab = 0;
 	struct lb l = { .color = ob->color };
 	char ep[2][TF_EP_MAX];
 	int narrow = 0;
@@ -943,7 +965,7 @@ static void print_rows(const struct tf_trace *t, const struct tf_group *g,
 		for (size_t i = 0; i < rs->n; i++) {
 			char ms[32];
 
-			tf_ms_str(ms, sizeof(ms), rs->r[i].ts - rs->base);
+			time_cell(ms, sizeof(ms), rs->r[i].ts, rs->base);
 			if (strlen(ms) > tw)
 				tw = strlen(ms);
 		}
@@ -1001,8 +1023,7 @@ static void print_rows(const struct tf_trace *t, const struct tf_group *g,
 	ob_ch(ob, '\n');
 
 	/* column heading */
-	lb_pad(&l, ' ', tw - 2);
-	lb_str(&l, "ms");
+	time_heading(&l, tw, rs->base);
 	lb_to(&l, tw + 2 + lw - 6);
 	lb_str(&l, "client");
 	lb_to(&l, narrow ? tw + 2 + lw + 2 + aw - 6 : tw + 2 + lw + 2 + aw + 2);
@@ -1020,7 +1041,7 @@ static void print_rows(const struct tf_trace *t, const struct tf_group *g,
 			for (int j = 0; j < TF_NOTE_LINES && notes[w->note[k]][j]; j++)
 				nl[nn++] = notes[w->note[k]][j];
 
-		tf_ms_str(ms, sizeof(ms), w->ts - rs->base);
+		time_cell(ms, sizeof(ms), w->ts, rs->base);
 		lb_pad(&l, ' ', tw > strlen(ms) ? tw - strlen(ms) : 0);
 		lb_str(&l, ms);
 		lb_str(&l, "  ");
@@ -1205,7 +1226,13 @@ static void list_group(const struct tf_trace *t, const struct tf_opts *o,
 	ob_color(ob, TF_C_HEAD);
 	flow_pieces(ob, head, 0, o->width, 2);
 	ob_color(ob, TF_C_RESET);
-	ob_str(ob, "\n\n       ms\n");
+	{
+		struct lb hl = { .color = 0 };
+
+		ob_str(ob, "\n\n");
+		time_heading(&hl, tf_wall_on() ? 15 : 9, base);
+		lb_emit(&hl, ob);
+	}
 	for (uint32_t k = 0; k < g->nrec; k++) {
 		const struct tf_rec *r = &t->rec[idx[k]];
 		const struct tcpflow_record *x = &r->r;
@@ -1213,8 +1240,8 @@ static void list_group(const struct tf_trace *t, const struct tf_opts *o,
 
 		if (!tf_rec_in_window(t, r, o))
 			continue;
-		tf_ms_str(ms, sizeof(ms), x->ts_ns - base);
-		ob_printf(ob, "%9s  ", ms);
+		time_cell(ms, sizeof(ms), x->ts_ns, base);
+		ob_printf(ob, "%*s  ", tf_wall_on() ? 15 : 9, ms);
 		if (x->event == TCPFLOW_EV_STATE) {
 			ob_color(ob, TF_C_STATE);
 			ob_printf(ob, "%s -> %s", tf_state_name(x->old_state),

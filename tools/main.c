@@ -56,6 +56,10 @@ static const char usage_text[] =
 "      --until TIME    only records up to TIME, same forms\n"
 "      --color[=WHEN]  colour: auto (a terminal and no NO_COLOR), always,\n"
 "                      never\n"
+"  -T, --time=WHEN     the time column: rel (the default: from the first\n"
+"                      record) or wall (-T: the time of day, from the\n"
+"                      header's epoch_offset); ladder, -f and --live\n"
+"      --utc           with -T: in UTC, not local time\n"
 "      --width N       the ladder in N columns at most (default: COLUMNS,\n"
 "                      else the terminal's width; no limit in a pipe):\n"
 "                      where it is too wide, notes go under their arrow\n"
@@ -68,7 +72,7 @@ static const char usage_text[] =
 
 enum {
 	OPT_STATE = 256, OPT_SINCE, OPT_UNTIL, OPT_COLOR, OPT_SUMMARY, OPT_CSV,
-	OPT_SVG, OPT_MERMAID, OPT_PID, OPT_COMM, OPT_WIDTH,
+	OPT_SVG, OPT_MERMAID, OPT_PID, OPT_COMM, OPT_WIDTH, OPT_TIME, OPT_UTC,
 };
 
 volatile sig_atomic_t tf_stop;
@@ -102,6 +106,8 @@ static const struct option long_opts[] = {
 	{ "svg", required_argument, NULL, OPT_SVG },
 	{ "mermaid", no_argument, NULL, OPT_MERMAID },
 	{ "width", required_argument, NULL, OPT_WIDTH },
+	{ "time", required_argument, NULL, OPT_TIME },
+	{ "utc", no_argument, NULL, OPT_UTC },
 	{ "quiet", no_argument, NULL, 'q' },
 	{ "help", no_argument, NULL, 'h' },
 	{ "version", no_argument, NULL, 'V' },
@@ -350,6 +356,16 @@ static unsigned int term_width(FILE *out)
 	return 0;
 }
 
+/* -T on a trace with no epoch_offset: say so once, show relative times. */
+void tf_wall_warn(FILE *err, const char *path)
+{
+	if (tf_wall.want && !tf_wall.have && err)
+		fprintf(err, TF_PROG ": -T: %s has no time of day (no "
+			"epoch_offset in its header: written before format "
+			"1.1); times are from the first record\n",
+			strcmp(path, "-") ? "this trace" : "standard input");
+}
+
 static int check_combos(FILE *err, int states, int json, int follow, int live,
 			int summary, int mermaid, const char *pcap_path,
 			const char *svg_path, const struct tf_opts *o, int named)
@@ -389,6 +405,13 @@ static int check_combos(FILE *err, int states, int json, int follow, int live,
 		return usage_error(err, "--explain is for the ladder, -f, --svg "
 				   "and --mermaid: --states, --json, --summary "
 				   "and --pcap have no notes");
+	if (tf_wall.utc && !tf_wall.want)
+		return usage_error(err, "--utc is for -T (--time=wall)");
+	if (tf_wall.want && !ladder && !follow)
+		return usage_error(err, "-T (--time=wall) is for the ladder, -f "
+				   "and --live: --json has ts as it is, a pcap "
+				   "always gets the time of day, the others "
+				   "show durations");
 	if (o->width && !ladder)
 		return usage_error(err, "--width is for the ladder (and "
 				   "--live): the other views are not drawn in "
@@ -415,9 +438,10 @@ int tfs_main(int argc, char **argv, FILE *out, FILE *err)
 	uint64_t v;
 
 	memset(&o, 0, sizeof(o));
+	memset(&tf_wall, 0, sizeof(tf_wall));
 	optind = 0;		/* glibc: full reset, tfs_main may run again */
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, ":eSsjw:flp:a:c:qhV", long_opts,
+	while ((c = getopt_long(argc, argv, ":eSsjTw:flp:a:c:qhV", long_opts,
 				NULL)) != -1) {
 		switch (c) {
 		case 'e':
@@ -515,6 +539,20 @@ int tfs_main(int argc, char **argv, FILE *out, FILE *err)
 			break;
 		case OPT_MERMAID:
 			mermaid = 1;
+			break;
+		case 'T':
+			tf_wall.want = 1;
+			break;
+		case OPT_TIME:
+			if (!strcmp(optarg, "wall"))
+				tf_wall.want = 1;
+			else if (!strcmp(optarg, "rel"))
+				tf_wall.want = 0;
+			else
+				return bad_arg(err, "--time", optarg);
+			break;
+		case OPT_UTC:
+			tf_wall.utc = 1;
 			break;
 		case OPT_WIDTH:
 			if (parse_num(optarg, 100000, &v) || v < 20)
@@ -660,6 +698,8 @@ int tfs_main(int argc, char **argv, FILE *out, FILE *err)
 	if (!ret) {
 		if (!t.nrec && !o.quiet)
 			fprintf(err, TF_PROG ": %s: no records\n", path);
+		if (t.nrec)
+			tf_wall_warn(err, path);
 		if (pcap_path && tf_view_pcap(&t, &o, pcap_path, err))
 			ret = 1;
 		if (svg_path)

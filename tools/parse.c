@@ -360,6 +360,20 @@ static enum tf_line parse_header(struct tf_parser *p, const char *s, size_t n)
 			p->hdr.segments[l] = '\0';
 			continue;
 		}
+		if (HKEY("epoch_offset")) {
+			/* CLOCK_REALTIME - CLOCK_MONOTONIC (1.1), signed */
+			const char *d = eq + 1;
+			int neg = d < end && *d == '-';
+
+			if (!parse_u64(d + neg, (size_t)(end - d - neg), &x) &&
+			    x <= INT64_MAX) {
+				p->hdr.has_epoch = 1;
+				p->hdr.epoch_offset = neg ? -(int64_t)x : (int64_t)x;
+				tf_wall.have = 1;
+				tf_wall.offset = p->hdr.epoch_offset;
+			}
+			continue;
+		}
 		if (parse_u64(eq + 1, (size_t)(end - eq - 1), &x))
 			continue;
 		if (HKEY("capacity"))

@@ -132,14 +132,22 @@ int tf_view_pcap(const struct tf_trace *t, const struct tf_opts *o,
 		const struct tf_rec *r = &t->rec[i];
 		const struct tcpflow_record *x = &r->r;
 		struct pcap_pkthdr h;
+		uint64_t ts;
 
 		if (!tf_is_seg(r) || (r->mark & TF_MK_SKIP) ||
 		    !sel[r->group] || !tf_rec_in_window(t, r, o))
 			continue;
 		h.len = (bpf_u_int32)build(pkt, x, ip_id++);
 		h.caplen = h.len;
-		h.ts.tv_sec = (time_t)(x->ts_ns / 1000000000);
-		h.ts.tv_usec = (suseconds_t)(x->ts_ns % 1000000000);
+		/*
+		 * The time of day when the header says it (format 1.1:
+		 * epoch_offset), as a capture has; else ts, from boot.
+		 */
+		ts = x->ts_ns;
+		if (t->hdr.has_epoch && (int64_t)ts + t->hdr.epoch_offset > 0)
+			ts = (uint64_t)((int64_t)ts + t->hdr.epoch_offset);
+		h.ts.tv_sec = (time_t)(ts / 1000000000);
+		h.ts.tv_usec = (suseconds_t)(ts % 1000000000);
 		pcap_dump((u_char *)d, &h, pkt);
 		/* the next packet's payload may start where these headers were */
 		memset(pkt, 0, IP6_HDR + TCP_HDR);

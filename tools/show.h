@@ -89,7 +89,26 @@ struct tf_header {
 	unsigned int major, minor;
 	uint64_t capacity, first, next, overwritten, missed;
 	char segments[16];
+	int has_epoch;		/* epoch_offset= was there (format 1.1) */
+	int64_t epoch_offset;	/* CLOCK_REALTIME - CLOCK_MONOTONIC, ns */
 };
+
+/*
+ * -T: times of day instead of times from the first record.  want: the
+ * option; have, offset: the last header's epoch_offset (parse.c sets
+ * them); utc: --utc.  tf_wall_on() is want && have.
+ */
+struct tf_wallclock {
+	int want, have, utc;
+	int64_t offset;
+};
+extern struct tf_wallclock tf_wall;
+int tf_wall_on(void);
+/* "HH:MM:SS.uuuuuu" (local, or UTC with --utc) of a ts; its length */
+size_t tf_wall_str(char *buf, size_t size, uint64_t ts);
+/* "YYYY-MM-DD" (+ " UTC") of a ts, for a column heading */
+size_t tf_wall_date(char *buf, size_t size, uint64_t ts);
+void tf_wall_warn(FILE *err, const char *path);	/* main.c */
 
 /* parse.c ------------------------------------------------------------- */
 

@@ -130,6 +130,11 @@ static void combos_refused(void **state)
 		{ "--summary", "--width", "80" },
 		{ "--width", "5" },
 		{ "--width", "80x" },
+		{ "-j", "-T" },
+		{ "-s", "-T" },
+		{ "--summary", "-T" },
+		{ "--utc" },
+		{ "--time=now" },
 	};
 	struct run r;
 
@@ -227,6 +232,19 @@ static void follow_numbers_and_notes(void **state)
 	assert_null(strstr(r.out, "1633335101"));
 	assert_null(strstr(r.out, "# "));
 	run_free(&r);
+	{
+		/* -T: halfclose's header has epoch_offset (09:00:00 UTC) */
+		size_t hlen;
+		char *half = read_file(FIX("halfclose"), &hlen);
+
+		run_stdin(&r, half, hlen, (const char *const[]){
+				  "tcpflow-show", "-f", "-T", "--utc", "-",
+				  NULL });
+		assert_int_equal(r.rc, 0);
+		assert_non_null(strstr(r.out, "09:00:00.500010 20481 tx "));
+		run_free(&r);
+		free(half);
+	}
 	run_stdin(&r, text, len, (const char *const[]){ "tcpflow-show", "-f",
 							 "-S", "-", NULL });
 	assert_non_null(strstr(r.out, "Flags [S], seq 1633335101, "));

@@ -26,6 +26,10 @@ static const struct view {
 	{ "mermaid", { "--explain", "--mermaid", NULL } },
 	/* a terminal of 80 columns: no line may be wider (golden() says) */
 	{ "narrow", { "--explain", "--width", "80", NULL } },
+	/* -T: the time of day, from the header's epoch_offset (halfclose
+	 * has one: 09:00:00 UTC at its first record; the others say they
+	 * have none) */
+	{ "wall", { "-T", "--utc", NULL } },
 };
 
 #define NVIEWS (sizeof(views) / sizeof(views[0]))
@@ -187,6 +191,7 @@ static void pcap_roundtrip(void **state)
 	assert_non_null(p);
 	while (fgets(got, sizeof(got), p)) {
 		const struct tcpflow_record *x = NULL;
+		uint64_t ts;
 		int tx;
 
 		while (i < t.nrec && (!tf_is_seg(&t.rec[i]) ||
@@ -195,11 +200,14 @@ static void pcap_roundtrip(void **state)
 		assert_true(i < t.nrec);
 		x = &t.rec[i++].r;
 		tx = x->event == TCPFLOW_EV_TX;
+		/* the time of day where the header has epoch_offset */
+		ts = x->ts_ns + (t.hdr.has_epoch ?
+				 (uint64_t)t.hdr.epoch_offset : 0);
 		/* checksum status 1: good */
 		snprintf(want, sizeof(want),
 			 "%llu.%09llu,%u,%u,0x%04x,%u,%u,%u,%u,1\n",
-			 (unsigned long long)(x->ts_ns / 1000000000),
-			 (unsigned long long)(x->ts_ns % 1000000000),
+			 (unsigned long long)(ts / 1000000000),
+			 (unsigned long long)(ts % 1000000000),
 			 tx ? x->lport : x->rport, tx ? x->rport : x->lport,
 			 x->flags, x->seq, x->ack, x->win, x->len);
 		assert_string_equal(got, want);

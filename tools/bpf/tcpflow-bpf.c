@@ -392,18 +392,27 @@ static int write_header(FILE *f, const struct opts *o, uint64_t next,
 			uint64_t missed)
 {
 	char port[16] = "-";
+	struct timespec real, mono;
 
 	if (o->port >= 0)
 		snprintf(port, sizeof(port), "%d", o->port);
+	/* ts is bpf_ktime_get_ns(), CLOCK_MONOTONIC: epoch_offset turns it
+	 * into the time of day, as the module's header does (format 1.1).
+	 */
+	clock_gettime(CLOCK_REALTIME, &real);
+	clock_gettime(CLOCK_MONOTONIC, &mono);
 	/* capacity: records the BPF ring buffer holds (each has 8 bytes
 	 * of ring header); nothing is overwritten, a full ring drops
 	 * (missed).
 	 */
 	return fprintf(f, "# tcpflow %d.%d capacity=%lu first=1 next=%" PRIu64
 		       " overwritten=0 missed=%" PRIu64 " segments=%s port=%s "
-		       "addr=- netns=-\n", TCPFLOW_FMT_MAJOR, TCPFLOW_FMT_MINOR,
+		       "addr=- netns=- epoch_offset=%lld\n", TCPFLOW_FMT_MAJOR,
+		       TCPFLOW_FMT_MINOR,
 		       o->ringbuf / (sizeof(struct tcpflow_record) + 8), next,
-		       missed, segmode_names[o->segmode], port);
+		       missed, segmode_names[o->segmode], port,
+		       (long long)(real.tv_sec - mono.tv_sec) * 1000000000LL +
+		       (real.tv_nsec - mono.tv_nsec));
 }
 
 /* ---- sockets that were there before us ---------------------------------- */

@@ -1,0 +1,60 @@
+// SPDX-License-Identifier: GPL-2.0 OR MIT
+/*
+ * wall.c - -T: the time of day of a record.  A record's ts is
+ * CLOCK_MONOTONIC (the module's ktime_get_mono_fast_ns(), tcpflow-bpf's
+ * bpf_ktime_get_ns()); the header of format 1.1 carries epoch_offset,
+ * CLOCK_REALTIME - CLOCK_MONOTONIC when it was read, and ts + epoch_offset
+ * is then nanoseconds since 1970.  (A clock step between the records and
+ * the read moves every time by the step: the header is read last.)
+ */
+#include <stdio.h>
+#include <time.h>
+#include "show.h"
+
+struct tf_wallclock tf_wall;
+
+int tf_wall_on(void)
+{
+	return tf_wall.want && tf_wall.have;
+}
+
+static int wall_tm(uint64_t ts, struct tm *tm, long *usec)
+{
+	int64_t ns = (int64_t)ts + tf_wall.offset;
+	time_t secs;
+
+	if (ns < 0)
+		ns = 0;
+	secs = (time_t)(ns / 1000000000);
+	*usec = (long)(ns % 1000000000 / 1000);
+	return tf_wall.utc ? !gmtime_r(&secs, tm) : !localtime_r(&secs, tm);
+}
+
+size_t tf_wall_str(char *buf, size_t size, uint64_t ts)
+{
+	struct tm tm;
+	long usec;
+	int n;
+
+	if (wall_tm(ts, &tm, &usec))
+		n = snprintf(buf, size, "?");
+	else
+		n = snprintf(buf, size, "%02d:%02d:%02d.%06ld", tm.tm_hour,
+			     tm.tm_min, tm.tm_sec, usec);
+	return n < 0 ? 0 : (size_t)n < size ? (size_t)n : size - 1;
+}
+
+size_t tf_wall_date(char *buf, size_t size, uint64_t ts)
+{
+	struct tm tm;
+	long usec;
+	int n;
+
+	if (wall_tm(ts, &tm, &usec))
+		n = snprintf(buf, size, "?");
+	else
+		n = snprintf(buf, size, "%04d-%02d-%02d%s", tm.tm_year + 1900,
+			     tm.tm_mon + 1, tm.tm_mday,
+			     tf_wall.utc ? " UTC" : "");
+	return n < 0 ? 0 : (size_t)n < size ? (size_t)n : size - 1;
+}
