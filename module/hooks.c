@@ -328,12 +328,8 @@ static void emit_as(struct tcpflow_record *r, u64 owner_conn, bool acting)
 	r->cpu = raw_smp_processor_id();
 	r->ts_ns = ktime_get_mono_fast_ns();
 
-	/*
-	 * A record given up (0: the ring lapped this writer) leaves a gap
-	 * that its readers are woken to see, like a record.
-	 */
+	/* 0: given up (the ring lapped this writer); readers see a gap */
 	r->n = tcpflow_ring_write(r);
-	tcpflow_proc_notify(r);
 }
 
 static void emit(struct tcpflow_record *r, u64 owner_conn,
@@ -1111,7 +1107,8 @@ static struct kretprobe tcpflow_kretprobes[] = {
 	},
 };
 
-unsigned long tcpflow_hooks_missed(void)
+/* The header's missed= (through tcpflow_ring_missed_from()). */
+static unsigned long tcpflow_hooks_missed(void)
 {
 	unsigned long missed = atomic_long_read(&tcpflow_hooks_recursed) +
 			       atomic_long_read(&tcpflow_replies_lost);
@@ -1191,6 +1188,7 @@ int tcpflow_hooks_init(void)
 		pr_err("cannot register the ftrace hooks: error %d\n", err);
 		goto out_unregister_kretprobes;
 	}
+	tcpflow_ring_missed_from(tcpflow_hooks_missed);
 	return 0;
 
 out_unregister_kretprobes:
@@ -1206,6 +1204,7 @@ void tcpflow_hooks_exit(void)
 	struct kretprobe *rps[ARRAY_SIZE(tcpflow_kretprobes)];
 	int i;
 
+	tcpflow_ring_missed_from(NULL);
 	/*
 	 * Waits until no CPU can be in tcpflow_ftrace() any more: for ops
 	 * in a module, on a preemptible kernel (Debian's), that includes an

@@ -104,8 +104,11 @@ static void tcpflow_wake(struct irq_work *work)
 
 static struct irq_work tcpflow_wake_work = IRQ_WORK_INIT(tcpflow_wake);
 
-/* @r was committed: wake its followers, if any (any context). */
-void tcpflow_proc_notify(const struct tcpflow_record *r)
+/*
+ * @r was committed (tcpflow_ring_write() calls this, registered with
+ * tcpflow_ring_on_commit()): wake its followers, if any (any context).
+ */
+static void tcpflow_proc_notify(const struct tcpflow_record *r)
 {
 	struct tcpflow_waits *w = tcpflow_waits;
 	bool wake;
@@ -350,8 +353,7 @@ static unsigned int format_header(const struct tcpflow_reader *rd, char *out,
 	rcu_read_unlock();
 	if (rd->all_netns) {
 		snprintf(lost, sizeof(lost), "%llu", st.overwritten);
-		snprintf(missed, sizeof(missed), "%lu",
-			 tcpflow_hooks_missed());
+		snprintf(missed, sizeof(missed), "%lu", st.missed);
 	}
 
 	/*
@@ -903,6 +905,7 @@ int tcpflow_proc_init(void)
 		kfree(tcpflow_waits);
 		return -ENOMEM;
 	}
+	tcpflow_ring_on_commit(tcpflow_proc_notify);
 	return 0;
 }
 
@@ -952,6 +955,7 @@ void tcpflow_proc_exit(void)
 	unsigned long deadline = jiffies + 10 * HZ;
 	unsigned int i;
 
+	tcpflow_ring_on_commit(NULL);	/* no writer left: hooks went first */
 	proc_remove(tcpflow_pde);
 	irq_work_sync(&tcpflow_wake_work);
 	tcpflow_wake_free(&tcpflow_waits->all);

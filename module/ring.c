@@ -150,6 +150,27 @@ static bool claim(struct tcpflow_record *rec, u64 n)
 }
 
 /*
+ * The reader side (procfs.c) hears of each record through ring_committed,
+ * and the header's missed count comes from the hooks through ring_missed:
+ * each side registers its function here at init, so that the module's
+ * dependencies run one way, hooks -> ring <- procfs.  main.c inits procfs
+ * before the hooks and takes the hooks out first, so no writer runs while
+ * ring_committed changes.
+ */
+static void (*ring_committed)(const struct tcpflow_record *r);
+static unsigned long (*ring_missed)(void);
+
+void tcpflow_ring_on_commit(void (*fn)(const struct tcpflow_record *r))
+{
+	WRITE_ONCE(ring_committed, fn);
+}
+
+void tcpflow_ring_missed_from(unsigned long (*fn)(void))
+{
+	WRITE_ONCE(ring_missed, fn);
+}
+
+/*
  * Put a copy of @r in the ring as the next record; it gets its number
  * there (r->n is not read).  Returns the number, or 0 if the record was
  * given up because the ring lapped this writer (counted: see above).
@@ -157,7 +178,7 @@ static bool claim(struct tcpflow_record *rec, u64 n)
  */
 static_assert(offsetof(struct tcpflow_record, n) == 0);
 
-u64 tcpflow_ring_write(const struct tcpflow_record *r)
+static u64 ring_put(const struct tcpflow_record *r)
 {
 	const size_t body = sizeof(r->n);	/* n is the first field */
 	const size_t half = body + (sizeof(*r) - body) / 2;
@@ -191,6 +212,21 @@ u64 tcpflow_ring_write(const struct tcpflow_record *r)
 			return 0;
 		v = old;
 	}
+}
+
+/*
+ * ring_put(), then tell the reader side: a record given up (0) leaves a
+ * gap that its readers are woken to see, like a record.
+ */
+u64 tcpflow_ring_write(const struct tcpflow_record *r)
+{
+	void (*committed)(const struct tcpflow_record *r);
+	u64 n = ring_put(r);
+
+	committed = READ_ONCE(ring_committed);
+	if (committed)
+		committed(r);
+	return n;
 }
 
 enum tcpflow_fetch tcpflow_fetch(u64 n, struct tcpflow_record *out)
@@ -237,6 +273,7 @@ static void stats_of(struct tcpflow_ring_stats *st, u64 last, u64 cleared,
 
 void tcpflow_ring_stats(struct tcpflow_ring_stats *st)
 {
+	unsigned long (*missed)(void);
 	u64 last, cleared, lost;
 	unsigned int seq;
 
@@ -247,6 +284,8 @@ void tcpflow_ring_stats(struct tcpflow_ring_stats *st)
 		lost = atomic64_read(&ring_lost_before_clear);
 	} while (read_seqretry(&ring_clear_lock, seq));
 	stats_of(st, last, cleared, lost);
+	missed = READ_ONCE(ring_missed);
+	st->missed = missed ? missed() : 0;
 }
 
 /* Serialised by the cfg lock of the only caller (a write to /proc). */

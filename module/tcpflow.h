@@ -52,9 +52,12 @@ struct tcpflow_ring_stats {
 	u64 first;		/* oldest readable record number */
 	u64 next;		/* number the next record will get */
 	u64 overwritten;
+	unsigned long missed;	/* the hooks' (tcpflow_ring_missed_from) */
 };
 
 void tcpflow_ring_stats(struct tcpflow_ring_stats *st);
+void tcpflow_ring_on_commit(void (*fn)(const struct tcpflow_record *r));
+void tcpflow_ring_missed_from(unsigned long (*fn)(void));
 void tcpflow_ring_clear(void);
 
 /* owner.c */
@@ -67,13 +70,11 @@ void tcpflow_task_now(struct tcpflow_record *r);
 /* hooks.c */
 int tcpflow_hooks_init(void);
 void tcpflow_hooks_exit(void);
-unsigned long tcpflow_hooks_missed(void);
 
 /* procfs.c */
 int tcpflow_proc_init(void);
 void tcpflow_proc_exit(void);
 int tcpflow_parse_segmode(const char *s, u8 *mode);
-void tcpflow_proc_notify(const struct tcpflow_record *r);
 
 extern const char *const tcpflow_segmode_names[TCPFLOW_SEG_MAX];
 

@@ -35,6 +35,9 @@
 #include <time.h>
 #include "show.h"
 
+/* main.c's SIGINT/SIGTERM handler sets it; tf_wait() sees it */
+volatile sig_atomic_t tf_stop;
+
 static void ep(struct obuf *ob, unsigned int af, const uint8_t *a,
 	       unsigned int port)
 {

@@ -75,8 +75,6 @@ enum {
 	OPT_SVG, OPT_MERMAID, OPT_PID, OPT_COMM, OPT_WIDTH, OPT_TIME, OPT_UTC,
 };
 
-volatile sig_atomic_t tf_stop;
-
 static void on_stop(int sig)
 {
 	(void)sig;
@@ -354,16 +352,6 @@ static unsigned int term_width(FILE *out)
 	    ws.ws_col >= 20)
 		return ws.ws_col;
 	return 0;
-}
-
-/* -T on a trace with no epoch_offset: say so once, show relative times. */
-void tf_wall_warn(FILE *err, const char *path)
-{
-	if (tf_wall.want && !tf_wall.have && err)
-		fprintf(err, TF_PROG ": -T: %s has no time of day (no "
-			"epoch_offset in its header: written before format "
-			"1.1); times are from the first record\n",
-			strcmp(path, "-") ? "this trace" : "standard input");
 }
 
 static int check_combos(FILE *err, int states, int json, int follow, int live,

@@ -8,6 +8,7 @@
  * the read moves every time by the step: the header is read last.)
  */
 #include <stdio.h>
+#include <string.h>
 #include <time.h>
 #include "show.h"
 
@@ -57,4 +58,14 @@ size_t tf_wall_date(char *buf, size_t size, uint64_t ts)
 			     tm.tm_mon + 1, tm.tm_mday,
 			     tf_wall.utc ? " UTC" : "");
 	return n < 0 ? 0 : (size_t)n < size ? (size_t)n : size - 1;
+}
+
+/* -T on a trace with no epoch_offset: say so once, show relative times. */
+void tf_wall_warn(FILE *err, const char *path)
+{
+	if (tf_wall.want && !tf_wall.have && err)
+		fprintf(err, TF_PROG ": -T: %s has no time of day (no "
+			"epoch_offset in its header: written before format "
+			"1.1); times are from the first record\n",
+			strcmp(path, "-") ? "this trace" : "standard input");
 }
