@@ -58,7 +58,8 @@ static const char usage_text[] =
 "                      never\n"
 "  -T, --time=WHEN     the time column: rel (the default: from the first\n"
 "                      record) or wall (-T: the time of day, from the\n"
-"                      header's epoch_offset); ladder, -f and --live\n"
+"                      header's epoch_offset); ladder, -f, --live,\n"
+"                      --summary/--csv (start: ISO 8601)\n"
 "      --utc           with -T: in UTC, not local time\n"
 "      --width N       the ladder in N columns at most (default: COLUMNS,\n"
 "                      else the terminal's width; no limit in a pipe):\n"
@@ -395,11 +396,11 @@ static int check_combos(FILE *err, int states, int json, int follow, int live,
 				   "and --pcap have no notes");
 	if (tf_wall.utc && !tf_wall.want)
 		return usage_error(err, "--utc is for -T (--time=wall)");
-	if (tf_wall.want && !ladder && !follow)
-		return usage_error(err, "-T (--time=wall) is for the ladder, -f "
-				   "and --live: --json has ts as it is, a pcap "
-				   "always gets the time of day, the others "
-				   "show durations");
+	if (tf_wall.want && !ladder && !follow && !summary)
+		return usage_error(err, "-T (--time=wall) is for the ladder, -f, "
+				   "--live and --summary/--csv: --json has ts as "
+				   "it is, a pcap always gets the time of day, "
+				   "--states shows durations");
 	if (o->width && !ladder)
 		return usage_error(err, "--width is for the ladder (and "
 				   "--live): the other views are not drawn in "

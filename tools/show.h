@@ -108,6 +108,8 @@ int tf_wall_on(void);
 size_t tf_wall_str(char *buf, size_t size, uint64_t ts);
 /* "YYYY-MM-DD" (+ " UTC") of a ts, for a column heading */
 size_t tf_wall_date(char *buf, size_t size, uint64_t ts);
+/* "YYYY-MM-DDTHH:MM:SS.uuuuuu" (+ "Z" with --utc), for --summary/--csv */
+size_t tf_wall_iso(char *buf, size_t size, uint64_t ts);
 void tf_wall_warn(FILE *err, const char *path);
 
 /* parse.c ------------------------------------------------------------- */

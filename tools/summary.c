@@ -195,6 +195,12 @@ static const char *const heads[C_N] = {
 	"time_wait_end",
 };
 
+/* A column's name: "start" holds a time of day with -T, not seconds */
+static const char *head(int c)
+{
+	return c == C_START && tf_wall_on() ? "start" : heads[c];
+}
+
 static void fmt_secs(char *b, size_t n, uint64_t ns)
 {
 	snprintf(b, n, "%" PRIu64 ".%03" PRIu64, ns / 1000000000u,
@@ -258,7 +264,11 @@ static void fill(const struct tf_trace *t, const struct tf_group *g,
 		m.first = t->rec[idx[0]].r.ts_ns;
 	if (m.last < m.first)
 		m.last = m.first;
-	fmt_secs(l->f[C_START], n, m.first - t->t0);
+	/* -T: the date and time of day, ISO 8601 (Z with --utc) */
+	if (tf_wall_on())
+		tf_wall_iso(l->f[C_START], n, m.first);
+	else
+		fmt_secs(l->f[C_START], n, m.first - t->t0);
 	fmt_secs(l->f[C_DUR], n, m.last - m.first);
 	for (unsigned int s = 0; s < 2; s++) {
 		const struct side_sum *e = &m.s[s];
@@ -352,14 +362,14 @@ int tf_view_summary(const struct tf_trace *t, const struct tf_opts *o,
 			fill(t, g, &ls[nl++]);
 	}
 	for (int c = 0; c < C_N; c++) {
-		w[c] = strlen(heads[c]);
+		w[c] = strlen(head(c));
 		for (size_t i = 0; i < nl; i++)
 			if (strlen(ls[i].f[c]) > w[c])
 				w[c] = strlen(ls[i].f[c]);
 	}
 	for (size_t i = 0; i <= nl; i++) {
 		for (int c = 0; c < C_N; c++) {
-			const char *v = i ? ls[i - 1].f[c] : heads[c];
+			const char *v = i ? ls[i - 1].f[c] : head(c);
 
 			if (csv) {
 				if (c)

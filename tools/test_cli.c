@@ -132,7 +132,6 @@ static void combos_refused(void **state)
 		{ "--width", "80x" },
 		{ "-j", "-T" },
 		{ "-s", "-T" },
-		{ "--summary", "-T" },
 		{ "--utc" },
 		{ "--time=now" },
 	};
@@ -163,6 +162,12 @@ static void combos_refused(void **state)
 	run_free(&r);
 	run_cli(&r, "-e", "--width", "80", FIX("refused"));
 	assert_int_equal(r.rc, 0);
+	run_free(&r);
+	/* -T's summary: the start as a date and time (halfclose: 1.1) */
+	run_cli(&r, "--csv", "-T", "--utc", FIX("halfclose"));
+	assert_int_equal(r.rc, 0);
+	assert_non_null(strstr(r.out, ",start,duration_s,"));
+	assert_non_null(strstr(r.out, ",2026-12-05T09:00:00.500010Z,"));
 	run_free(&r);
 }
 

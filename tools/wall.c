@@ -60,6 +60,22 @@ size_t tf_wall_date(char *buf, size_t size, uint64_t ts)
 	return n < 0 ? 0 : (size_t)n < size ? (size_t)n : size - 1;
 }
 
+size_t tf_wall_iso(char *buf, size_t size, uint64_t ts)
+{
+	struct tm tm;
+	long usec;
+	int n;
+
+	if (wall_tm(ts, &tm, &usec))
+		n = snprintf(buf, size, "?");
+	else
+		n = snprintf(buf, size, "%04d-%02d-%02dT%02d:%02d:%02d.%06ld%s",
+			     tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
+			     tm.tm_hour, tm.tm_min, tm.tm_sec, usec,
+			     tf_wall.utc ? "Z" : "");
+	return n < 0 ? 0 : (size_t)n < size ? (size_t)n : size - 1;
+}
+
 /* -T on a trace with no epoch_offset: say so once, show relative times. */
 void tf_wall_warn(FILE *err, const char *path)
 {
