@@ -1170,6 +1170,8 @@ int tf_ladder_rows(const struct tf_trace *t, const struct tf_opts *o,
 			arrow_row(c, g, &cs, &nt, r);
 		if (!shown)
 			rs->n = before; /* outside --since/--until */
+		for (size_t q = before; q < rs->n; q++)
+			rs->r[q].rec = (int32_t)idx[k];
 	}
 	for (unsigned int s = 0; s < 2; s++) {
 		struct tf_row *w;
@@ -1182,6 +1184,7 @@ int tf_ladder_rows(const struct tf_trace *t, const struct tf_opts *o,
 		w->ts = t->tend;
 		w->kind = TF_ROW_STATE;
 		w->side = (uint8_t)s;
+		w->rec = -1;
 		snprintf(w->tag, sizeof(w->tag),
 			 "(TIME_WAIT, still waiting at end of trace)");
 	}

@@ -29,6 +29,7 @@ struct tf_row {
 	char text[TF_ROW_TEXT];	/* state text or arrow label; may be "" */
 	char tag[TF_ROW_TAG];	/* comment column */
 	uint8_t note[TF_ROW_NOTES];	/* note ids, 0: none */
+	int32_t rec;		/* the record it shows (t->rec), -1: none */
 };
 
 struct tf_rows {

@@ -5,6 +5,9 @@
  * work on a trace.  libpcap writes the file (DLT_RAW: packets start at
  * the IP header, no link layer to invent), with nanosecond timestamps.
  *
+ * FILE.pcapng: the same packets, written here (libpcap writes no pcapng),
+ * each with a comment from the ladder's rows (write_pcapng()).
+ *
  * A packet carries what was recorded: flags, seq, ack, window, and a
  * zero-filled payload of len bytes; addresses from the sender's point of
  * view (tx: laddr > raddr, rx: raddr > laddr).  A segment seen at both
@@ -12,10 +15,11 @@
  * recorded, so none are written (Wireshark then takes windows unscaled).
  */
 #include <arpa/inet.h>
+#include <stdarg.h>
 #include <pcap/pcap.h>
 #include <stdlib.h>
 #include <string.h>
-#include "show.h"
+#include "ladder.h"
 
 #define IP4_HDR 20
 #define IP6_HDR 40
@@ -107,6 +111,270 @@ static size_t build(uint8_t *pkt, const struct tcpflow_record *x,
 	return iph + tcplen;
 }
 
+/* ---- pcapng (-w FILE.pcapng): the same packets, each with a comment */
+
+struct blk {
+	uint8_t *b;
+	size_t n, cap;
+	int oom;
+};
+
+static void blk_put(struct blk *k, const void *p, size_t n)
+{
+	if (!n)
+		return;
+	if (k->n + n > k->cap) {
+		size_t cap = (k->n + n) * 2 + 256;
+		uint8_t *b = realloc(k->b, cap);
+
+		if (!b) {
+			k->oom = 1;
+			return;
+		}
+		k->b = b;
+		k->cap = cap;
+	}
+	memcpy(k->b + k->n, p, n);
+	k->n += n;
+}
+
+static void blk_u16(struct blk *k, uint16_t v)
+{
+	blk_put(k, &v, 2);	/* host order: the section's byte-order mark says which */
+}
+
+static void blk_u32(struct blk *k, uint32_t v)
+{
+	blk_put(k, &v, 4);
+}
+
+static void blk_pad(struct blk *k)
+{
+	static const uint8_t z[4];
+
+	blk_put(k, z, (4 - k->n % 4) % 4);
+}
+
+/* An option: code, length, value padded to 32 bits. */
+static void blk_opt(struct blk *k, uint16_t code, const void *v, size_t n)
+{
+	if (n > 65535)
+		n = 65535;
+	blk_u16(k, code);
+	blk_u16(k, (uint16_t)n);
+	blk_put(k, v, n);
+	blk_pad(k);
+}
+
+/* Start a block of @type (its length is filled in by blk_end()). */
+static size_t blk_begin(struct blk *k, uint32_t type)
+{
+	size_t at = k->n;
+
+	blk_u32(k, type);
+	blk_u32(k, 0);
+	return at;
+}
+
+static void blk_end(struct blk *k, size_t at)
+{
+	uint32_t len;
+
+	blk_pad(k);
+	len = (uint32_t)(k->n - at + 4);
+	blk_u32(k, len);
+	if (!k->oom)
+		memcpy(k->b + at + 4, &len, 4);
+}
+
+static void __attribute__((format(printf, 4, 5)))
+addf(char *buf, size_t size, size_t *n, const char *fmt, ...)
+{
+	va_list ap;
+	int m;
+
+	va_start(ap, fmt);
+	m = vsnprintf(buf + *n, size - *n, fmt, ap);
+	va_end(ap);
+	if (m > 0)
+		*n = (size_t)m < size - *n ? *n + (size_t)m : size - 1;
+}
+
+/*
+ * A packet's comment: who sent it and in which state, the state it went
+ * to before its next segment, its process, and the ladder's tags and
+ * teaching notes for that arrow (the rows of --explain).
+ */
+static void comment_of(const struct tf_trace *t, const struct tf_group *g,
+		       const struct tf_rows *rs, size_t row, char *buf,
+		       size_t size)
+{
+	const struct tf_row *w = &rs->r[row];
+	const struct tcpflow_record *x = &t->rec[w->rec].r;
+	int tx = x->event == TCPFLOW_EV_TX;
+	const char *then = NULL;
+	size_t n = 0;
+
+	(void)g;
+	for (size_t q = row + 1; q < rs->n; q++) {
+		if (rs->r[q].kind == TF_ROW_ARROW)
+			break;
+		if (rs->r[q].side == w->side && rs->r[q].text[0])
+			then = rs->r[q].text;
+	}
+#define ADD(...) addf(buf, size, &n, __VA_ARGS__)
+	ADD("%s", w->side ? "server" : "client");
+	if (tx)
+		ADD(" in %s", tf_state_name(x->new_state));
+	else
+		ADD(" (not traced; the receiver was in %s)",
+		    tf_state_name(x->new_state));
+	if (then)
+		ADD(", then %s", then);
+	if (tx && x->pid)
+		ADD("; %s[%u]", x->comm, x->pid);
+	if (w->tag[0])
+		ADD("; %s", w->tag);
+	for (int k = 0; k < TF_ROW_NOTES && w->note[k]; k++) {
+		const char *l;
+		int hyphen = 0;
+
+		ADD(";");
+		/* the note's lines as one: "half-" + "closed" is one word */
+		for (unsigned int j = 0; (l = tf_note_line(w->note[k], j)); j++) {
+			size_t ln;
+
+			while (*l == ' ')
+				l++;
+			ln = strlen(l);
+			ADD("%s%s", hyphen ? "" : " ", l);
+			hyphen = ln > 1 && l[ln - 1] == '-' && l[ln - 2] != ' ';
+		}
+	}
+#undef ADD
+}
+
+static int write_pcapng(const struct tf_trace *t, const struct tf_opts *o,
+			const char *path, const uint8_t *sel, uint8_t *pkt,
+			FILE *err)
+{
+	struct tf_opts eo = *o;
+	struct tf_rows rs = { 0 };
+	struct blk k = { 0 };
+	int32_t *row_of = malloc((t->nrec + 1) * sizeof(*row_of));
+	struct tf_rows *all = calloc(t->ngroup + 1, sizeof(*all));
+	char note[1024];
+	size_t at;
+	FILE *f = NULL;
+	int ret = -1, defmode = !strcmp(t->hdr.segments, "default");
+
+	if (!row_of || !all)
+		goto out;
+	/* the ladder's rows of each conversation, notes and all */
+	eo.explain = 1;
+	for (size_t i = 0; i < t->nrec; i++)
+		row_of[i] = -1;
+	for (size_t j = 0; j < t->ngroup; j++) {
+		if (!sel[j] || t->group[j].kind != TF_G_CONV ||
+		    !t->group[j].nrec)
+			continue;
+		if (tf_ladder_rows(t, &eo, &t->group[j], &rs))
+			goto out;
+		all[j] = rs;
+		memset(&rs, 0, sizeof(rs));
+		for (size_t q = 0; q < all[j].n; q++)
+			if (all[j].r[q].kind == TF_ROW_ARROW &&
+			    all[j].r[q].rec >= 0)
+				row_of[all[j].r[q].rec] = (int32_t)q;
+	}
+
+	/* section header: what the file is, and what it lacks */
+	at = blk_begin(&k, 0x0A0D0D0A);
+	blk_u32(&k, 0x1A2B3C4D);
+	blk_u16(&k, 1);
+	blk_u16(&k, 0);
+	blk_u32(&k, 0xffffffff);	/* section length: not given */
+	blk_u32(&k, 0xffffffff);
+	snprintf(note, sizeof(note), "tcpflow: segments recorded in the "
+		 "kernel (segments=%s), rebuilt as packets: flags, seq, ack, "
+		 "window and length as recorded, no TCP options, zero "
+		 "payload.%s Each packet's comment: its sender's state, its "
+		 "process, and tcpflow-show --explain's note.",
+		 t->hdr.segments[0] ? t->hdr.segments : "?",
+		 defmode ? " With segments=default, data segments and pure "
+		 "ACKs of ESTABLISHED sockets were not recorded: Wireshark's "
+		 "\"previous segment not captured\" and \"ACKed unseen "
+		 "segment\" are those, not losses." : "");
+	blk_opt(&k, 1, note, strlen(note));
+	blk_opt(&k, 4, "tcpflow-show", 12);	/* shb_userappl */
+	blk_opt(&k, 0, NULL, 0);
+	blk_end(&k, at);
+
+	/* one interface: raw IP, nanosecond timestamps */
+	at = blk_begin(&k, 1);
+	blk_u16(&k, 101);			/* LINKTYPE_RAW */
+	blk_u16(&k, 0);
+	blk_u32(&k, MAX_PKT);
+	blk_opt(&k, 9, "\x09", 1);		/* if_tsresol: 10^-9 */
+	blk_opt(&k, 0, NULL, 0);
+	blk_end(&k, at);
+
+	for (size_t i = 0; i < t->nrec; i++) {
+		const struct tf_rec *r = &t->rec[i];
+		const struct tcpflow_record *x = &r->r;
+		uint64_t ts = x->ts_ns;
+		size_t len;
+
+		if (!tf_is_seg(r) || (r->mark & TF_MK_SKIP) ||
+		    !sel[r->group] || !tf_rec_in_window(t, r, o))
+			continue;
+		if (t->hdr.has_epoch && (int64_t)ts + t->hdr.epoch_offset > 0)
+			ts = (uint64_t)((int64_t)ts + t->hdr.epoch_offset);
+		len = build(pkt, x, (uint16_t)(i + 1));
+		at = blk_begin(&k, 6);		/* enhanced packet block */
+		blk_u32(&k, 0);
+		blk_u32(&k, (uint32_t)(ts >> 32));
+		blk_u32(&k, (uint32_t)ts);
+		blk_u32(&k, (uint32_t)len);
+		blk_u32(&k, (uint32_t)len);
+		blk_put(&k, pkt, len);
+		blk_pad(&k);
+		if (row_of[i] >= 0) {
+			comment_of(t, &t->group[r->group], &all[r->group],
+				   (size_t)row_of[i], note, sizeof(note));
+			blk_opt(&k, 1, note, strlen(note));
+			blk_opt(&k, 0, NULL, 0);
+		}
+		blk_end(&k, at);
+		memset(pkt, 0, IP6_HDR + TCP_HDR);
+	}
+	if (k.oom)
+		goto out;
+	f = strcmp(path, "-") ? fopen(path, "wb") : stdout;
+	if (!f || fwrite(k.b, 1, k.n, f) != k.n || fflush(f)) {
+		fprintf(err, TF_PROG ": %s: cannot write\n", path);
+		goto out;
+	}
+	ret = 0;
+out:
+	if (f && f != stdout)
+		fclose(f);
+	if (all)
+		for (size_t j = 0; j < t->ngroup; j++)
+			tf_rows_free(&all[j]);
+	free(all);
+	free(row_of);
+	free(k.b);
+	return ret;
+}
+
+static int is_pcapng(const char *path)
+{
+	size_t n = strlen(path);
+
+	return n > 7 && !strcmp(path + n - 7, ".pcapng");
+}
+
 int tf_view_pcap(const struct tf_trace *t, const struct tf_opts *o,
 		 const char *path, FILE *err)
 {
@@ -119,6 +387,10 @@ int tf_view_pcap(const struct tf_trace *t, const struct tf_opts *o,
 
 	if (!sel || !pkt)
 		goto out;
+	if (is_pcapng(path)) {
+		ret = write_pcapng(t, o, path, sel, pkt, err);
+		goto out;
+	}
 	p = pcap_open_dead_with_tstamp_precision(DLT_RAW, MAX_PKT,
 						  PCAP_TSTAMP_PRECISION_NANO);
 	if (!p)

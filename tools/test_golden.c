@@ -225,6 +225,84 @@ static void pcap_roundtrip(void **state)
 	unlink(pcap);
 }
 
+/* tshark's fields of every packet of a capture file, one line each */
+static char *tshark_fields(const char *path, const char *fields)
+{
+	char cmd[1024];
+	struct obuf_like { char *b; size_t n, cap; } o = { 0 };
+	char line[4096];
+	FILE *p;
+
+	snprintf(cmd, sizeof(cmd), "tshark -n -r %s -T fields -E separator=, "
+		 "%s 2>/dev/null", path, fields);
+	p = popen(cmd, "r");
+	assert_non_null(p);
+	while (fgets(line, sizeof(line), p)) {
+		size_t l = strlen(line);
+
+		o.b = realloc(o.b, o.n + l + 1);
+		assert_non_null(o.b);
+		memcpy(o.b + o.n, line, l + 1);
+		o.n += l;
+	}
+	assert_int_equal(pclose(p), 0);
+	return o.b ? o.b : strdup("");
+}
+
+/*
+ * -w FILE.pcapng: the same packets as the pcap, byte for byte as tshark
+ * reads them, each with a comment that names its sender and its state
+ * (tshark's frame.comment), and the section's comment.
+ */
+static void pcapng_comments(void **state)
+{
+	const struct gcase *c = *state;
+	char pcap[] = "/tmp/tcpflow-test-XXXXXX", ng[64];
+	static const char f[] = "-e frame.time_epoch -e tcp.srcport "
+		"-e tcp.dstport -e tcp.flags -e tcp.seq_raw -e tcp.ack_raw "
+		"-e tcp.window_size_value -e tcp.len -e tcp.checksum.status "
+		"-o tcp.check_checksum:TRUE";
+	char *a, *b, *cm, *p;
+	struct run r;
+	int fd, n = 0;
+
+	if (system("command -v tshark >/dev/null 2>&1")) {
+		test_skipped++;
+		skip();
+	}
+	fd = mkstemp(pcap);
+	assert_true(fd >= 0);
+	close(fd);
+	snprintf(ng, sizeof(ng), "%s.pcapng", pcap);
+	run_cli(&r, "-q", "-w", pcap, c->trace);
+	assert_int_equal(r.rc, 0);
+	run_free(&r);
+	run_cli(&r, "-q", "-w", ng, c->trace);
+	assert_int_equal(r.rc, 0);
+	assert_string_equal(r.out, "");
+	run_free(&r);
+	a = tshark_fields(pcap, f);
+	b = tshark_fields(ng, f);
+	assert_string_equal(a, b);
+	cm = tshark_fields(ng, "-e frame.comment");
+	for (p = cm; *p; p = strchr(p, '\n') + 1, n++)
+		if (strncmp(p, "client ", 7) && strncmp(p, "server ", 7))
+			fail_msg("%s: a packet's comment is '%.*s'", c->name,
+				 (int)strcspn(p, "\n"), p);
+	assert_true(n > 0);
+	free(a);
+	free(b);
+	free(cm);
+	/* the section comment says what the packets are */
+	a = malloc(256);
+	snprintf(a, 256, "capinfos %s 2>/dev/null | grep -q 'Capture comment:"
+		 " *tcpflow: segments recorded'", ng);
+	assert_int_equal(system(a), 0);
+	free(a);
+	unlink(pcap);
+	unlink(ng);
+}
+
 int test_golden_run(unsigned int *ntests, int update)
 {
 	glob_t g;
@@ -239,13 +317,13 @@ int test_golden_run(unsigned int *ntests, int update)
 		*ntests = 1;
 		return 1;
 	}
-	tests = calloc(g.gl_pathc * (NVIEWS + 2), sizeof(*tests));
-	cases = calloc(g.gl_pathc * (NVIEWS + 2), sizeof(*cases));
+	tests = calloc(g.gl_pathc * (NVIEWS + 3), sizeof(*tests));
+	cases = calloc(g.gl_pathc * (NVIEWS + 3), sizeof(*cases));
 	for (size_t f = 0; f < g.gl_pathc; f++) {
 		const char *base = strrchr(g.gl_pathv[f], '/') + 1;
 		int blen = (int)(strlen(base) - strlen(".trace"));
 
-		for (size_t v = 0; v <= NVIEWS + 1; v++) {
+		for (size_t v = 0; v <= NVIEWS + 2; v++) {
 			struct gcase *c = &cases[n];
 
 			if (v >= NVIEWS && update)
@@ -265,10 +343,14 @@ int test_golden_run(unsigned int *ntests, int update)
 				snprintf(c->name, sizeof(c->name),
 					 "pcap %.*s", blen, base);
 				tests[n].test_func = pcap_roundtrip;
-			} else {
+			} else if (v == NVIEWS + 1) {
 				snprintf(c->name, sizeof(c->name),
 					 "svg xmllint %.*s", blen, base);
 				tests[n].test_func = svg_wellformed;
+			} else {
+				snprintf(c->name, sizeof(c->name),
+					 "pcapng %.*s", blen, base);
+				tests[n].test_func = pcapng_comments;
 			}
 			tests[n].name = c->name;
 			tests[n].initial_state = c;

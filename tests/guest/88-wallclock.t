@@ -10,6 +10,8 @@
 #     6 of segments=default: SYN, SYN-ACK, ACK, both FINs, the last ACK) is
 #     the time tcpdump saw that segment on lo, within a few ms (tcpdump
 #     stamps it on the device, tcpflow in the TCP code)
+#   - -w FILE.pcapng: the same segments as tcpdump saw (tshark), each
+#     with a comment (frame.comment) naming its sender, state and note
 #   - tcpflow-show -T --utc: the ladder's heading is tcpdump's date, each
 #     arrow's time of day is its segment's in the capture; -T without
 #     --utc is the same in local time (TZ set here); -f -T too; --csv -T's
@@ -116,6 +118,33 @@ t.ok(w.returncode == 0 and fields.returncode == 0 and len(rows) >= 6 and
          len(rows), max(rows or [0]) * 1000),
      problems[:10] + [w.stderr, fields.stderr])
 
+
+# ---- the pcapng: the same packets as the capture, each with a comment
+png = os.path.join(tf.OUT, "88-wallclock.pcapng")
+wng = subprocess.run([SHOW, "-q", "-w", png, "-p", str(PORT), path],
+                     capture_output=True, text=True)
+ngf = subprocess.run(
+    ["tshark", "-n", "-r", png, "-T", "fields", "-E", "separator=|",
+     "-e", "tcp.srcport", "-e", "tcp.dstport", "-e", "tcp.seq_raw",
+     "-e", "tcp.ack_raw", "-e", "tcp.flags", "-e", "frame.comment"],
+    capture_output=True, text=True)
+bad, comments = [], []
+for line in ngf.stdout.splitlines():
+    sp, dp, seq, ack, fl, comment = line.split("|", 5)
+    key = (int(sp), int(dp), int(seq), int(ack), int(fl, 16) & 0xff)
+    if key not in wire:
+        bad.append("not in the capture: %s" % line)
+    if not comment.startswith(("client ", "server ")):
+        bad.append("no comment: %s" % line)
+    comments.append((key, comment))
+sync = [cm for k, cm in comments if k[4] == 0x02]
+t.ok(wng.returncode == 0 and ngf.returncode == 0 and len(comments) ==
+     len(rows) and not bad and sync and
+     sync[0].startswith("client in SYN_SENT; ") and "SYN:" in sync[0],
+     "-w FILE.pcapng: tshark reads the same %d segments as tcpdump "
+     "captured, each with its comment (the SYN's: %r)" % (
+         len(comments), sync[0] if sync else None),
+     bad[:10] + [wng.stderr])
 
 # ---- the ladder with -T
 def arrow_times(out):
