@@ -111,6 +111,25 @@ static size_t build(uint8_t *pkt, const struct tcpflow_record *x,
 	return iph + tcplen;
 }
 
+/* Is record @r a packet of the file: a segment, once, selected? */
+static int packet_of(const struct tf_trace *t, const struct tf_opts *o,
+		     const uint8_t *sel, const struct tf_rec *r)
+{
+	return tf_is_seg(r) && !(r->mark & TF_MK_SKIP) && sel[r->group] &&
+	       tf_rec_in_window(t, r, o);
+}
+
+/*
+ * A packet's time: the time of day when the header says it (format 1.1:
+ * epoch_offset), as a capture has; else ts, from boot.
+ */
+static uint64_t packet_ts(const struct tf_trace *t, uint64_t ts)
+{
+	if (t->hdr.has_epoch && (int64_t)ts + t->hdr.epoch_offset > 0)
+		return (uint64_t)((int64_t)ts + t->hdr.epoch_offset);
+	return ts;
+}
+
 /* ---- pcapng (-w FILE.pcapng): the same packets, each with a comment */
 
 struct blk {
@@ -205,9 +224,8 @@ addf(char *buf, size_t size, size_t *n, const char *fmt, ...)
  * to before its next segment, its process, and the ladder's tags and
  * teaching notes for that arrow (the rows of --explain).
  */
-static void comment_of(const struct tf_trace *t, const struct tf_group *g,
-		       const struct tf_rows *rs, size_t row, char *buf,
-		       size_t size)
+static void comment_of(const struct tf_trace *t, const struct tf_rows *rs,
+		       size_t row, char *buf, size_t size)
 {
 	const struct tf_row *w = &rs->r[row];
 	const struct tcpflow_record *x = &t->rec[w->rec].r;
@@ -215,7 +233,6 @@ static void comment_of(const struct tf_trace *t, const struct tf_group *g,
 	const char *then = NULL;
 	size_t n = 0;
 
-	(void)g;
 	for (size_t q = row + 1; q < rs->n; q++) {
 		if (rs->r[q].kind == TF_ROW_ARROW)
 			break;
@@ -322,14 +339,12 @@ static int write_pcapng(const struct tf_trace *t, const struct tf_opts *o,
 	for (size_t i = 0; i < t->nrec; i++) {
 		const struct tf_rec *r = &t->rec[i];
 		const struct tcpflow_record *x = &r->r;
-		uint64_t ts = x->ts_ns;
+		uint64_t ts;
 		size_t len;
 
-		if (!tf_is_seg(r) || (r->mark & TF_MK_SKIP) ||
-		    !sel[r->group] || !tf_rec_in_window(t, r, o))
+		if (!packet_of(t, o, sel, r))
 			continue;
-		if (t->hdr.has_epoch && (int64_t)ts + t->hdr.epoch_offset > 0)
-			ts = (uint64_t)((int64_t)ts + t->hdr.epoch_offset);
+		ts = packet_ts(t, x->ts_ns);
 		len = build(pkt, x, (uint16_t)(i + 1));
 		at = blk_begin(&k, 6);		/* enhanced packet block */
 		blk_u32(&k, 0);
@@ -340,8 +355,8 @@ static int write_pcapng(const struct tf_trace *t, const struct tf_opts *o,
 		blk_put(&k, pkt, len);
 		blk_pad(&k);
 		if (row_of[i] >= 0) {
-			comment_of(t, &t->group[r->group], &all[r->group],
-				   (size_t)row_of[i], note, sizeof(note));
+			comment_of(t, &all[r->group], (size_t)row_of[i], note,
+				   sizeof(note));
 			blk_opt(&k, 1, note, strlen(note));
 			blk_opt(&k, 0, NULL, 0);
 		}
@@ -406,18 +421,11 @@ int tf_view_pcap(const struct tf_trace *t, const struct tf_opts *o,
 		struct pcap_pkthdr h;
 		uint64_t ts;
 
-		if (!tf_is_seg(r) || (r->mark & TF_MK_SKIP) ||
-		    !sel[r->group] || !tf_rec_in_window(t, r, o))
+		if (!packet_of(t, o, sel, r))
 			continue;
 		h.len = (bpf_u_int32)build(pkt, x, ip_id++);
 		h.caplen = h.len;
-		/*
-		 * The time of day when the header says it (format 1.1:
-		 * epoch_offset), as a capture has; else ts, from boot.
-		 */
-		ts = x->ts_ns;
-		if (t->hdr.has_epoch && (int64_t)ts + t->hdr.epoch_offset > 0)
-			ts = (uint64_t)((int64_t)ts + t->hdr.epoch_offset);
+		ts = packet_ts(t, x->ts_ns);
 		h.ts.tv_sec = (time_t)(ts / 1000000000);
 		h.ts.tv_usec = (suseconds_t)(ts % 1000000000);
 		pcap_dump((u_char *)d, &h, pkt);

@@ -19,61 +19,52 @@ int tf_wall_on(void)
 	return tf_wall.want && tf_wall.have;
 }
 
-static int wall_tm(uint64_t ts, struct tm *tm, long *usec)
+enum wall_form { W_TIME, W_DATE, W_ISO };
+
+/* ts as the time of day in one of the forms below; its length */
+static size_t wall_fmt(char *buf, size_t size, uint64_t ts, enum wall_form f)
 {
 	int64_t ns = (int64_t)ts + tf_wall.offset;
 	time_t secs;
+	struct tm tm, *ok;
+	long usec;
+	int n;
 
 	if (ns < 0)
 		ns = 0;
 	secs = (time_t)(ns / 1000000000);
-	*usec = (long)(ns % 1000000000 / 1000);
-	return tf_wall.utc ? !gmtime_r(&secs, tm) : !localtime_r(&secs, tm);
-}
-
-size_t tf_wall_str(char *buf, size_t size, uint64_t ts)
-{
-	struct tm tm;
-	long usec;
-	int n;
-
-	if (wall_tm(ts, &tm, &usec))
+	usec = (long)(ns % 1000000000 / 1000);
+	ok = tf_wall.utc ? gmtime_r(&secs, &tm) : localtime_r(&secs, &tm);
+	if (!ok)
 		n = snprintf(buf, size, "?");
-	else
+	else if (f == W_TIME)
 		n = snprintf(buf, size, "%02d:%02d:%02d.%06ld", tm.tm_hour,
 			     tm.tm_min, tm.tm_sec, usec);
-	return n < 0 ? 0 : (size_t)n < size ? (size_t)n : size - 1;
-}
-
-size_t tf_wall_date(char *buf, size_t size, uint64_t ts)
-{
-	struct tm tm;
-	long usec;
-	int n;
-
-	if (wall_tm(ts, &tm, &usec))
-		n = snprintf(buf, size, "?");
-	else
+	else if (f == W_DATE)
 		n = snprintf(buf, size, "%04d-%02d-%02d%s", tm.tm_year + 1900,
 			     tm.tm_mon + 1, tm.tm_mday,
 			     tf_wall.utc ? " UTC" : "");
-	return n < 0 ? 0 : (size_t)n < size ? (size_t)n : size - 1;
-}
-
-size_t tf_wall_iso(char *buf, size_t size, uint64_t ts)
-{
-	struct tm tm;
-	long usec;
-	int n;
-
-	if (wall_tm(ts, &tm, &usec))
-		n = snprintf(buf, size, "?");
 	else
 		n = snprintf(buf, size, "%04d-%02d-%02dT%02d:%02d:%02d.%06ld%s",
 			     tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
 			     tm.tm_hour, tm.tm_min, tm.tm_sec, usec,
 			     tf_wall.utc ? "Z" : "");
 	return n < 0 ? 0 : (size_t)n < size ? (size_t)n : size - 1;
+}
+
+size_t tf_wall_str(char *buf, size_t size, uint64_t ts)
+{
+	return wall_fmt(buf, size, ts, W_TIME);
+}
+
+size_t tf_wall_date(char *buf, size_t size, uint64_t ts)
+{
+	return wall_fmt(buf, size, ts, W_DATE);
+}
+
+size_t tf_wall_iso(char *buf, size_t size, uint64_t ts)
+{
+	return wall_fmt(buf, size, ts, W_ISO);
 }
 
 /* -T on a trace with no epoch_offset: say so once, show relative times. */
