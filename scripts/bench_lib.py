@@ -3,9 +3,17 @@
 # scripts/bench_lib.py: what scripts/bench (host) and scripts/bench-guest
 # (in the lab guest) share: the records one benchmark connection must leave
 # in /proc/tcpflow, a fast counter of a trace's records that checks every
-# connection against them, and a reader for the burst's packet capture.
+# connection against them, and a count of the burst's packet capture.
+# Both read their files through the project's reader of the format
+# (tools/tcpflow_format.py).
 import collections
-import struct
+import os
+import sys
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                "..", "tools"))
+from tcpflow_format import (RECORD_KEYS, check_layout,  # noqa: E402
+                            parse_header, pcap_frames)
 
 CONN_PORT = 8080	# the connections workload's server port
 BULK_PORT = 8081	# the bulk transfer's
@@ -102,24 +110,27 @@ def kv(text):
 
 
 def header(path):
+    """A trace's header (format 1.x), as parse_header() reads it, less
+    its "version"."""
     with open(path) as f:
         line = f.readline()
-    if not line.startswith("# tcpflow 1."):
+    try:
+        h = parse_header(line)
+    except ValueError:
+        h = {}
+    if not h.get("version", "").startswith("1."):
         raise ValueError("%s: not a /proc/tcpflow trace: %r" % (path, line))
-    return kv(line[len("# tcpflow 1.0"):])
+    del h["version"]
+    return h
 
 
-# Record lines keep their keys in this order (format 1.x); the first 16
-# are all this file reads.
-PREFIX = ("n=", "ts=", "cpu=", "netns=", "conn=", "ev=", "sock=", "af=",
-          "laddr=", "lport=", "raddr=", "rport=", "old=", "new=", "state=",
-          "flags=")
-
-
-def _check_keys(words):
-    for w, p in zip(words, PREFIX):
-        if not w.startswith(p):
-            raise ValueError("unexpected record layout: %r" % " ".join(words))
+# tally() reads the first 16 keys of each record line by their place in
+# the line (the format keeps its keys in order, which the first line is
+# checked for), a split that is faster than parse_record()'s.
+(_CONN, _EV, _SOCK, _LPORT, _RPORT, _OLD, _NEW, _STATE, _FLAGS) = (
+    RECORD_KEYS.index(k) for k in ("conn", "ev", "sock", "lport", "rport",
+                                   "old", "new", "state", "flags"))
+_NSPLIT = _FLAGS + 1
 
 
 def tally(path, port=CONN_PORT):
@@ -139,17 +150,18 @@ def tally(path, port=CONN_PORT):
         for line in f:
             if line[0] == "#":
                 continue
-            w = line.split(" ", 16)
+            w = line.split(" ", _NSPLIT)
             if not checked:
-                _check_keys(w)
+                check_layout([x.partition("=")[0] for x in line.split()],
+                             line)
                 checked = True
             total += 1
-            ev = w[5][3:]
+            ev = w[_EV][3:]
             kinds[ev] += 1
-            lport, rport = w[9][6:], w[11][6:]
-            if " why=-" not in w[16]:
-                why[w[16].split(" why=", 1)[1].split(" ", 1)[0]] += 1
-            sock = w[6][5:]
+            lport, rport = w[_LPORT][6:], w[_RPORT][6:]
+            if " why=-" not in w[_NSPLIT]:
+                why[w[_NSPLIT].split(" why=", 1)[1].split(" ", 1)[0]] += 1
+            sock = w[_SOCK][5:]
             if ev == "state" and sock == "full":
                 full_states += 1
             if lport == sp or rport == sp:
@@ -160,13 +172,14 @@ def tally(path, port=CONN_PORT):
             else:
                 by_port["other"] += 1
                 continue
-            flags = w[15][6:]
+            flags = w[_FLAGS][6:]
             ev_flags[ev + " " + flags] += 1
-            old, new = w[12][4:], w[13][4:]
+            old, new = w[_OLD][4:], w[_NEW][4:]
+            conn = w[_CONN]
             if new == "LISTEN" or (old == "LISTEN" and sock == "full"):
-                listeners.add(w[4])
-            conns[w[4]].append((ev, sock, old, new, w[14][6:], flags,
-                                int(lport), int(rport)))
+                listeners.add(conn)
+            conns[conn].append((ev, sock, old, new, w[_STATE][6:],
+                                flags, int(lport), int(rport)))
     # Each connection's records, keyed by the client's port.
     per_client = collections.defaultdict(collections.Counter)
     listener_recs = collections.Counter()
@@ -290,41 +303,30 @@ def verdict_status(lines):
 def pcap_flags(path):
     """Count a capture's TCP packets: SYN, SYN-ACK, FIN, RST, all."""
     out = collections.Counter()
-    with open(path, "rb") as f:
-        g = f.read(24)
-        if len(g) < 24:
-            return dict(out)
-        magic = struct.unpack("<I", g[:4])[0]
-        end = "<" if magic in (0xa1b2c3d4, 0xa1b23c4d) else ">"
-        link = struct.unpack(end + "I", g[20:24])[0]
-        skip = {1: 14, 113: 16, 276: 20, 0: 4, 12: 0, 101: 0}.get(link, 14)
-        while True:
-            h = f.read(16)
-            if len(h) < 16:
-                break
-            incl = struct.unpack(end + "I", h[8:12])[0]
-            d = f.read(incl)
-            ip = d[skip:]
-            if not ip:
+    link, frames = pcap_frames(path, linktypes=None)
+    skip = {1: 14, 113: 16, 276: 20, 0: 4, 12: 0, 101: 0}.get(link, 14)
+    for _, d, _ in frames:
+        ip = d[skip:]
+        if not ip:
+            continue
+        if ip[0] >> 4 == 6:
+            if len(ip) < 54 or ip[6] != 6:
                 continue
-            if ip[0] >> 4 == 6:
-                if len(ip) < 54 or ip[6] != 6:
-                    continue
-                tcp = ip[40:]
-            else:
-                if len(ip) < 34 or ip[9] != 6:
-                    continue
-                tcp = ip[(ip[0] & 15) * 4:]
-            if len(tcp) < 14:
+            tcp = ip[40:]
+        else:
+            if len(ip) < 34 or ip[9] != 6:
                 continue
-            fl = tcp[13]
-            out["all"] += 1
-            if fl & 0x02:
-                out["SYN-ACK" if fl & 0x10 else "SYN"] += 1
-            if fl & 0x01:
-                out["FIN"] += 1
-            if fl & 0x04:
-                out["RST"] += 1
+            tcp = ip[(ip[0] & 15) * 4:]
+        if len(tcp) < 14:
+            continue
+        fl = tcp[13]
+        out["all"] += 1
+        if fl & 0x02:
+            out["SYN-ACK" if fl & 0x10 else "SYN"] += 1
+        if fl & 0x01:
+            out["FIN"] += 1
+        if fl & 0x04:
+            out["RST"] += 1
     return dict(out)
 
 

@@ -97,17 +97,9 @@ except Exception as e:  # the library is part of the suite: a failure
 
 # ----------------------------------------------------------------- records
 
-INT_KEYS = ("n", "ts", "cpu", "netns", "conn", "af", "lport", "rport",
-            "seq", "ack", "win", "len", "pid", "dur")
-
-
-def parse_record(line):
-    d = {}
-    for word in line.split():
-        k, _, v = word.partition("=")
-        d[k] = (None if v == "-" else int(v)) if k in INT_KEYS else v
-    d["line"] = line
-    return d
+# The project's reader of the format (tools/tcpflow_format.py).
+sys.path.insert(0, os.path.join(REPO, "tools"))
+from tcpflow_format import parse_header, parse_record  # noqa: E402
 
 
 def parse_text(text):
@@ -115,9 +107,7 @@ def parse_text(text):
     header, recs, comments = {}, [], []
     for line in text.splitlines():
         if line.startswith("# tcpflow ") and not header:
-            for w in line.split()[3:]:
-                k, _, v = w.partition("=")
-                header[k] = int(v) if v.isdigit() else v
+            header = parse_header(line)
         elif line.startswith("#"):
             comments.append(line)
         elif line.strip():

@@ -2,16 +2,20 @@
 """
 tests/stress/lib.py: what the stress tests (tests/stress/*.t) share.
 Python 3 standard library only; runs in the lab guest (or on any machine
-that can load tcpflow.ko) as root.  Self-contained on purpose: the stress
-tests must keep working whatever happens to the guest suite's helpers.
+that can load tcpflow.ko) as root.  Apart from the guest suite's TAP and
+the project's reader of the format (tools/tcpflow_format.py), its own
+helpers on purpose: the stress tests must keep working whatever happens
+to the guest suite's scenes and checks.
 
   TAP        ok/not ok lines, "# " diagnostics, exit 0/1/4
   Module     load and unload tcpflow.ko with the finit_module and
              delete_module system calls (what insmod and rmmod make),
              and read the kernel log lines each caused
   header(), parse_header(), parse_record(), read_all()
-             /proc/tcpflow
-  read_pcap()  a pcap file (tcpdump -w) as a list of TCP packets
+             /proc/tcpflow (the parsers are tools/tcpflow_format.py's;
+             parse_record() here wants every key, in order)
+  read_pcap()  a pcap file (tcpdump -w) as a list of TCP packets (the
+             same file's)
   Kmsg       the kernel log from a mark on; bad() finds oops, WARN, KASAN,
              lockdep, kmemleak lines
 """
@@ -21,8 +25,6 @@ import ctypes.util
 import errno
 import os
 import re
-import socket
-import struct
 import sys
 import time
 
@@ -38,9 +40,13 @@ with open(os.path.join(REPO, "scripts", "kernel-problems.re")) as _f:
     BAD_RE = re.compile(_f.read().strip())
 
 
-# The guest suite's TAP and parsers (tests/guest/lib/tcpflow.py).
+# The guest suite's TAP (tests/guest/lib/tcpflow.py), and the project's
+# reader of the records and of pcap files (tools/tcpflow_format.py).
 sys.path.insert(0, os.path.join(REPO, "tests", "guest", "lib"))
-from tcpflow import TAP, flag_letters, parse_header  # noqa: E402,F401
+sys.path.insert(0, os.path.join(REPO, "tools"))
+from tcpflow import TAP  # noqa: E402
+import tcpflow_format as fmt  # noqa: E402
+from tcpflow_format import GAP_RE, parse_header, read_pcap  # noqa: E402,F401
 
 
 def need_root(t):
@@ -172,29 +178,11 @@ def ensure_loaded(ko, params=()):
 # ------------------------------------------------------------ /proc/tcpflow
 
 
-INT_KEYS = ("n", "ts", "cpu", "netns", "conn", "af", "lport", "rport",
-            "seq", "ack", "win", "len", "pid", "dur")
-RECORD_KEYS = ("n", "ts", "cpu", "netns", "conn", "ev", "sock", "af",
-               "laddr", "lport", "raddr", "rport", "old", "new", "state",
-               "flags", "seq", "ack", "win", "len", "pid", "comm", "who",
-               "why", "dur")
-
-
 def parse_record(line):
-    d = {}
-    keys = []
-    for word in line.split():
-        k, sep, v = word.partition("=")
-        if not sep:
-            raise ValueError("not key=value: %r" % word)
-        keys.append(k)
-        d[k] = (None if v == "-" else int(v)) if k in INT_KEYS else v
-    if tuple(keys[:len(RECORD_KEYS)]) != RECORD_KEYS:
-        raise ValueError("keys %s" % " ".join(keys))
-    return d
-
-
-GAP_RE = re.compile(r"^# gap from=(\d+) to=(\d+)$")
+    """One record line -> dict; ValueError unless it has every key of the
+    format, in the format's order (the stress tests read the module's
+    text under load: a line cut or spliced must not pass)."""
+    return fmt.parse_record(line, strict=True, keep_line=False)
 
 
 def header(fd=None):
@@ -269,68 +257,6 @@ def fmt_rec(r):
         s += " %s %s seq=%s ack=%s len=%s" % (r["state"], r["flags"],
                                               r["seq"], r["ack"], r["len"])
     return s
-
-
-# ----------------------------------------------------------------- packets
-
-class Packet:
-    __slots__ = ("ts", "src", "sport", "dst", "dport", "flags", "seq", "ack",
-                 "len")
-
-    def __str__(self):
-        return "%s:%d > %s:%d %s seq=%d ack=%d len=%d" % (
-            self.src, self.sport, self.dst, self.dport, self.flags, self.seq,
-            self.ack, self.len)
-
-
-def read_pcap(path):
-    """A pcap file (link type Ethernet, as tcpdump writes for lo) -> TCP
-    packets over IPv4 and IPv6, in capture order."""
-    with open(path, "rb") as f:
-        data = f.read()
-    if len(data) < 24:
-        return []
-    for endian in ("<", ">"):
-        magic = struct.unpack(endian + "I", data[:4])[0]
-        if magic in (0xa1b2c3d4, 0xa1b23c4d):
-            break
-    else:
-        raise ValueError("%s: not a pcap file" % path)
-    div = 1e9 if magic == 0xa1b23c4d else 1e6
-    if struct.unpack(endian + "I", data[20:24])[0] != 1:
-        raise ValueError("%s: not Ethernet" % path)
-    out, off = [], 24
-    while off + 16 <= len(data):
-        sec, frac, incl, orig = struct.unpack(endian + "IIII",
-                                              data[off:off + 16])
-        off += 16
-        fr = data[off:off + incl]
-        off += incl
-        if len(fr) < 14:
-            continue
-        etype = struct.unpack("!H", fr[12:14])[0]
-        if etype == 0x0800 and fr[23] == 6:
-            ihl = (fr[14] & 0x0f) * 4
-            src = socket.inet_ntop(socket.AF_INET, fr[26:30])
-            dst = socket.inet_ntop(socket.AF_INET, fr[30:34])
-            iplen = struct.unpack("!H", fr[16:18])[0] or orig - 14
-            l4, l4len = 14 + ihl, iplen - ihl
-        elif etype == 0x86dd and fr[20] == 6:
-            src = socket.inet_ntop(socket.AF_INET6, fr[22:38])
-            dst = socket.inet_ntop(socket.AF_INET6, fr[38:54])
-            l4, l4len = 54, struct.unpack("!H", fr[18:20])[0]
-        else:
-            continue
-        sport, dport, seq, ack, offflags = struct.unpack(
-            "!HHIIH", fr[l4:l4 + 14])
-        p = Packet()
-        p.ts = sec + frac / div
-        p.src, p.sport, p.dst, p.dport = src, sport, dst, dport
-        p.flags = flag_letters(offflags & 0xff)
-        p.seq, p.ack = seq, ack
-        p.len = l4len - (offflags >> 12) * 4
-        out.append(p)
-    return out
 
 
 # ------------------------------------------------------------------ misc

@@ -4,12 +4,14 @@ tests/guest/lib/tcpflow.py: what the guest tests (tests/guest/*.t) are
 made of.  Python 3 standard library only; runs in the lab guest as root.
 
   TAP            test output: ok/not ok lines, "# " diagnostics, exit code
-  Proc           /proc/tcpflow: header, records from an offset, commands;
-                 parse_record() is a reader of its own, independent of the
-                 project's C reader (tools/)
+  Proc           /proc/tcpflow: header, records from an offset, commands,
+                 through parse_header() and parse_record(), the Python
+                 reader (tools/tcpflow_format.py, independent of the
+                 project's C reader)
   Capture        the first independent truth: packets as the interface saw
                  them, from an AF_PACKET socket in a namespace, or
-  Tcpdump        from Debian's tcpdump -w, read by read_pcap() (our parser)
+  Tcpdump        from Debian's tcpdump -w, read by read_pcap() (the same
+                 file's)
   Tracepoint     the second: the kernel's sock:inet_sock_set_state
                  tracepoint, read from an ftrace instance
   ss()           the kernel's socket table through ss (cookies, timers)
@@ -82,10 +84,17 @@ def timer_slack(secs, hz=None):
 REPO = os.environ.get("TCPFLOW_REPO") or os.path.abspath(
     os.path.join(os.path.dirname(__file__), "..", "..", ".."))
 sys.path.insert(0, os.path.join(REPO, "scripts"))
+sys.path.insert(0, os.path.join(REPO, "tools"))
 
 import scenarios  # noqa: E402
 from scenarios import (CLIENT, SERVER, Hosts, in_netns, ns_run,  # noqa: E402,F401
                        netns_inum, mono, end_of, Relative, VETH)
+# The records' and the captures' reader (tools/tcpflow_format.py), whose
+# names the tests use as tf.NAME.
+from tcpflow_format import (INT_KEYS, RECORD_KEYS, GAP_RE,  # noqa: E402,F401
+                            parse_header, parse_record, FLAG_LETTERS,
+                            flag_letters, Packet, parse_frame, PCAP_MAGIC_NS,
+                            PCAP_MAGIC_US, pcap_frames, read_pcap, write_pcap)
 
 PROC = "/proc/tcpflow"
 OUT = os.environ.get("TCPFLOW_TEST_OUT") or "/tmp/tcpflow-tests"
@@ -174,42 +183,6 @@ def need_root_and_module(t):
 
 # ------------------------------------------------------------ /proc/tcpflow
 
-INT_KEYS = ("n", "ts", "cpu", "netns", "conn", "af", "lport", "rport",
-            "seq", "ack", "win", "len", "pid", "dur")
-RECORD_KEYS = ("n", "ts", "cpu", "netns", "conn", "ev", "sock", "af",
-               "laddr", "lport", "raddr", "rport", "old", "new", "state",
-               "flags", "seq", "ack", "win", "len", "pid", "comm", "who",
-               "why", "dur")
-
-
-def parse_record(line):
-    """One record line -> dict; numbers as int, "-" as None for numbers
-    (kept as "-" for words).  Unknown keys are kept as text."""
-    d = {}
-    for word in line.split():
-        k, sep, v = word.partition("=")
-        if not sep:
-            raise ValueError("not key=value: %r in %r" % (word, line))
-        if k in INT_KEYS:
-            d[k] = None if v == "-" else int(v)
-        else:
-            d[k] = v
-    d["line"] = line
-    return d
-
-
-def parse_header(line):
-    """'# tcpflow 1.0 capacity=... ' -> dict (ints where numeric)."""
-    w = line.split()
-    if len(w) < 3 or w[0] != "#" or w[1] != "tcpflow":
-        raise ValueError("not a tcpflow header: %r" % line)
-    d = {"version": w[2]}
-    for word in w[3:]:
-        k, _, v = word.partition("=")
-        d[k] = int(v) if v.isdigit() else v
-    return d
-
-
 class Proc:
     """/proc/tcpflow."""
 
@@ -295,74 +268,6 @@ def fmt_rec(r):
 
 # ----------------------------------------------------------------- packets
 
-FLAG_LETTERS = (("F", 0x01), ("S", 0x02), ("R", 0x04), ("P", 0x08),
-                (".", 0x10), ("U", 0x20), ("E", 0x40), ("W", 0x80))
-
-
-def flag_letters(b):
-    s = "".join(ch for ch, bit in FLAG_LETTERS if b & bit)
-    return s or "none"
-
-
-class Packet:
-    """ts: the capture's timestamp (CLOCK_REALTIME); mono: the same moment
-    on CLOCK_MONOTONIC (tcpflow's clock), when known."""
-    __slots__ = ("ts", "af", "src", "sport", "dst", "dport", "flags", "bits",
-                 "seq", "ack", "win", "len", "frame", "mono")
-
-    def key(self):
-        return ((self.src, self.sport), (self.dst, self.dport), self.flags,
-                self.seq, self.ack, self.len)
-
-    def __str__(self):
-        return "%s:%d > %s:%d %s seq=%d ack=%d win=%d len=%d" % (
-            self.src, self.sport, self.dst, self.dport, self.flags, self.seq,
-            self.ack, self.win, self.len)
-
-
-def parse_frame(frame, wirelen=None, ts=0.0):
-    """An Ethernet frame -> Packet, or None if it is not TCP over IP."""
-    if len(frame) < 14:
-        return None
-    wirelen = wirelen or len(frame)
-    etype = struct.unpack("!H", frame[12:14])[0]
-    off = 14
-    if etype == 0x0800:
-        ihl = (frame[off] & 0x0f) * 4
-        if frame[off + 9] != 6:
-            return None
-        af = 4
-        src = socket.inet_ntop(socket.AF_INET, frame[off + 12:off + 16])
-        dst = socket.inet_ntop(socket.AF_INET, frame[off + 16:off + 20])
-        tot = struct.unpack("!H", frame[off + 2:off + 4])[0]
-        l4 = off + ihl
-        iplen = max(tot, wirelen - off) if tot else wirelen - off
-        l4len = iplen - ihl
-    elif etype == 0x86dd:
-        if frame[off + 6] != 6:
-            return None
-        af = 6
-        src = socket.inet_ntop(socket.AF_INET6, frame[off + 8:off + 24])
-        dst = socket.inet_ntop(socket.AF_INET6, frame[off + 24:off + 40])
-        plen = struct.unpack("!H", frame[off + 4:off + 6])[0]
-        l4 = off + 40
-        l4len = max(plen, wirelen - l4)
-    else:
-        return None
-    sport, dport, seq, ack, offflags, win = struct.unpack(
-        "!HHIIHH", frame[l4:l4 + 16])
-    doff = (offflags >> 12) * 4
-    p = Packet()
-    p.ts, p.af, p.src, p.sport, p.dst, p.dport = ts, af, src, sport, dst, dport
-    p.flags = flag_letters(offflags & 0xff)
-    p.bits = offflags & 0xff
-    p.seq, p.ack, p.win = seq, ack, win
-    p.len = l4len - doff
-    p.frame = frame
-    p.mono = None
-    return p
-
-
 def realtime_minus_mono():
     """CLOCK_REALTIME - CLOCK_MONOTONIC now, in seconds (both tick alike
     in the guest: no NTP), to put capture times on tcpflow's clock."""
@@ -370,48 +275,6 @@ def realtime_minus_mono():
     r = time.clock_gettime(time.CLOCK_REALTIME)
     b = time.clock_gettime(time.CLOCK_MONOTONIC)
     return r - (a + b) / 2
-
-
-PCAP_MAGIC_NS = 0xa1b23c4d
-PCAP_MAGIC_US = 0xa1b2c3d4
-
-
-def read_pcap(path):
-    """A pcap file (Ethernet link type) -> list of Packet (TCP only)."""
-    with open(path, "rb") as f:
-        data = f.read()
-    if len(data) < 24:
-        return []
-    for endian in ("<", ">"):
-        magic = struct.unpack(endian + "I", data[:4])[0]
-        if magic in (PCAP_MAGIC_NS, PCAP_MAGIC_US):
-            break
-    else:
-        raise ValueError("%s: not a pcap file" % path)
-    div = 1e9 if magic == PCAP_MAGIC_NS else 1e6
-    linktype = struct.unpack(endian + "I", data[20:24])[0]
-    if linktype != 1:
-        raise ValueError("%s: link type %d, want Ethernet" % (path, linktype))
-    out, off = [], 24
-    while off + 16 <= len(data):
-        sec, frac, incl, orig = struct.unpack(endian + "IIII",
-                                              data[off:off + 16])
-        off += 16
-        p = parse_frame(data[off:off + incl], orig, sec + frac / div)
-        off += incl
-        if p:
-            out.append(p)
-    return out
-
-
-def write_pcap(path, packets):
-    with open(path, "wb") as f:
-        f.write(struct.pack("<IHHiIII", PCAP_MAGIC_NS, 2, 4, 0, 0, 65535, 1))
-        for p in packets:
-            sec = int(p.ts)
-            f.write(struct.pack("<IIII", sec, int((p.ts - sec) * 1e9),
-                                len(p.frame), len(p.frame)))
-            f.write(p.frame)
 
 
 ETH_P_ALL = 3
