@@ -13,7 +13,7 @@
 # else against the newest installed Debian linux-headers-*-amd64.
 # KDIR=/path/to/kernel/build overrides.
 
-KVER ?= $(shell test -d /lib/modules/$$(uname -r)/build && uname -r || scripts/kver 2>/dev/null)
+KVER ?= $(shell test -d /lib/modules/$$(uname -r)/build && uname -r || scripts/lab.d/kver 2>/dev/null)
 KDIR ?= /lib/modules/$(KVER)/build
 export KVER
 

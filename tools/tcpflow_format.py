@@ -8,7 +8,7 @@ standard library only.  A reader of its own, independent of the C reader
 
 Who imports it (each puts this folder on sys.path): the guest tests
 (tests/guest/lib/tcpflow.py), the stress tests (tests/stress/lib.py) and
-the benchmark (scripts/bench_lib.py), on the host and in the lab
+the benchmark (scripts/bench.d/bench_lib.py), on the host and in the lab
 guest, where the repository is shared at the same paths.
 
   parse_header()  '# tcpflow 1.1 capacity=...' -> dict

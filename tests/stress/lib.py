@@ -34,9 +34,9 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.environ.get("TCPFLOW_REPO") or os.path.abspath(
     os.path.join(HERE, "..", ".."))
 
-# The lab's list (scripts/kernel-problems.re): any of these in the kernel
+# The lab's list (scripts/lab.d/kernel-problems.re): any of these in the kernel
 # log is a failure.
-with open(os.path.join(REPO, "scripts", "kernel-problems.re")) as _f:
+with open(os.path.join(REPO, "scripts", "lab.d", "kernel-problems.re")) as _f:
     BAD_RE = re.compile(_f.read().strip())
 
 

@@ -1,6 +1,6 @@
 # SPDX-License-Identifier: GPL-2.0
 #
-# scripts/bench_lib.py: what scripts/bench (host) and scripts/bench-guest
+# scripts/bench.d/bench_lib.py: what scripts/bench (host) and bench-guest
 # (in the lab guest) share: the records one benchmark connection must leave
 # in /proc/tcpflow, a fast counter of a trace's records that checks every
 # connection against them, and a count of the burst's packet capture.
@@ -11,7 +11,7 @@ import os
 import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
-                                "..", "tools"))
+                                "..", "..", "tools"))
 from tcpflow_format import (RECORD_KEYS, check_layout,  # noqa: E402
                             parse_header, pcap_frames)
 
