@@ -196,6 +196,10 @@ TCPFLOW_CHECK_PROTO3(tcp_timewait_state_process,
 					 enum skb_drop_reason *));
 TCPFLOW_CHECK_PROTO(__ip_queue_xmit,
 		    int (struct sock *, struct sk_buff *, struct flowi *, __u8));
+/* skb and sk are read: a SYN-ACK, its TCP header built (hooks.c). */
+TCPFLOW_CHECK_PROTO(ip_build_and_send_pkt,
+		    int (struct sk_buff *, const struct sock *, __be32, __be32,
+			 struct ip_options_rcu *, u8));
 #if IS_ENABLED(CONFIG_IPV6)
 TCPFLOW_CHECK_PROTO(inet6_csk_xmit,
 		    int (struct sock *, struct sk_buff *, struct flowi *));

@@ -125,9 +125,23 @@ struct tcpflow_reply {
 	bool acting;			/* acting_task() where it was decided */
 	bool has_rx;
 	bool armed;
+	/*
+	 * A SYN-ACK, from tcp_v{4,6}_send_synack(), which knows its request
+	 * sock, to ip_build_and_send_pkt() or ip6_xmit(), where its header
+	 * is built (its options: rec_synopt()).  It may fail in between (no
+	 * route, no memory): then it was not sent, and is not recorded.
+	 */
+	struct tcpflow_record synack;
+	u64 synack_owner;
+	bool synack_armed;
 };
 
 static DEFINE_PER_CPU(struct tcpflow_reply [2], tcpflow_reply);
+
+static struct tcpflow_reply *reply_slot(void)
+{
+	return &this_cpu_ptr(&tcpflow_reply)[0][in_serving_softirq() ? 1 : 0];
+}
 
 /* Resets sent whose records could not be told (see reply_sent()). */
 static atomic_long_t tcpflow_replies_lost = ATOMIC_LONG_INIT(0);
@@ -377,6 +391,54 @@ static void rec_seg(struct tcpflow_record *r, u8 ev, u8 flags, u32 seq,
 	r->len = len;
 }
 
+/*
+ * A SYN's options, from its header as on the wire: what tcp_parse_options()
+ * reads, but only the four a handshake agrees on, and the window scale
+ * as sent (the kernel caps it at 14).  Bounded by the header's 40 bytes
+ * of options, which the receive path has pulled into the linear part
+ * (tcp_v4_rcv()) and the send path built there.
+ */
+static void rec_synopt(struct tcpflow_record *r, const struct tcphdr *th)
+{
+	const u8 *p = (const u8 *)(th + 1);
+	int len = th->doff * 4 - (int)sizeof(*th);
+	struct tcpflow_synopt *o = &r->opt;
+
+	o->bits = TCPFLOW_OPT_SEEN;
+	while (len > 0) {
+		u8 kind = p[0], size;
+
+		if (kind == TCPOPT_EOL)
+			break;
+		if (kind == TCPOPT_NOP) {
+			p++;
+			len--;
+			continue;
+		}
+		if (len < 2)
+			break;
+		size = p[1];
+		if (size < 2 || size > len)
+			break;
+		if (kind == TCPOPT_MSS && size == TCPOLEN_MSS) {
+			o->mss = p[2] << 8 | p[3];
+			o->bits |= TCPFLOW_OPT_MSS;
+		} else if (kind == TCPOPT_WINDOW && size == TCPOLEN_WINDOW) {
+			o->ws = p[2];
+			o->bits |= TCPFLOW_OPT_WS;
+		} else if (kind == TCPOPT_SACK_PERM &&
+			   size == TCPOLEN_SACK_PERM) {
+			o->bits |= TCPFLOW_OPT_SACK;
+		} else if (kind == TCPOPT_TIMESTAMP &&
+			   size == TCPOLEN_TIMESTAMP) {
+			o->tsval = (u32)p[2] << 24 | p[3] << 16 | p[4] << 8 | p[5];
+			o->bits |= TCPFLOW_OPT_TS;
+		}
+		p += size;
+		len -= size;
+	}
+}
+
 /* ---- state changes ---------------------------------------------------- */
 
 static void tcp_set_state_pre(struct ftrace_regs *regs)
@@ -566,6 +628,8 @@ static void rx_record(const struct sock_common *skc, u8 kind, u8 state,
 	 */
 	rec_seg(&r, TCPFLOW_EV_RX, flags, cb->seq, cb->ack_seq,
 		ntohs(tcp_hdr(skb)->window), len);
+	if (flags & TCPFLOW_F_SYN)
+		rec_synopt(&r, tcp_hdr(skb));
 	r.new_state = state;
 	emit(&r, owner_conn,
 	     kind == TCPFLOW_SK_FULL ? (const struct sock *)skc : NULL);
@@ -657,6 +721,8 @@ static void tx_record(const struct sock *sk, const struct tcphdr *th,
 	r.rport = ntohs(th->dest);
 	rec_seg(&r, TCPFLOW_EV_TX, flags, ntohl(th->seq), ntohl(th->ack_seq),
 		ntohs(th->window), len);
+	if (flags & TCPFLOW_F_SYN)
+		rec_synopt(&r, th);
 	r.new_state = sk->sk_state;
 	emit(&r, 0, sk);
 }
@@ -692,6 +758,7 @@ static void send_synack_pre(struct ftrace_regs *regs)
 	struct request_sock *req = (struct request_sock *)arg(regs, 3);
 	struct tcpflow_pcpu *pc = this_cpu_ptr(&tcpflow_pcpu);
 	struct tcpflow_record r = { };
+	struct tcpflow_reply *rp;
 	u8 flags = TCPFLOW_F_SYN | TCPFLOW_F_ACK;
 
 	rec_sock(&r, &req->__req_common, TCPFLOW_SK_REQ);
@@ -704,6 +771,8 @@ static void send_synack_pre(struct ftrace_regs *regs)
 		memset(&r, 0, sizeof(r));
 		rec_sock(&r, &req->__req_common, TCPFLOW_SK_REQ);
 	}
+	rp = reply_slot();
+	rp->synack_armed = false;
 	if (segmode() == TCPFLOW_SEG_NONE)
 		return;
 	if (inet_rsk(req)->ecn_ok)
@@ -711,7 +780,39 @@ static void send_synack_pre(struct ftrace_regs *regs)
 	rec_seg(&r, TCPFLOW_EV_TX, flags, tcp_rsk(req)->snt_isn,
 		tcp_rsk(req)->rcv_nxt, min(req->rsk_rcv_wnd, 65535U), 0);
 	r.new_state = TCP_NEW_SYN_RECV;
-	emit(&r, conn_of(&lsk->__sk_common), NULL);
+	rp->synack = r;
+	rp->synack_owner = conn_of(&lsk->__sk_common);
+	rp->synack_armed = true;
+}
+
+/*
+ * A segment handed to IP by a listener: if it is the SYN-ACK this
+ * context prepared last (same ports and sequence number), record it now,
+ * with its options.  The window and ECE were taken from the request sock;
+ * the header says the same.
+ */
+static void synack_sent(const struct tcphdr *th)
+{
+	struct tcpflow_reply *rp = reply_slot();
+
+	if (!rp->synack_armed || !th->syn || !th->ack ||
+	    rp->synack.lport != ntohs(th->source) ||
+	    rp->synack.rport != ntohs(th->dest) ||
+	    rp->synack.seq != ntohl(th->seq))
+		return;
+	rp->synack_armed = false;
+	rec_synopt(&rp->synack, th);
+	emit(&rp->synack, rp->synack_owner, NULL);
+}
+
+/* IPv4 sends a SYN-ACK (DCCP its response) here, its header built. */
+static void v4_build_xmit_pre(struct ftrace_regs *regs)
+{
+	const struct sk_buff *skb = (const struct sk_buff *)arg(regs, 0);
+	const struct sock *sk = (const struct sock *)arg(regs, 1);
+
+	if (sk && sk->sk_protocol == IPPROTO_TCP)
+		synack_sent(tcp_hdr(skb));
 }
 
 /*
@@ -787,12 +888,9 @@ static void nosock_record(struct tcpflow_record *r, const struct sk_buff *skb)
 	rec_seg(r, TCPFLOW_EV_RX, tcp_flag_byte(th), ntohl(th->seq),
 		ntohl(th->ack_seq), ntohs(th->window),
 		skb->len - th->doff * 4);
+	if (th->syn)
+		rec_synopt(r, th);
 	r->new_state = TCP_CLOSE;
-}
-
-static struct tcpflow_reply *reply_slot(void)
-{
-	return &this_cpu_ptr(&tcpflow_reply)[0][in_serving_softirq() ? 1 : 0];
 }
 
 /*
@@ -921,8 +1019,12 @@ static void v6_xmit_pre(struct ftrace_regs *regs)
 	const struct sock *sk = (const struct sock *)arg(regs, 0);
 	const struct sk_buff *skb = (const struct sk_buff *)arg(regs, 1);
 
-	if (sk && sk == sock_net(sk)->ipv6.tcp_sk)
+	if (!sk)
+		return;
+	if (sk == sock_net(sk)->ipv6.tcp_sk)
 		reply_sent(tcp_hdr(skb));
+	else if (sk->sk_protocol == IPPROTO_TCP && sk->sk_state == TCP_LISTEN)
+		synack_sent(tcp_hdr(skb));	/* tcp_v6_send_synack() */
 #endif
 }
 
@@ -1010,6 +1112,7 @@ static struct tcpflow_hook tcpflow_hooks[] = {
 	HOOK("tcp_v6_send_response", v6_send_response_pre),
 	HOOK("ip_send_unicast_reply", v4_unicast_reply_pre),
 	HOOK("ip6_xmit", v6_xmit_pre),
+	HOOK("ip_build_and_send_pkt", v4_build_xmit_pre),
 	HOOK("security_inet_csk_clone", clone_pre),
 	HOOK("security_sock_graft", graft_pre),
 };

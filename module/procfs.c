@@ -285,6 +285,7 @@ static unsigned int format_record(const struct tcpflow_reader *rd, char *out,
 {
 	char la[48], ra[48], flags[9], seq[12], ack[12], win[8], len[12];
 	char pid[12], comm[TCPFLOW_COMM_LEN * 4 + 1], dur[24];
+	char opts[TCPFLOW_OPTS_TEXT];
 	bool seg = r->event != TCPFLOW_EV_STATE;
 	bool tw_end = !seg && r->sock == TCPFLOW_SK_TW &&
 		      r->old_state == TCP_TIME_WAIT && r->new_state == TCP_CLOSE;
@@ -308,9 +309,10 @@ static unsigned int format_record(const struct tcpflow_reader *rd, char *out,
 	else
 		strscpy(comm, "-", sizeof(comm));
 	print_u(dur, sizeof(dur), tw_end, r->dur_ns);
+	tcpflow_opts_text(opts, r);
 
 	return scnprintf(out, size,
-			 "n=%llu ts=%llu cpu=%u netns=%u conn=%llu ev=%s sock=%s af=%u laddr=%s lport=%u raddr=%s rport=%u old=%s new=%s state=%s flags=%s seq=%s ack=%s win=%s len=%s pid=%s comm=%s who=%s why=%s dur=%s\n",
+			 "n=%llu ts=%llu cpu=%u netns=%u conn=%llu ev=%s sock=%s af=%u laddr=%s lport=%u raddr=%s rport=%u old=%s new=%s state=%s flags=%s seq=%s ack=%s win=%s len=%s pid=%s comm=%s who=%s why=%s dur=%s opts=%s\n",
 			 r->n, r->ts_ns, r->cpu, r->netns, r->conn,
 			 NAME(event_names, r->event), NAME(sock_names, r->sock),
 			 r->af, la, r->lport, ra, r->rport,
@@ -319,7 +321,7 @@ static unsigned int format_record(const struct tcpflow_reader *rd, char *out,
 			 seg ? NAME(state_names, r->new_state) : "-",
 			 flags, seq, ack, win, len, pid, comm,
 			 NAME(who_names, known ? r->who : TCPFLOW_WHO_NONE),
-			 NAME(why_names, r->why), dur);
+			 NAME(why_names, r->why), dur, opts);
 }
 
 /*

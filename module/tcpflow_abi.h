@@ -20,7 +20,7 @@
 #endif
 
 #define TCPFLOW_FMT_MAJOR 1
-#define TCPFLOW_FMT_MINOR 1
+#define TCPFLOW_FMT_MINOR 2
 
 /* What happened. */
 enum tcpflow_event {
@@ -85,6 +85,25 @@ enum tcpflow_segmode {
 #define TCPFLOW_COMM_LEN 16
 
 /*
+ * The options of a segment with SYN that say what the connection may use
+ * (format 1.2): MSS (RFC 9293 3.7.1), window scale and timestamps (RFC
+ * 7323), SACK permitted (RFC 2018), as on the wire.  TCPFLOW_OPT_SEEN:
+ * the options were read (a SYN); with no other bit, the SYN had none.
+ */
+#define TCPFLOW_OPT_MSS		0x01
+#define TCPFLOW_OPT_WS		0x02
+#define TCPFLOW_OPT_SACK	0x04
+#define TCPFLOW_OPT_TS		0x08
+#define TCPFLOW_OPT_SEEN	0x80
+
+struct tcpflow_synopt {
+	__u16 mss;		/* TCPFLOW_OPT_MSS */
+	__u8 ws;		/* TCPFLOW_OPT_WS: the shift count, as sent */
+	__u8 bits;		/* TCPFLOW_OPT_* */
+	__u32 tsval;		/* TCPFLOW_OPT_TS */
+};
+
+/*
  * One record.  Fixed-width fields only; 128 bytes, two cache lines.
  * Addresses are in network byte order; a v4 or v4-mapped address takes
  * the first 4 bytes of the array and af is 4.
@@ -93,7 +112,12 @@ struct tcpflow_record {
 	__u64 n;		/* record number, from 1, global */
 	__u64 ts_ns;		/* CLOCK_MONOTONIC, ns */
 	__u64 conn;		/* connection id (socket cookie lineage) */
-	__u64 dur_ns;		/* TIME_WAIT -> CLOSE: ns since last (re)armed */
+	union {
+		/* ev=state, TIME_WAIT -> CLOSE: ns since last (re)armed */
+		__u64 dur_ns;
+		/* ev=rx/tx with SYN (format 1.2) */
+		struct tcpflow_synopt opt;
+	};
 	__u8 laddr[16];
 	__u8 raddr[16];
 	__u32 netns;		/* inode number of the network namespace */
@@ -142,5 +166,63 @@ struct tcpflow_record {
 	TCPFLOW_F_PSH, TCPFLOW_F_ACK, TCPFLOW_F_URG, TCPFLOW_F_ECE, \
 	TCPFLOW_F_CWR }
 #define TCPFLOW_FLAG_LETTERS "FSRP.UEW"
+
+/*
+ * The opts= value of a record (format 1.2), the same text from the
+ * module and tcpflow-bpf: a SYN's options in a fixed order,
+ * "mss:1460,ws:7,sack,ts:4242" (ts: its TSval), "none" for a SYN
+ * without them, "-" for any other record.  @buf: TCPFLOW_OPTS_TEXT bytes.
+ */
+#define TCPFLOW_OPTS_TEXT 48
+
+static inline char *tcpflow_put_u32(char *p, __u32 v)
+{
+	char d[10];
+	int n = 0;
+
+	do {
+		d[n++] = (char)('0' + v % 10);
+		v /= 10;
+	} while (v);
+	while (n)
+		*p++ = d[--n];
+	return p;
+}
+
+static inline char *tcpflow_put_str(char *p, const char *s)
+{
+	while (*s)
+		*p++ = *s++;
+	return p;
+}
+
+static inline void tcpflow_opts_text(char *buf,
+				     const struct tcpflow_record *r)
+{
+	const struct tcpflow_synopt *o = &r->opt;
+	char *p = buf;
+
+	if (r->event == TCPFLOW_EV_STATE || !(r->flags & TCPFLOW_F_SYN) ||
+	    !(o->bits & TCPFLOW_OPT_SEEN)) {
+		tcpflow_put_str(buf, "-")[0] = '\0';
+		return;
+	}
+	if (o->bits & TCPFLOW_OPT_MSS)
+		p = tcpflow_put_u32(tcpflow_put_str(p, ",mss:"), o->mss);
+	if (o->bits & TCPFLOW_OPT_WS)
+		p = tcpflow_put_u32(tcpflow_put_str(p, ",ws:"), o->ws);
+	if (o->bits & TCPFLOW_OPT_SACK)
+		p = tcpflow_put_str(p, ",sack");
+	if (o->bits & TCPFLOW_OPT_TS)
+		p = tcpflow_put_u32(tcpflow_put_str(p, ",ts:"), o->tsval);
+	*p = '\0';
+	if (p == buf) {
+		tcpflow_put_str(buf, "none")[0] = '\0';
+		return;
+	}
+	for (p = buf; p[1]; p++)	/* drop the first comma */
+		p[0] = p[1];
+	*p = '\0';
+}
 
 #endif /* TCPFLOW_ABI_H */

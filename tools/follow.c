@@ -115,6 +115,11 @@ void tf_follow_line_rel(struct obuf *ob, const struct tf_rec *r, uint64_t t0,
 		}
 		ob_str(ob, ", win ");
 		ob_u64(ob, x->win);
+		if (tf_opts_str(tmp, x, r->dash, TF_OPTS_TCPDUMP)) {
+			ob_str(ob, ", options [");
+			ob_str(ob, tmp);
+			ob_ch(ob, ']');
+		}
 		ob_str(ob, ", length ");
 		ob_u64(ob, x->len);
 		if (x->new_state) {

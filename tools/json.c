@@ -48,6 +48,27 @@ static char *put_name(char *p, const char *s)
 	return p;
 }
 
+/* A SYN's options (1.2): {"mss":1460,"ws":7,"sack":true,"ts":4242}. */
+static char *put_opts(char *p, const struct tf_rec *r)
+{
+	const struct tcpflow_record *x = &r->r;
+	const struct tcpflow_synopt *o = &x->opt;
+	char buf[TF_OPTS_MAX];
+
+	if (!tf_opts_str(buf, x, r->dash, TF_OPTS_LADDER))
+		return put_null(p);
+	p = PUT(p, "{\"mss\":");
+	p = (o->bits & TCPFLOW_OPT_MSS) ? put_u64(p, o->mss) : put_null(p);
+	p = PUT(p, ",\"ws\":");
+	p = (o->bits & TCPFLOW_OPT_WS) ? put_u64(p, o->ws) : put_null(p);
+	p = PUT(p, ",\"sack\":");
+	p = (o->bits & TCPFLOW_OPT_SACK) ? PUT(p, "true") : PUT(p, "false");
+	p = PUT(p, ",\"ts\":");
+	p = (o->bits & TCPFLOW_OPT_TS) ? put_u64(p, o->tsval) : put_null(p);
+	*p++ = '}';
+	return p;
+}
+
 static char *put_state(char *p, const struct tf_rec *r, int key,
 		       unsigned int st)
 {
@@ -151,6 +172,8 @@ void tf_json_rec(struct obuf *ob, const struct tf_rec *r)
 	p = x->why ? put_name(p, tf_why_name(x->why)) : put_null(p);
 	p = PUT(p, ",\"dur_ns\":");
 	p = put_num(p, r, TF_K_DUR, x->dur_ns);
+	p = PUT(p, ",\"opts\":");
+	p = put_opts(p, r);
 	p = PUT(p, "}\n");
 	ob->len = (size_t)(p - ob->buf);
 }

@@ -30,8 +30,11 @@ enum note {
 	N_REARM_ACK, N_REARM_OOW, N_REARM_UNSEEN, N_RETRANS_DUPSYN,
 	N_SYNACK_TFO, N_HALFOPEN, N_RETRANS_FAST, N_KILL_FW2_RST,
 	N_KILL_FW2_OTHER, N_RETRANS_TLP, N_RETRANS_RTO,
+	N_SYNOPT, N_SYNOPT_ACK, N_SYN_NOOPT,
 	N_MAX
 };
+
+_Static_assert(N_MAX <= 64, "struct noter keeps the notes given in a u64");
 
 /* Short lines, a slide's worth each; shown once per conversation.
  * docs/notes.md lists each one, when it is given, and its source. */
@@ -42,6 +45,17 @@ static const char *const notes[N_MAX][TF_NOTE_LINES + 1] = {
 		    " -S prints them as on the wire)" },
 	[N_SYNACK] = { "SYN-ACK: the server's ISN y, ack = x+1:",
 		       "a SYN takes one sequence number" },
+	[N_SYNOPT] = { "options: what this end can do. mss: the",
+		       "largest segment it takes; ws N: after",
+		       "the handshake its window counts 2^N",
+		       "bytes; sack: it takes selective ACKs;",
+		       "ts: timestamps (RTT, PAWS; RFC 7323)" },
+	[N_SYNOPT_ACK] = { "ws, sack and ts are used only if both",
+			   "the SYN and the SYN-ACK carry them;",
+			   "each mss caps what the other end sends" },
+	[N_SYN_NOOPT] = { "no options: no mss, so the other end",
+			  "sends at most 536 bytes a segment",
+			  "(IPv4; 1220 IPv6), and no ws, sack, ts" },
 	[N_ACK3] = { "ACK: seq = x+1, ack = y+1 confirms the",
 		     "server's ISN y. Why a third step: a",
 		     "client that gets a SYN-ACK for an old",
@@ -295,12 +309,31 @@ static void note_add(struct noter *nt, struct tf_row *w, enum note id)
 {
 	if (!nt->on || (nt->given & (1ull << id)))
 		return;
-	nt->given |= 1ull << id;
+	/* a row full already: the note waits for the next row it fits */
 	for (int i = 0; i < TF_ROW_NOTES; i++)
 		if (!w->note[i]) {
 			w->note[i] = (uint8_t)id;
+			nt->given |= 1ull << id;
 			return;
 		}
+}
+
+/* A SYN's options: its tag, and after its other notes, theirs. */
+static void synopt_row(struct noter *nt, struct tf_row *w,
+		       const struct tf_rec *r)
+{
+	const struct tcpflow_record *x = &r->r;
+	char buf[TF_OPTS_MAX];
+
+	if (!tf_opts_str(buf, x, r->dash, TF_OPTS_LADDER))
+		return;
+	tag_add(w, buf);
+	if ((x->opt.bits & ~TCPFLOW_OPT_SEEN) == 0)
+		note_add(nt, w, N_SYN_NOOPT);
+	else if (x->flags & TCPFLOW_F_ACK)
+		note_add(nt, w, N_SYNOPT_ACK);
+	else
+		note_add(nt, w, N_SYNOPT);
 }
 
 /* A line being built: visible width kept apart from colour bytes. */
@@ -799,8 +832,10 @@ static void arrow_row(struct ctx *c, const struct tf_group *g,
 		note_add(nt, w, N_HALF);
 	if (r->mark & TF_MK_NOTRECV)
 		note_add(nt, w, N_NOTRECV);
-	if (f & TCPFLOW_F_SYN)
+	if (f & TCPFLOW_F_SYN) {
+		synopt_row(nt, w, r);
 		cs->syn[s] = 1;
+	}
 }
 
 void tf_side_info(const struct tf_trace *t, const struct tf_group *g,

@@ -34,6 +34,7 @@ static const struct {
 	K("af"), K("laddr"), K("lport"), K("raddr"), K("rport"), K("old"),
 	K("new"), K("state"), K("flags"), K("seq"), K("ack"), K("win"),
 	K("len"), K("pid"), K("comm"), K("who"), K("why"), K("dur"),
+	K("opts"),
 #undef K
 };
 
@@ -75,6 +76,38 @@ size_t tf_flags_str(char *buf, unsigned int flags)
 	}
 	buf[n] = '\0';
 	return n;
+}
+
+size_t tf_opts_str(char *buf, const struct tcpflow_record *x, uint32_t dash,
+		   int style)
+{
+	const struct tcpflow_synopt *o = &x->opt;
+	int td = style == TF_OPTS_TCPDUMP, n = 0;
+
+	buf[0] = '\0';
+	if ((dash & TF_DASH(TF_K_OPTS)) || x->event == TCPFLOW_EV_STATE ||
+	    !(x->flags & TCPFLOW_F_SYN) || !(o->bits & TCPFLOW_OPT_SEEN))
+		return 0;
+#define ADD(...) (n += snprintf(buf + n, (size_t)(TF_OPTS_MAX - n), \
+				__VA_ARGS__))
+	if (o->bits & TCPFLOW_OPT_MSS)
+		ADD("%smss %u", n ? (td ? "," : " ") : "", o->mss);
+	if (!td && (o->bits & TCPFLOW_OPT_WS))
+		ADD("%sws %u", n ? " " : "", o->ws);
+	if (o->bits & TCPFLOW_OPT_SACK)
+		ADD("%s%s", n ? (td ? "," : " ") : "", td ? "sackOK" : "sack");
+	if (o->bits & TCPFLOW_OPT_TS) {
+		if (td)
+			ADD("%sTS val %u", n ? "," : "", o->tsval);
+		else
+			ADD("%sts", n ? " " : "");
+	}
+	if (td && (o->bits & TCPFLOW_OPT_WS))
+		ADD("%swscale %u", n ? "," : "", o->ws);
+	if (!n)
+		ADD("%s", td ? "" : "no options");
+#undef ADD
+	return (size_t)n;
 }
 
 static int same(const char *a, const char *b, size_t n)
@@ -444,6 +477,60 @@ bad_gap:
 	return TF_LINE_SKIP;
 }
 
+/*
+ * opts (1.2): "none", or a comma list of mss:N, ws:N, sack, ts:N; an item
+ * a newer version adds (name or name:value) is skipped.
+ */
+static int parse_opts(const char *v, size_t n, struct tcpflow_synopt *o)
+{
+	const char *e = v + n;
+
+	memset(o, 0, sizeof(*o));
+	o->bits = TCPFLOW_OPT_SEEN;
+	if (n == 4 && !memcmp(v, "none", 4))
+		return 0;
+	while (v < e) {
+		const char *c = memchr(v, ',', (size_t)(e - v));
+		const char *end = c ? c : e, *colon;
+		size_t len = (size_t)(end - v), nlen;
+		uint64_t x = 0;
+
+		colon = memchr(v, ':', len);
+		nlen = colon ? (size_t)(colon - v) : len;
+		if (!nlen || (colon && parse_u64(colon + 1,
+						 (size_t)(end - colon - 1), &x)))
+			return -1;
+#define IS(s) (nlen == sizeof(s) - 1 && !memcmp(v, s, nlen))
+		if (IS("mss")) {
+			if (!colon || x > 65535)
+				return -1;
+			o->mss = (uint16_t)x;
+			o->bits |= TCPFLOW_OPT_MSS;
+		} else if (IS("ws")) {
+			if (!colon || x > 255)
+				return -1;
+			o->ws = (uint8_t)x;
+			o->bits |= TCPFLOW_OPT_WS;
+		} else if (IS("sack")) {
+			if (colon)
+				return -1;
+			o->bits |= TCPFLOW_OPT_SACK;
+		} else if (IS("ts")) {
+			if (!colon || x > UINT32_MAX)
+				return -1;
+			o->tsval = (uint32_t)x;
+			o->bits |= TCPFLOW_OPT_TS;
+		}
+#undef IS
+		if (!c)
+			break;
+		v = c + 1;
+		if (v == e)
+			return -1;	/* a trailing comma */
+	}
+	return 0;
+}
+
 static int find_key(const char *k, size_t n, int hint)
 {
 	if (hint < TF_NKEYS && keys[hint].len == n && same(keys[hint].name, k, n))
@@ -570,6 +657,8 @@ static int parse_value(struct tcpflow_record *r, int k, const char *v,
 			return -1;
 		r->why = (uint8_t)i;
 		return 0;
+	case TF_K_OPTS:
+		return parse_opts(v, n, &r->opt);
 	}
 	return -1;
 }
@@ -631,7 +720,9 @@ static enum tf_line parse_record(struct tf_parser *p, const char *s,
 			goto bad;
 		}
 	}
-	if (seen != (TF_DASH(TF_NKEYS) - 1)) {
+	if (!(seen & TF_DASH(TF_K_OPTS)))
+		dash |= TF_DASH(TF_K_OPTS);	/* before 1.2 */
+	if ((seen & TF_KEYS_1_0) != TF_KEYS_1_0) {
 		int k = 0;
 
 		while (seen & TF_DASH(k))

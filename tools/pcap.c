@@ -24,6 +24,7 @@
 #define IP4_HDR 20
 #define IP6_HDR 40
 #define TCP_HDR 20
+#define TCP_OPT_MAX 20		/* put_opts() at most */
 #define MAX_PKT 65535
 
 static uint32_t sum16(uint32_t sum, const uint8_t *p, size_t n)
@@ -57,25 +58,99 @@ static void put32(uint8_t *p, uint32_t v)
 }
 
 /*
+ * A SYN's options (format 1.2) as Linux lays them out (tcp_options_write()):
+ * mss, sackOK and TS (nop nop before either alone), nop and wscale.
+ * Returns their length, a multiple of 4, at most TCP_OPT_MAX.
+ */
+static size_t put_opts(uint8_t *p, const struct tcpflow_record *x,
+		       uint32_t tsecr)
+{
+	const struct tcpflow_synopt *o = &x->opt;
+	size_t n = 0;
+
+	if (!(x->flags & TCPFLOW_F_SYN))
+		return 0;
+	if (o->bits & TCPFLOW_OPT_MSS) {
+		p[n++] = 2;
+		p[n++] = 4;
+		put16(p + n, o->mss);
+		n += 2;
+	}
+	if (o->bits & TCPFLOW_OPT_TS) {
+		p[n++] = (o->bits & TCPFLOW_OPT_SACK) ? 4 : 1;
+		p[n++] = (o->bits & TCPFLOW_OPT_SACK) ? 2 : 1;
+		p[n++] = 8;
+		p[n++] = 10;
+		put32(p + n, o->tsval);
+		put32(p + n + 4, tsecr);
+		n += 8;
+	} else if (o->bits & TCPFLOW_OPT_SACK) {
+		p[n++] = 1;
+		p[n++] = 1;
+		p[n++] = 4;
+		p[n++] = 2;
+	}
+	if (o->bits & TCPFLOW_OPT_WS) {
+		p[n++] = 1;
+		p[n++] = 3;
+		p[n++] = 3;
+		p[n++] = o->ws;
+	}
+	return n;
+}
+
+/*
+ * The TSecr of a SYN-ACK record @i: what its sender had last from the
+ * other end, the TSval of that end's SYN (req->ts_recent, which
+ * tcp_synack_options() echoes), found among the records before it.  A
+ * SYN's own TSecr is 0.  Records keep the TSval only.
+ */
+static uint32_t tsecr_of(const struct tf_trace *t, size_t i)
+{
+	const struct tf_rec *r = &t->rec[i];
+	unsigned int s = tf_sender(r);
+
+	if ((r->r.flags & (TCPFLOW_F_SYN | TCPFLOW_F_ACK)) !=
+	    (TCPFLOW_F_SYN | TCPFLOW_F_ACK))
+		return 0;
+	for (size_t k = i, left = 4096; k-- > 0 && left--; ) {
+		const struct tf_rec *q = &t->rec[k];
+
+		if (q->group == r->group && tf_is_seg(q) &&
+		    tf_sender(q) != s &&
+		    (q->r.flags & (TCPFLOW_F_SYN | TCPFLOW_F_ACK)) ==
+		    TCPFLOW_F_SYN && (q->r.opt.bits & TCPFLOW_OPT_TS) &&
+		    !(q->dash & TF_DASH(TF_K_OPTS)))
+			return q->r.opt.tsval;
+	}
+	return 0;
+}
+
+/*
  * Build the packet in pkt (zeroed payload follows the headers); returns
  * its length on the wire.  The payload being zeros, it adds nothing to
  * the checksum but its length in the pseudo-header.
  */
-static size_t build(uint8_t *pkt, const struct tcpflow_record *x,
-		    uint16_t ip_id)
+static size_t build(uint8_t *pkt, const struct tf_rec *r, uint16_t ip_id,
+		    uint32_t tsecr)
 {
+	const struct tcpflow_record *x = &r->r;
 	int tx = x->event == TCPFLOW_EV_TX;
 	const uint8_t *src = tx ? x->laddr : x->raddr;
 	const uint8_t *dst = tx ? x->raddr : x->laddr;
 	uint16_t sport = tx ? x->lport : x->rport;
 	uint16_t dport = tx ? x->rport : x->lport;
 	size_t iph = x->af == 6 ? IP6_HDR : IP4_HDR;
-	size_t room = MAX_PKT - iph - TCP_HDR;
-	uint32_t plen = x->len < room ? x->len : (uint32_t)room;
-	uint32_t tcplen = TCP_HDR + plen, sum;
 	uint8_t *tcp = pkt + iph;
+	size_t thl, room;
+	uint32_t plen, tcplen, sum;
 
-	memset(pkt, 0, iph + TCP_HDR);
+	memset(pkt, 0, iph + TCP_HDR + TCP_OPT_MAX);
+	thl = TCP_HDR + ((r->dash & TF_DASH(TF_K_OPTS)) ? 0 :
+			 put_opts(tcp + TCP_HDR, x, tsecr));
+	room = MAX_PKT - iph - thl;
+	plen = x->len < room ? x->len : (uint32_t)room;
+	tcplen = (uint32_t)thl + plen;
 	if (x->af == 6) {
 		pkt[0] = 0x60;
 		put16(pkt + 4, (uint16_t)tcplen);
@@ -104,10 +179,10 @@ static size_t build(uint8_t *pkt, const struct tcpflow_record *x,
 	put16(tcp + 2, dport);
 	put32(tcp + 4, x->seq);
 	put32(tcp + 8, x->ack);
-	tcp[12] = (TCP_HDR / 4) << 4;
+	tcp[12] = (uint8_t)((thl / 4) << 4);
 	tcp[13] = x->flags;
 	put16(tcp + 14, x->win);
-	put16(tcp + 16, fold(sum16(sum, tcp, TCP_HDR)));
+	put16(tcp + 16, fold(sum16(sum, tcp, thl)));
 	return iph + tcplen;
 }
 
@@ -345,7 +420,7 @@ static int write_pcapng(const struct tf_trace *t, const struct tf_opts *o,
 		if (!packet_of(t, o, sel, r))
 			continue;
 		ts = packet_ts(t, x->ts_ns);
-		len = build(pkt, x, (uint16_t)(i + 1));
+		len = build(pkt, r, (uint16_t)(i + 1), tsecr_of(t, i));
 		at = blk_begin(&k, 6);		/* enhanced packet block */
 		blk_u32(&k, 0);
 		blk_u32(&k, (uint32_t)(ts >> 32));
@@ -361,7 +436,7 @@ static int write_pcapng(const struct tf_trace *t, const struct tf_opts *o,
 			blk_opt(&k, 0, NULL, 0);
 		}
 		blk_end(&k, at);
-		memset(pkt, 0, IP6_HDR + TCP_HDR);
+		memset(pkt, 0, IP6_HDR + TCP_HDR + TCP_OPT_MAX);
 	}
 	if (k.oom)
 		goto out;
@@ -423,14 +498,14 @@ int tf_view_pcap(const struct tf_trace *t, const struct tf_opts *o,
 
 		if (!packet_of(t, o, sel, r))
 			continue;
-		h.len = (bpf_u_int32)build(pkt, x, ip_id++);
+		h.len = (bpf_u_int32)build(pkt, r, ip_id++, tsecr_of(t, i));
 		h.caplen = h.len;
 		ts = packet_ts(t, x->ts_ns);
 		h.ts.tv_sec = (time_t)(ts / 1000000000);
 		h.ts.tv_usec = (suseconds_t)(ts % 1000000000);
 		pcap_dump((u_char *)d, &h, pkt);
 		/* the next packet's payload may start where these headers were */
-		memset(pkt, 0, IP6_HDR + TCP_HDR);
+		memset(pkt, 0, IP6_HDR + TCP_HDR + TCP_OPT_MAX);
 	}
 	if (pcap_dump_flush(d)) {
 		fprintf(err, TF_PROG ": %s: write error\n", path);

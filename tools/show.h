@@ -31,14 +31,18 @@
 #define TF_PROG "tcpflow-show"
 #define TF_VERSION "1.0"
 
-/* Keys of format 1.0, in the order the module prints them. */
+/* Keys, in the order the module prints them. */
 enum tf_key {
 	TF_K_N, TF_K_TS, TF_K_CPU, TF_K_NETNS, TF_K_CONN, TF_K_EV, TF_K_SOCK,
 	TF_K_AF, TF_K_LADDR, TF_K_LPORT, TF_K_RADDR, TF_K_RPORT, TF_K_OLD,
 	TF_K_NEW, TF_K_STATE, TF_K_FLAGS, TF_K_SEQ, TF_K_ACK, TF_K_WIN,
 	TF_K_LEN, TF_K_PID, TF_K_COMM, TF_K_WHO, TF_K_WHY, TF_K_DUR,
+	TF_K_OPTS,	/* 1.2: absent before, read as "-" */
 	TF_NKEYS
 };
+
+/* Keys a record must have: all of format 1.0's. */
+#define TF_KEYS_1_0 (TF_DASH(TF_K_OPTS) - 1)
 
 #define TF_DASH(k) (1u << (k))
 
@@ -158,6 +162,16 @@ const char *tf_sock_name(unsigned int sk);
 const char *tf_who_name(unsigned int who);
 const char *tf_why_name(unsigned int why);
 size_t tf_flags_str(char *buf, unsigned int flags);	/* >= 9 bytes */
+/*
+ * A SYN's options (format 1.2), "" for a record without: TF_OPTS_LADDER
+ * "mss 1460 ws 7 sack ts" ("no options" for a SYN with none),
+ * TF_OPTS_TCPDUMP "mss 1460,sackOK,TS val 4242,wscale 7" (tcpdump's
+ * words and order, without nop and ecr).  buf: TF_OPTS_MAX bytes.
+ */
+enum { TF_OPTS_LADDER, TF_OPTS_TCPDUMP };
+#define TF_OPTS_MAX 64
+size_t tf_opts_str(char *buf, const struct tcpflow_record *x,
+		   uint32_t dash, int style);
 int tf_parse_addr(const char *s, size_t n, uint8_t addr[16]); /* 4, 6, -1 */
 
 /* Splits a file descriptor into lines without a copy per line. */

@@ -93,6 +93,61 @@ static void every_field_tx(void **state)
 	assert_string_equal(errs(c), "");
 }
 
+/*
+ * opts (1.2): a SYN's options as the module prints them (module/procfs.c
+ * through tcpflow_opts_text()); a 1.1 line without the key reads as "-";
+ * the three text forms of the reader.
+ */
+static void synopt(void **state)
+{
+	struct pctx *c = *state;
+	const struct tcpflow_record *x = &c->r.r;
+	char line[512], buf[TF_OPTS_MAX], txt[TCPFLOW_OPTS_TEXT];
+
+	snprintf(line, sizeof(line), "%s opts=mss:1460,ws:7,sack,ts:4242",
+		 ex_tx);
+	assert_int_equal(parse(c, line), TF_LINE_RECORD);
+	assert_false(c->r.dash & TF_DASH(TF_K_OPTS));
+	assert_int_equal(x->opt.bits, TCPFLOW_OPT_SEEN | TCPFLOW_OPT_MSS |
+			 TCPFLOW_OPT_WS | TCPFLOW_OPT_SACK | TCPFLOW_OPT_TS);
+	assert_int_equal(x->opt.mss, 1460);
+	assert_int_equal(x->opt.ws, 7);
+	assert_int_equal(x->opt.tsval, 4242);
+	tf_opts_str(buf, x, c->r.dash, TF_OPTS_LADDER);
+	assert_string_equal(buf, "mss 1460 ws 7 sack ts");
+	tf_opts_str(buf, x, c->r.dash, TF_OPTS_TCPDUMP);
+	assert_string_equal(buf, "mss 1460,sackOK,TS val 4242,wscale 7");
+	tcpflow_opts_text(txt, x);	/* what the module would print */
+	assert_string_equal(txt, "mss:1460,ws:7,sack,ts:4242");
+
+	snprintf(line, sizeof(line), "%s opts=ws:0,future:3,xyz", ex_tx);
+	assert_int_equal(parse(c, line), TF_LINE_RECORD);
+	assert_int_equal(x->opt.bits, TCPFLOW_OPT_SEEN | TCPFLOW_OPT_WS);
+	tcpflow_opts_text(txt, x);
+	assert_string_equal(txt, "ws:0");
+
+	snprintf(line, sizeof(line), "%s opts=none", ex_tx);
+	assert_int_equal(parse(c, line), TF_LINE_RECORD);
+	assert_int_equal(x->opt.bits, TCPFLOW_OPT_SEEN);
+	tf_opts_str(buf, x, c->r.dash, TF_OPTS_LADDER);
+	assert_string_equal(buf, "no options");
+	tcpflow_opts_text(txt, x);
+	assert_string_equal(txt, "none");
+
+	assert_int_equal(parse(c, ex_tx), TF_LINE_RECORD);	/* 1.1 */
+	assert_true(c->r.dash & TF_DASH(TF_K_OPTS));
+	assert_int_equal(tf_opts_str(buf, x, c->r.dash, TF_OPTS_LADDER), 0);
+	assert_string_equal(errs(c), "");
+
+	snprintf(line, sizeof(line), "%s opts=mss:70000", ex_tx);
+	assert_int_equal(parse(c, line), TF_LINE_SKIP);
+	snprintf(line, sizeof(line), "%s opts=mss:1460,", ex_tx);
+	assert_int_equal(parse(c, line), TF_LINE_SKIP);
+	snprintf(line, sizeof(line), "%s opts=sack:1", ex_tx);
+	assert_int_equal(parse(c, line), TF_LINE_SKIP);
+	assert_non_null(strstr(errs(c), "bad value for opts: 'mss:70000'"));
+}
+
 static void every_field_state(void **state)
 {
 	struct pctx *c = *state;
@@ -434,6 +489,7 @@ int test_parse_run(unsigned int *ntests)
 	const struct CMUnitTest tests[] = {
 		T(every_field_tx),
 		T(every_field_state),
+		T(synopt),
 		T(tw_expire_and_dash),
 		T(ipv6),
 		T(comm_escapes),

@@ -214,9 +214,9 @@ def in_run(r, run):
 def seg_key(r):
     """What must be the same for a segment: direction (tx/rx, and the
     end, from the grouping), socket kind, the socket's state, flags,
-    seq, ack, payload length."""
+    seq, ack, payload length, and a SYN's options (format 1.2)."""
     return (r["ev"], r["sock"], r["state"], r["flags"], r["seq"], r["ack"],
-            r["len"])
+            r["len"], r.get("opts", "-"))
 
 
 def state_key(r):

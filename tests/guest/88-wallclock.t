@@ -77,7 +77,7 @@ finally:
 
 h = tf.parse_header(head)
 off = h.get("epoch_offset")
-t.ok(h["version"] == "1.1" and isinstance(off, int) and
+t.ok(h["version"] in ("1.1", "1.2") and isinstance(off, int) and
      min(before, after) - 10**6 <= off <= max(before, after) + 10**6,
      "the header (format %s) says epoch_offset=%s: realtime - monotonic "
      "as read around it (%d, %d)" % (h["version"], off, before, after),

@@ -349,7 +349,7 @@ static int write_record(FILE *f, const struct tcpflow_record *r)
 {
 	char la[INET6_ADDRSTRLEN], ra[INET6_ADDRSTRLEN], flags[9];
 	char seq[24], ack[24], win[24], len[24], pid[24], dur[24];
-	char comm[TCPFLOW_COMM_LEN * 4 + 1];
+	char comm[TCPFLOW_COMM_LEN * 4 + 1], opts[TCPFLOW_OPTS_TEXT];
 	bool seg = r->event != TCPFLOW_EV_STATE;
 	bool tw_end = !seg && r->sock == TCPFLOW_SK_TW &&
 		      r->old_state == 6 && r->new_state == 7;
@@ -371,12 +371,13 @@ static int write_record(FILE *f, const struct tcpflow_record *r)
 		strcpy(comm, "-");
 	print_u(dur, sizeof(dur), tw_end && r->dur_ns != TCPFLOW_BPF_DUR_UNKNOWN,
 		r->dur_ns);
+	tcpflow_opts_text(opts, r);
 
 	return fprintf(f, "n=%" PRIu64 " ts=%" PRIu64 " cpu=%u netns=%u "
 		       "conn=%" PRIu64 " ev=%s sock=%s af=%u laddr=%s lport=%u "
 		       "raddr=%s rport=%u old=%s new=%s state=%s flags=%s "
 		       "seq=%s ack=%s win=%s len=%s pid=%s comm=%s who=%s "
-		       "why=%s dur=%s\n",
+		       "why=%s dur=%s opts=%s\n",
 		       (uint64_t)r->n, (uint64_t)r->ts_ns, r->cpu, r->netns,
 		       (uint64_t)r->conn,
 		       NAME(event_names, r->event), NAME(sock_names, r->sock),
@@ -385,7 +386,8 @@ static int write_record(FILE *f, const struct tcpflow_record *r)
 		       seg ? "-" : NAME(state_names, r->new_state),
 		       seg ? NAME(state_names, r->new_state) : "-",
 		       flags, seq, ack, win, len, pid, comm,
-		       NAME(who_names, r->who), NAME(why_names, r->why), dur);
+		       NAME(who_names, r->who), NAME(why_names, r->why), dur,
+		       opts);
 }
 
 static int write_header(FILE *f, const struct opts *o, uint64_t next,

@@ -519,6 +519,7 @@ struct pkt {
 	__u16 win;
 	__u8 af;
 	__u8 flags;
+	struct tcpflow_synopt opt;	/* a SYN's (parse_synopt()) */
 };
 
 struct tcphdr_raw {
@@ -530,6 +531,64 @@ struct tcphdr_raw {
 	__u8 flags;
 	__be16 window;
 };
+
+/*
+ * A SYN's options at @opt, @len bytes (at most 40): the module's
+ * rec_synopt(), read a piece at a time from the packet (no variable
+ * index into the stack, which older verifiers refuse).
+ */
+static __always_inline void parse_synopt(const __u8 *opt, __u32 len,
+					 struct tcpflow_synopt *o)
+{
+	__u32 off = 0;
+
+	o->bits = TCPFLOW_OPT_SEEN;
+	if (len > 40)
+		return;
+	for (int k = 0; k < 40; k++) {
+		__u8 kl[2];
+
+		if (off >= len)
+			break;
+		if (bpf_probe_read_kernel(kl, 1, opt + off))
+			break;
+		if (kl[0] == 0)		/* end of options */
+			break;
+		if (kl[0] == 1) {	/* nop */
+			off++;
+			continue;
+		}
+		if (off + 2 > len || bpf_probe_read_kernel(kl, 2, opt + off))
+			break;
+		if (kl[1] < 2 || off + kl[1] > len)
+			break;
+		if (kl[0] == 2 && kl[1] == 4) {
+			__be16 v;
+
+			if (!bpf_probe_read_kernel(&v, 2, opt + off + 2)) {
+				o->mss = bpf_ntohs(v);
+				o->bits |= TCPFLOW_OPT_MSS;
+			}
+		} else if (kl[0] == 3 && kl[1] == 3) {
+			__u8 v;
+
+			if (!bpf_probe_read_kernel(&v, 1, opt + off + 2)) {
+				o->ws = v;
+				o->bits |= TCPFLOW_OPT_WS;
+			}
+		} else if (kl[0] == 4 && kl[1] == 2) {
+			o->bits |= TCPFLOW_OPT_SACK;
+		} else if (kl[0] == 8 && kl[1] == 10) {
+			__be32 v;
+
+			if (!bpf_probe_read_kernel(&v, 4, opt + off + 2)) {
+				o->tsval = bpf_ntohl(v);
+				o->bits |= TCPFLOW_OPT_TS;
+			}
+		}
+		off += kl[1];
+	}
+}
 
 /*
  * Parse the IPv4 or IPv6 and TCP headers at @nh.  @l3len is how many
@@ -587,6 +646,11 @@ static __always_inline int parse(const void *nh, __u16 proto, __u32 l3len,
 		return -1;
 	if (!tot)
 		tot = l3len;
+	if ((th.flags & TCPFLOW_F_SYN) && (th.doff_res >> 4) > 5)
+		parse_synopt((const __u8 *)nh + hlen + 20,	/* th: 16 of 20 */
+			     (th.doff_res >> 4) * 4 - 20, &p->opt);
+	else if (th.flags & TCPFLOW_F_SYN)
+		p->opt.bits = TCPFLOW_OPT_SEEN;
 	hlen += (th.doff_res >> 4) * 4;
 	p->len = tot > hlen ? tot - hlen : 0;
 	p->sport = bpf_ntohs(th.source);
@@ -622,6 +686,8 @@ static __always_inline void seg_rec(struct tcpflow_record *r, __u8 ev,
 	r->ack = p->ack;
 	r->win = p->win;
 	r->len = p->len;
+	if (p->flags & TCPFLOW_F_SYN)
+		r->opt = p->opt;
 }
 
 /* ---- timewait socks ---------------------------------------------------- */
