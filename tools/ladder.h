@@ -6,8 +6,8 @@
  * state change (next to its side's rail) or segment (an arrow), each
  * with its label, its Wireshark-like tags and, with --explain, the
  * teaching notes.  The views draw the same rows: the terminal ladder
- * (ladder.c), --svg (svg.c) and --mermaid (mermaid.c), so a note is
- * decided in one place.
+ * (ladder.c), --svg (svg.c), --html (html.c, around svg.c's picture)
+ * and --mermaid (mermaid.c), so a note is decided in one place.
  */
 #ifndef TCPFLOW_LADDER_H
 #define TCPFLOW_LADDER_H
@@ -65,5 +65,33 @@ int tf_svg_file(const struct tf_trace *t, const struct tf_opts *o,
 		const char *path, FILE *out, FILE *err);	/* 0 or 1 */
 int tf_view_mermaid(const struct tf_trace *t, const struct tf_opts *o,
 		    struct obuf *ob);
+int tf_view_html(const struct tf_trace *t, const struct tf_opts *o,
+		 struct obuf *ob);
+int tf_html_file(const struct tf_trace *t, const struct tf_opts *o,
+		 const char *path, FILE *out, FILE *err);	/* 0 or 1 */
+/* view into path ('-': out); 0 or 1, a message on err */
+int tf_view_file(const struct tf_trace *t, const struct tf_opts *o,
+		 const char *path, FILE *out, FILE *err,
+		 int (*view)(const struct tf_trace *t,
+			     const struct tf_opts *o, struct obuf *ob));
+
+/*
+ * svg.c's drawing of one conversation, for html.c: the same picture,
+ * with a hook around each row (its index in rs, its top, height and the
+ * picture's width; end 0 before the row, 1 after it).
+ */
+struct tf_svg_hook {
+	void (*row)(void *arg, struct obuf *ob, size_t i, int y, int h,
+		    int width, int end);
+	void *arg;
+};
+void tf_svg_size(const struct tf_group *g, const struct tf_rows *rs,
+		 int *width, int *height);
+void tf_svg_conv(const struct tf_trace *t, const struct tf_group *g,
+		 const struct tf_rows *rs, int y0, struct obuf *ob,
+		 const struct tf_svg_hook *hk);
+extern const char tf_svg_css[];		/* the SVG's <style>, no tags */
+/* XML (and HTML) text: the specials as entities, non-ASCII as '?' */
+void tf_xml_str(struct obuf *ob, const char *s);
 
 #endif

@@ -41,6 +41,9 @@ static const char usage_text[] =
 "      --csv           the summary as CSV, with a header line\n"
 "  -w, --pcap FILE     write the segments to a pcap file ('-': stdout)\n"
 "      --svg FILE      write the ladder as an SVG picture ('-': stdout)\n"
+"      --html FILE     write one page to step through in class: the\n"
+"                      ladder with its notes and the state diagram\n"
+"                      ('-': stdout)\n"
 "      --mermaid       the ladder as Mermaid sequenceDiagram text\n"
 "  -f, --follow        print records as they arrive, one line each,\n"
 "                      until the input ends or Ctrl-C\n"
@@ -73,7 +76,7 @@ static const char usage_text[] =
 
 enum {
 	OPT_STATE = 256, OPT_SINCE, OPT_UNTIL, OPT_COLOR, OPT_SUMMARY, OPT_CSV,
-	OPT_SVG, OPT_MERMAID, OPT_PID, OPT_COMM, OPT_WIDTH, OPT_TIME, OPT_UTC,
+	OPT_SVG, OPT_HTML, OPT_MERMAID, OPT_PID, OPT_COMM, OPT_WIDTH, OPT_TIME, OPT_UTC,
 };
 
 static void on_stop(int sig)
@@ -103,6 +106,7 @@ static const struct option long_opts[] = {
 	{ "color", optional_argument, NULL, OPT_COLOR },
 	{ "colour", optional_argument, NULL, OPT_COLOR },
 	{ "svg", required_argument, NULL, OPT_SVG },
+	{ "html", required_argument, NULL, OPT_HTML },
 	{ "mermaid", no_argument, NULL, OPT_MERMAID },
 	{ "width", required_argument, NULL, OPT_WIDTH },
 	{ "time", required_argument, NULL, OPT_TIME },
@@ -357,13 +361,15 @@ static unsigned int term_width(FILE *out)
 
 static int check_combos(FILE *err, int states, int json, int follow, int live,
 			int summary, int mermaid, const char *pcap_path,
-			const char *svg_path, const struct tf_opts *o, int named)
+			const char *svg_path, const char *html_path,
+			const struct tf_opts *o, int named)
 {
 	/* the views that draw the ladder's rows, and so take -e and -S */
 	int ladder = !states && !json && !summary && !mermaid && !follow &&
-		     !pcap_path && !svg_path;
-	int text = ladder || follow || svg_path || mermaid;
+		     !pcap_path && !svg_path && !html_path;
+	int text = ladder || follow || svg_path || html_path || mermaid;
 	int pcap_out = pcap_path && !strcmp(pcap_path, "-");
+	int html_out = html_path && !strcmp(html_path, "-");
 
 	if (states + json + follow + mermaid + !!summary > 1)
 		return usage_error(err, "--states, --json, --follow, --mermaid "
@@ -373,27 +379,34 @@ static int check_combos(FILE *err, int states, int json, int follow, int live,
 				   "tcpflow-bpf, not a FILE (for a file or a "
 				   "pipe: -f FILE)");
 	if (live && (states || json || pcap_path || summary || mermaid ||
-		     svg_path))
+		     svg_path || html_path))
 		return usage_error(err, "--live draws the ladder (or lines, "
 				   "with -f): not with --states, --json, "
-				   "--pcap, --summary, --svg or --mermaid");
+				   "--pcap, --summary, --svg, --html or "
+				   "--mermaid");
 	if (follow && pcap_path)
 		return usage_error(err, "--pcap writes a whole trace: not "
 				   "with --follow");
 	if (follow && svg_path)
 		return usage_error(err, "--svg draws whole conversations: not "
 				   "with --follow");
+	if (follow && html_path)
+		return usage_error(err, "--html draws whole conversations: not "
+				   "with --follow");
 	if (svg_path && !strcmp(svg_path, "-") &&
-	    (states || json || mermaid || summary || pcap_out))
+	    (states || json || mermaid || summary || pcap_out || html_out))
 		return usage_error(err, "--svg - and another output both want "
+				   "standard output");
+	if (html_out && (states || json || mermaid || summary || pcap_out))
+		return usage_error(err, "--html - and another output both want "
 				   "standard output");
 	if (pcap_out && (states || json || mermaid || summary))
 		return usage_error(err, "--pcap - and a text view both want "
 				   "standard output");
 	if (o->explain && !text)
-		return usage_error(err, "--explain is for the ladder, -f, --svg "
-				   "and --mermaid: --states, --json, --summary "
-				   "and --pcap have no notes");
+		return usage_error(err, "--explain is for the ladder, -f, --svg, "
+				   "--html and --mermaid: --states, --json, "
+				   "--summary and --pcap have no notes");
 	if (tf_wall.utc && !tf_wall.want)
 		return usage_error(err, "--utc is for -T (--time=wall)");
 	if (tf_wall.want && !ladder && !follow && !summary)
@@ -407,9 +420,9 @@ static int check_combos(FILE *err, int states, int json, int follow, int live,
 				   "columns");
 	if (o->absolute && !text)
 		return usage_error(err, "--absolute is for the ladder, -f, "
-				   "--svg and --mermaid: --states and --summary "
-				   "show no numbers, --json and --pcap always "
-				   "have them as on the wire");
+				   "--svg, --html and --mermaid: --states and "
+				   "--summary show no numbers, --json and "
+				   "--pcap always have them as on the wire");
 	return 0;
 }
 
@@ -420,6 +433,7 @@ int tfs_main(int argc, char **argv, FILE *out, FILE *err)
 	struct tf_trace t;
 	struct obuf ob;
 	const char *path = DEFAULT_INPUT, *pcap_path = NULL, *svg_path = NULL;
+	const char *html_path = NULL;
 	int states = 0, json = 0, follow = 0, live = 0, color = -1, c, fd;
 	int ret = 0, named = 0, piped = 0, summary = 0, mermaid = 0;
 	pid_t child = 0;
@@ -526,6 +540,9 @@ int tfs_main(int argc, char **argv, FILE *out, FILE *err)
 		case OPT_SVG:
 			svg_path = optarg;
 			break;
+		case OPT_HTML:
+			html_path = optarg;
+			break;
 		case OPT_MERMAID:
 			mermaid = 1;
 			break;
@@ -580,7 +597,7 @@ int tfs_main(int argc, char **argv, FILE *out, FILE *err)
 		return 2;
 	}
 	ret = check_combos(err, states, json, follow, live, summary, mermaid,
-			   pcap_path, svg_path, &o, named);
+			   pcap_path, svg_path, html_path, &o, named);
 	if (ret)
 		return ret;
 	if (color < 0) {
@@ -658,7 +675,8 @@ int tfs_main(int argc, char **argv, FILE *out, FILE *err)
 		sigemptyset(&sa.sa_mask);
 		sigaction(SIGINT, &sa, &old_int);
 	}
-	if ((states || json) && !pcap_path && !svg_path && !o.has_port &&
+	if ((states || json) && !pcap_path && !svg_path && !html_path &&
+	    !o.has_port &&
 	    !o.has_addr && !o.has_conn && !o.has_state && !o.has_pid &&
 	    !o.has_comm) {
 		uint64_t n = 0;
@@ -693,6 +711,8 @@ int tfs_main(int argc, char **argv, FILE *out, FILE *err)
 			ret = 1;
 		if (svg_path)
 			ret |= tf_svg_file(&t, &o, svg_path, out, err);
+		if (html_path)
+			ret |= tf_html_file(&t, &o, html_path, out, err);
 		if (summary)
 			ret |= tf_view_summary(&t, &o, &ob, summary == 2) ?
 			       1 : 0;
@@ -702,7 +722,7 @@ int tfs_main(int argc, char **argv, FILE *out, FILE *err)
 			ret |= tf_view_json(&t, &o, &ob) ? 1 : 0;
 		else if (mermaid)
 			ret |= tf_view_mermaid(&t, &o, &ob) ? 1 : 0;
-		else if (!pcap_path && !svg_path)
+		else if (!pcap_path && !svg_path && !html_path)
 			ret |= tf_view_ladder(&t, &o, &ob) ? 1 : 0;
 	}
 	tf_trace_free(&t);

@@ -26,7 +26,7 @@
 
 /* XML text: the five specials as entities, anything not printable ASCII
  * (XML 1.0 forbids most control characters outright) as '?'. */
-static void xml_str(struct obuf *ob, const char *s)
+void tf_xml_str(struct obuf *ob, const char *s)
 {
 	for (; *s; s++) {
 		unsigned char c = (unsigned char)*s;
@@ -189,12 +189,23 @@ static void svg_arrow(struct obuf *ob, const struct layout *lo,
 	ob_printf(ob, "<text class=\"label\" x=\"%d\" y=\"%d\" "
 		  "stroke=\"none\" text-anchor=\"middle\">",
 		  (lo->cx + lo->sx) / 2, y - 10);
-	xml_str(ob, w->text);
+	tf_xml_str(ob, w->text);
 	ob_str(ob, "</text></g>\n");
 }
 
-static void svg_conv(const struct tf_trace *t, const struct tf_group *g,
-		     const struct tf_rows *rs, int y0, struct obuf *ob)
+void tf_svg_size(const struct tf_group *g, const struct tf_rows *rs,
+		 int *width, int *height)
+{
+	struct layout lo;
+
+	layout(g, rs, &lo);
+	*width = lo.width;
+	*height = lo.height;
+}
+
+void tf_svg_conv(const struct tf_trace *t, const struct tf_group *g,
+		 const struct tf_rows *rs, int y0, struct obuf *ob,
+		 const struct tf_svg_hook *hk)
 {
 	char ep[2][TF_EP_MAX], info[2][160], num[24];
 	struct layout lo;
@@ -213,18 +224,18 @@ static void svg_conv(const struct tf_trace *t, const struct tf_group *g,
 		  "height=\"%d\" fill=\"#ffffff\"/>\n", lo.width, lo.height);
 	ob_printf(ob, "<text class=\"title\" x=\"%d\" y=\"44\">conversation "
 		  "%s: ", PAD, num);
-	xml_str(ob, ep[0]);
+	tf_xml_str(ob, ep[0]);
 	ob_str(ob, " &gt; ");
-	xml_str(ob, ep[1]);
+	tf_xml_str(ob, ep[1]);
 	ob_printf(ob, " (%s, %s)</text>\n", g->af == 6 ? "IPv6" : "IPv4",
 		  g->conn[0] >= 0 && g->conn[1] >= 0 ? "both ends traced" :
 		  "one end traced");
 	for (unsigned int s = 0; s < 2; s++) {
 		ob_printf(ob, "<text class=\"who\" x=\"%d\" y=\"%d\">%s ",
 			  PAD, 76 + 26 * (int)s, s ? "server" : "client");
-		xml_str(ob, ep[s]);
+		tf_xml_str(ob, ep[s]);
 		ob_str(ob, "  ");
-		xml_str(ob, info[s]);
+		tf_xml_str(ob, info[s]);
 		ob_str(ob, "</text>\n");
 	}
 	y = HEAD_H - 12;
@@ -236,7 +247,7 @@ static void svg_conv(const struct tf_trace *t, const struct tf_group *g,
 			  s ? "server" : "client");
 		ob_printf(ob, "<text class=\"addr\" x=\"%d\" y=\"%d\">",
 			  s ? lo.sx : lo.cx, y);
-		xml_str(ob, ep[s]);
+		tf_xml_str(ob, ep[s]);
 		ob_str(ob, "</text>\n");
 		ob_printf(ob, "<line class=\"rail\" x1=\"%d\" y1=\"%d\" "
 			  "x2=\"%d\" y2=\"%d\"/>\n", s ? lo.sx : lo.cx,
@@ -252,6 +263,8 @@ static void svg_conv(const struct tf_trace *t, const struct tf_group *g,
 		int base = y + (w->kind == TF_ROW_ARROW ? 38 : 26);
 		char ms[32];
 
+		if (hk)
+			hk->row(hk->arg, ob, i, y, h, lo.width, 0);
 		tf_ms_str(ms, sizeof(ms), w->ts - rs->base);
 		ob_printf(ob, "<text class=\"time\" x=\"%d\" y=\"%d\">%s</text>"
 			  "\n", lo.tx, base, ms);
@@ -264,7 +277,7 @@ static void svg_conv(const struct tf_trace *t, const struct tf_group *g,
 				  "r=\"6\"/><text class=\"state %s\" x=\"%d\" "
 				  "y=\"%d\">", x, base - 7, w->side ? "right" :
 				  "left", x + (w->side ? 16 : -16), base);
-			xml_str(ob, w->text);
+			tf_xml_str(ob, w->text);
 			ob_str(ob, "</text>\n");
 		}
 		if (nc) {
@@ -285,17 +298,18 @@ static void svg_conv(const struct tf_trace *t, const struct tf_group *g,
 				ob_printf(ob, "<text class=\"%s\" x=\"%d\" "
 					  "y=\"%d\">", !k && w->tag[0] ?
 					  "tag" : "note", lo.nx, ty);
-				xml_str(ob, cl[k]);
+				tf_xml_str(ob, cl[k]);
 				ob_str(ob, "</text>\n");
 			}
 		}
+		if (hk)
+			hk->row(hk->arg, ob, i, y, h, lo.width, 1);
 		y += h;
 	}
 	ob_str(ob, "</g>\n");
 }
 
-static const char style[] =
-"<style>\n"
+const char tf_svg_css[] =
 "text { font-family: 'DejaVu Sans Mono', 'Liberation Mono', monospace;"
 " font-size: 20px; fill: #1a1a1a; white-space: pre; }\n"
 ".page { fill: #ffffff; stroke: #c8c8c8; }\n"
@@ -315,8 +329,7 @@ static const char style[] =
 ".lost { stroke-width: 4; }\n"
 ".tag { fill: #8e2424; font-style: italic; }\n"
 ".note { fill: #fff6c4; stroke: #e0c96a; }\n"
-"text.note { fill: #333333; stroke: none; font-size: 19px; }\n"
-"</style>\n";
+"text.note { fill: #333333; stroke: none; font-size: 19px; }\n";
 
 int tf_view_svg(const struct tf_trace *t, const struct tf_opts *o,
 		struct obuf *ob)
@@ -342,7 +355,9 @@ int tf_view_svg(const struct tf_trace *t, const struct tf_opts *o,
 				  "height=\"%d\" viewBox=\"0 0 %d %d\">\n",
 				  width, height, width, height);
 			ob_str(ob, "<title>" TF_PROG ": TCP ladder</title>\n");
-			ob_str(ob, style);
+			ob_str(ob, "<style>\n");
+			ob_str(ob, tf_svg_css);
+			ob_str(ob, "</style>\n");
 			ob_printf(ob, "<rect x=\"0\" y=\"0\" width=\"%d\" "
 				  "height=\"%d\" fill=\"#f4f4f4\"/>\n",
 				  width, height);
@@ -359,7 +374,7 @@ int tf_view_svg(const struct tf_trace *t, const struct tf_opts *o,
 			}
 			layout(g, &rs, &lo);
 			if (pass)
-				svg_conv(t, g, &rs, y, ob);
+				tf_svg_conv(t, g, &rs, y, ob, NULL);
 			y += lo.height + PAD;
 			if (lo.width > width)
 				width = lo.width;
@@ -379,9 +394,11 @@ int tf_view_svg(const struct tf_trace *t, const struct tf_opts *o,
 	return ret;
 }
 
-/* --svg FILE ('-': standard output) */
-int tf_svg_file(const struct tf_trace *t, const struct tf_opts *o,
-		const char *path, FILE *out, FILE *err)
+/* --svg FILE, --html FILE ('-': standard output): view into path */
+int tf_view_file(const struct tf_trace *t, const struct tf_opts *o,
+		 const char *path, FILE *out, FILE *err,
+		 int (*view)(const struct tf_trace *t,
+			     const struct tf_opts *o, struct obuf *ob))
 {
 	int std = !strcmp(path, "-");
 	FILE *f = std ? out : fopen(path, "w");
@@ -397,7 +414,7 @@ int tf_svg_file(const struct tf_trace *t, const struct tf_opts *o,
 			fclose(f);
 		return 1;
 	}
-	ret = tf_view_svg(t, o, &ob) ? 1 : 0;
+	ret = view(t, o, &ob) ? 1 : 0;
 	if (ob_done(&ob) && !ret) {
 		fprintf(err, TF_PROG ": %s: write error\n", path);
 		ret = 1;
@@ -407,4 +424,10 @@ int tf_svg_file(const struct tf_trace *t, const struct tf_opts *o,
 		ret = 1;
 	}
 	return ret;
+}
+
+int tf_svg_file(const struct tf_trace *t, const struct tf_opts *o,
+		const char *path, FILE *out, FILE *err)
+{
+	return tf_view_file(t, o, path, out, err, tf_view_svg);
 }
