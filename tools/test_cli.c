@@ -109,6 +109,58 @@ static void not_a_trace(void **state)
 	run_free(&r);
 }
 
+/*
+ * --html FILE: the page in FILE and nothing on standard output, the same
+ * bytes as --html -; another view may go to standard output with it.  A
+ * FILE that cannot be written is exit 1 and a message that names it.
+ */
+static void html_file(void **state)
+{
+	char path[] = "/tmp/tcpflow-html-XXXXXX";
+	struct run r, s;
+	char *page;
+	int fd = mkstemp(path);
+
+	(void)state;
+	assert_true(fd >= 0);
+	close(fd);
+	run_cli(&r, "--html", path, FIX("halfclose"));
+	assert_int_equal(r.rc, 0);
+	assert_string_equal(r.out, "");
+	assert_string_equal(r.err, "");
+	run_free(&r);
+	page = read_file(path, NULL);
+	assert_non_null(page);
+	run_cli(&s, "--html", "-", FIX("halfclose"));
+	assert_int_equal(s.rc, 0);
+	assert_string_equal(page, s.out);
+	assert_true(!strncmp(page, "<!DOCTYPE html>\n", 16));
+	free(page);
+	run_free(&s);
+	run_cli(&r, "--html", path, "--mermaid", FIX("halfclose"));
+	assert_int_equal(r.rc, 0);
+	assert_true(!strncmp(r.out, "sequenceDiagram\n", 16));
+	run_free(&r);
+	unlink(path);
+
+	run_cli(&r, "--html", "/nonexistent/dir/x.html", FIX("refused"));
+	assert_int_equal(r.rc, 1);
+	assert_non_null(strstr(r.err, "/nonexistent/dir/x.html: No such file"));
+	assert_string_equal(r.out, "");
+	run_free(&r);
+	run_cli(&r, "--html", "/tmp", FIX("refused"));
+	assert_int_equal(r.rc, 1);
+	assert_non_null(strstr(r.err, "/tmp: Is a directory"));
+	run_free(&r);
+	/* opens, but no room for the page */
+	if (!access("/dev/full", W_OK)) {
+		run_cli(&r, "--html", "/dev/full", FIX("refused"));
+		assert_int_equal(r.rc, 1);
+		assert_non_null(strstr(r.err, "/dev/full: write error"));
+		run_free(&r);
+	}
+}
+
 static void combos_refused(void **state)
 {
 	static const char *const bad[][5] = {
@@ -134,11 +186,24 @@ static void combos_refused(void **state)
 		{ "-s", "-T" },
 		{ "--utc" },
 		{ "--time=now" },
+		/* --html draws whole conversations, from a whole trace */
+		{ "-f", "--html", "/tmp/tcpflow-test-never.html" },
+		{ "--live", "--html", "/tmp/tcpflow-test-never.html" },
+		{ "--html", "-", "-j" },
+		{ "--html", "-", "-s" },
+		{ "--html", "-", "--mermaid" },
+		{ "--html", "-", "--summary" },
+		{ "--html", "-", "-w", "-" },
+		{ "--html", "-", "--svg", "-" },
+		{ "--html", "/tmp/tcpflow-test-never.html", "-T" },
+		{ "--html", "/tmp/tcpflow-test-never.html", "--width", "80" },
+		{ "--html" },
 	};
 	struct run r;
 
 	(void)state;
 	unlink("/tmp/tcpflow-test-never.pcap");
+	unlink("/tmp/tcpflow-test-never.html");
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		const char *argv[8] = { "tcpflow-show" };
 		size_t n = 1;
@@ -153,6 +218,7 @@ static void combos_refused(void **state)
 		run_free(&r);
 	}
 	assert_int_equal(access("/tmp/tcpflow-test-never.pcap", F_OK), -1);
+	assert_int_equal(access("/tmp/tcpflow-test-never.html", F_OK), -1);
 	/* and what does combine still works */
 	run_cli(&r, "-w", "/dev/null", "-s", FIX("refused"));
 	assert_int_equal(r.rc, 0);
@@ -495,6 +561,7 @@ int test_cli_run(unsigned int *ntests)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(not_a_trace),
 		cmocka_unit_test(combos_refused),
+		cmocka_unit_test(html_file),
 		cmocka_unit_test(stdin_by_default),
 		cmocka_unit_test(missing_proc_names_routes),
 		cmocka_unit_test(follow_numbers_and_notes),

@@ -23,6 +23,8 @@ static const struct view {
 	{ "states", { "--states", NULL } },
 	{ "json", { "--json", NULL } },
 	{ "svg", { "--explain", "--svg", "-", NULL } },
+	/* the notes are always on: the page is for the class */
+	{ "html", { "--html", "-", NULL } },
 	{ "mermaid", { "--explain", "--mermaid", NULL } },
 	/* a terminal of 80 columns: no line may be wider (golden() says) */
 	{ "narrow", { "--explain", "--width", "80", NULL } },

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0 OR MIT
 /*
- * test_views.c - --svg and --mermaid against the trace itself.
+ * test_views.c - --svg, --html and --mermaid against the trace itself.
  *
  * With -S the arrow labels are the segments' own fields, so the labels
  * expected are built here from the fixture's text lines (flags=, seq=,
@@ -265,11 +265,57 @@ static void escaped(void **state)
 	assert_null(strchr(r.out, '\x01'));
 	assert_null(strchr(r.out, '\xc3'));
 	run_free(&r);
+	run_cli(&r, "--html", "-", t);
+	assert_int_equal(r.rc, 0);
+	assert_non_null(strstr(r.out, "&lt;a/&gt;&amp;&quot;&apos;;#%"));
+	assert_null(strstr(r.out, "<a/>"));
+	assert_null(strchr(r.out, '\x01'));
+	assert_null(strchr(r.out, '\xc3'));
+	run_free(&r);
 	run_cli(&r, "--mermaid", t);
 	assert_int_equal(r.rc, 0);
 	assert_non_null(strstr(r.out, "#60;a/#62;#38;\"'#59;#35;#37;"));
 	assert_null(strchr(r.out, '\x01'));
 	run_free(&r);
+}
+
+/*
+ * A page that fetches nothing: no attribute or rule that names another
+ * resource, no script that asks for one; "http" only in the SVG's
+ * namespace, which is a name, not a fetch.  (Text from a trace, a comm
+ * named "src=", would trip it: the fixtures have none.)
+ */
+static void html_fixture(const char *trace, const char *text)
+{
+	static const char *const never[] = {
+		" src=", " href=", "url(", "https:", "ftp:", "@import", "<link", "<iframe",
+		"<object", "<embed", "fetch(", "XMLHttpRequest", "import(",
+		"WebSocket", "EventSource", "sendBeacon",
+	};
+	static const char ns[] = "http://www.w3.org/2000/svg\"";
+	struct run r;
+	size_t nsvg = 0;
+
+	(void)text;
+	run_cli(&r, "--html", "-", trace);
+	assert_int_equal(r.rc, 0);
+	for (size_t i = 0; i < sizeof(never) / sizeof(never[0]); i++)
+		if (strstr(r.out, never[i]))
+			fail_msg("%s: the page has %s", trace, never[i]);
+	for (const char *p = r.out; (p = strstr(p, "http:")); p += 5) {
+		if (strncmp(p, ns, sizeof(ns) - 1))
+			fail_msg("%s: the page names %.40s", trace, p);
+		nsvg++;
+	}
+	assert_true(nsvg > 0);
+	assert_non_null(strstr(r.out, "</html>\n"));
+	run_free(&r);
+}
+
+static void html_self_contained(void **state)
+{
+	(void)state;
+	each_fixture(html_fixture);
 }
 
 static void usage_errors(void **state)
@@ -335,6 +381,7 @@ int test_views_run(unsigned int *ntests)
 		cmocka_unit_test(relative_by_default),
 		cmocka_unit_test(notes_with_explain),
 		cmocka_unit_test(escaped),
+		cmocka_unit_test(html_self_contained),
 		cmocka_unit_test(usage_errors),
 		cmocka_unit_test(svg_file_and_mermaid),
 	};
