@@ -14,7 +14,7 @@
 #
 # The module's records come from /proc/tcpflow (cleared after tcpflow-bpf
 # started), tcpflow-bpf's from its output file; the scenarios are
-# scripts/scenarios.py's, across the veth pair (namespaces client and
+# scripts/scenarios/'s, across the veth pair (namespaces client and
 # server) and on loopback, IPv4 and IPv6.  Phase 1 runs the default
 # segment mode; phase 2 runs segments=all on a data exchange.  Both
 # outputs are left in $TCPFLOW_TEST_OUT (70-bpf-diff-*.txt).
@@ -90,7 +90,7 @@ sys.path.insert(0, os.path.join(REPO, "scripts"))
 try:
     import scenarios as sc
 except Exception as e:  # the library is part of the suite: a failure
-    print("Bail out! cannot import scripts/scenarios.py: %r" % e)
+    print("Bail out! cannot import scripts/scenarios/: %r" % e)
     t.failed += 1
     t.done()
 
@@ -228,7 +228,7 @@ def key(r):
 
 
 def stories(recs, run):
-    """{(end, label): [record, ...]} with labels as scripts/scenarios.py
+    """{(end, label): [record, ...]} with labels as scripts/scenarios/
     gives them (L the listener, - no socket, 1, 2, ... by first
     appearance on that end), and {(end, label): conn}."""
     story, conns = sc.trace_story(recs, run)
@@ -347,7 +347,7 @@ ALLOWED = (allow_req_end, allow_lost_tx, allow_reuse_syn, allow_nosock_rx)
 
 
 def held_ok(m, b, mstory, run):
-    """docs/bpf.md, "Segments", held on the way: scripts/scenarios.py's
+    """docs/bpf.md, "Segments", held on the way: scripts/scenarios/'s
     hosts delay every segment in a netem qdisc (Hosts.delay_ms on every
     link, more where a scenario adds its own), and tcpflow-bpf records a
     segment when it leaves the qdisc, later than the module, with the
@@ -408,8 +408,9 @@ _expect_cache = {}
 
 
 def exp_matches(e, got):
-    """An expectation line (scripts/scenarios.py's ExpLine) against a key
-    of scenarios.trace_story(); seq/ack None in the expectation: any."""
+    """An expectation line (scripts/scenarios/expect.py's ExpLine)
+    against a key of scenarios.trace_story(); seq/ack None in the
+    expectation: any."""
     if e.ev == "state":
         return e.key() == got
     want = (e.ev, e.sock, e.state, e.flags, e.seq, e.ack, e.len)

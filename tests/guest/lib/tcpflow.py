@@ -16,7 +16,7 @@ made of.  Python 3 standard library only; runs in the lab guest as root.
                  tracepoint, read from an ftrace instance
   ss()           the kernel's socket table through ss (cookies, timers)
   Scene          two hosts, the captures and the tracepoint, and a way to run
-                 a scenario (scripts/scenarios.py) and collect its records
+                 a scenario (scripts/scenarios/) and collect its records
   check_*()      comparisons; each returns a list of problems (strings)
 """
 
