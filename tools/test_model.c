@@ -1330,7 +1330,7 @@ static char *csv_line(const char *path, const char *port)
 static void summary_view(void **state)
 {
 	/*
-	 * Each line against what its scenario did (scripts/scenarios.py):
+	 * Each line against what its scenario did (scripts/scenarios/):
 	 * field 8 and 9 bytes each way, 12 who closed first, 13 how it
 	 * ended, 14-16 TIME_WAIT's end, how long and how it ended.
 	 */
