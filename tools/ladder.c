@@ -318,16 +318,24 @@ static void note_add(struct noter *nt, struct tf_row *w, enum note id)
 		}
 }
 
-/* A SYN's options: its tag, and after its other notes, theirs. */
-static void synopt_row(struct noter *nt, struct tf_row *w,
-		       const struct tf_rec *r)
+/* A SYN's options: the first tag, next to the label. */
+static void synopt_tag(struct tf_row *w, const struct tf_rec *r)
+{
+	char buf[TF_OPTS_MAX];
+
+	if (tf_opts_str(buf, &r->r, r->dash, TF_OPTS_LADDER))
+		tag_add(w, buf);
+}
+
+/* ... and their note, after the SYN's others. */
+static void synopt_note(struct noter *nt, struct tf_row *w,
+			const struct tf_rec *r)
 {
 	const struct tcpflow_record *x = &r->r;
 	char buf[TF_OPTS_MAX];
 
 	if (!tf_opts_str(buf, x, r->dash, TF_OPTS_LADDER))
 		return;
-	tag_add(w, buf);
 	if ((x->opt.bits & ~TCPFLOW_OPT_SEEN) == 0)
 		note_add(nt, w, N_SYN_NOOPT);
 	else if (x->flags & TCPFLOW_F_ACK)
@@ -690,6 +698,7 @@ static void arrow_row(struct ctx *c, const struct tf_group *g,
 	w->lost = !!(r->mark & TF_MK_NOTRECV);
 	w->open = !!(r->mark & TF_MK_NOTTRACED);
 	seg_label(w->text, sizeof(w->text), x, seq, ack);
+	synopt_tag(w, r);
 	if (r->mark & TF_MK_RETRANS)
 		tag_add(w, "[retransmission]");
 	if (r->mark & TF_MK_DUPACK)
@@ -833,7 +842,7 @@ static void arrow_row(struct ctx *c, const struct tf_group *g,
 	if (r->mark & TF_MK_NOTRECV)
 		note_add(nt, w, N_NOTRECV);
 	if (f & TCPFLOW_F_SYN) {
-		synopt_row(nt, w, r);
+		synopt_note(nt, w, r);
 		cs->syn[s] = 1;
 	}
 }

@@ -517,6 +517,7 @@ static void run_text(struct run *r, const char *text, const char *opt)
 }
 
 #define REAL FIX("real-guest-scenarios")
+#define SYNOPTS FIX("real-guest-synopts")
 /* conversation 14 of that trace: the server closes first, the client
  * reconnects from the same port 55 ms later (the "reuse" scenario) */
 #define CONV14 "keep conn=87 conn=88 conn=4145"
@@ -977,6 +978,44 @@ static void fast_open(void **state)
 	o = explain_port(REAL, "8716");
 	HASNT(o, "Fast Open");
 	HAS(o, "the server's ISN y, ack = x+1:");
+	free(o);
+}
+
+/*
+ * A SYN's options (format 1.2), from real-guest-synopts.trace
+ * (tests/guest/89-synopts.t): the tags on each SYN and SYN-ACK, the
+ * SYN's note and the SYN-ACK's once per conversation, and a SYN without
+ * options (derived: the trace's last handshake, opts=none both ways).
+ */
+static void synopt_notes(void **state)
+{
+	static const char *const noopt[] = {
+		"keep lport=7654 rport=7654", "set 107 opts=none",
+		"set 108 opts=none", "set 110 opts=none", "set 111 opts=none",
+		NULL };
+	char *o, *text;
+
+	(void)state;
+	o = explain_port(SYNOPTS, "7651");	/* TCP_MAXSEG 1000 */
+	HAS(o, "[S] seq=0 --------->|                         mss 1000 ws 7 sack ts");
+	HAS(o, "options: what this end can do. mss: the");
+	HAS(o, "ws, sack and ts are used only if both");
+	HASNT(o, "no options: no mss");
+	free(o);
+	o = explain_port(SYNOPTS, "7654");	/* sack, ts, ws off: mss only */
+	HAS(o, "[S] seq=0 --------->|                         mss 1460\n");
+	HAS(o, "[S.] seq=0 ack=1 ------|                         mss 1460\n");
+	free(o);
+	text = derive(SYNOPTS, noopt);
+	o = explain_text(text);
+	HAS(o, "no options\n");
+	HAS(o, "no options: no mss, so the other end");
+	HASNT(o, "options: what this end can do");
+	free(o);
+	free(text);
+	o = explain_port(REAL, "8701");		/* format 1.0: no opts key */
+	HASNT(o, "options");
+	HASNT(o, "mss ");
 	free(o);
 }
 
@@ -1669,6 +1708,7 @@ int test_model_run(unsigned int *ntests)
 		cmocka_unit_test(time_wait_answers),
 		cmocka_unit_test(rearm_notes),
 		cmocka_unit_test(fast_open),
+		cmocka_unit_test(synopt_notes),
 		cmocka_unit_test(three_segment_close),
 		cmocka_unit_test(resend_notes),
 		cmocka_unit_test(fin_wait2_reset),

@@ -62,8 +62,42 @@ static const char *key(const char *line, const char *k, size_t *len)
 	return NULL;
 }
 
-/* "[F.] seq=41 ack=301 len=5" from each segment line of the trace. */
-static void trace_labels(const char *text, struct labels *l)
+static int opt_words(char *buf, size_t size, const char *v, size_t n)
+{
+	int k = 0;
+
+	if (n == 4 && !memcmp(v, "none", 4))
+		return snprintf(buf, size, " no options");
+	while (n) {
+		size_t il = strcspn(v, ",");
+		const char *colon = memchr(v, ':', il < n ? il : n);
+
+		il = il < n ? il : n;
+		if (colon && !(colon - v == 2 && !memcmp(v, "ts", 2)))
+			k += snprintf(buf + k, size - k, " %.*s %.*s",
+				      (int)(colon - v), v,
+				      (int)(il - (size_t)(colon - v) - 1),
+				      colon + 1);
+		else
+			k += snprintf(buf + k, size - k, " %.*s",
+				      (int)(colon ? (size_t)(colon - v) : il),
+				      v);
+		v += il;
+		n -= il;
+		if (n) {
+			v++;
+			n--;
+		}
+	}
+	return k;
+}
+
+/*
+ * "[F.] seq=41 ack=301 len=5" from each segment line of the trace; with
+ * opts, a SYN's options follow as the ladder tags them, "mss 1460 ws 7
+ * sack ts" from opts=mss:1460,ws:7,sack,ts:4242 (format 1.2).
+ */
+static void trace_labels(const char *text, struct labels *l, int opts)
 {
 	for (const char *line = text; *line; ) {
 		size_t len, fl, sl, al, ll;
@@ -76,7 +110,9 @@ static void trace_labels(const char *text, struct labels *l)
 			const char *sq = key(line, "seq", &sl);
 			const char *ak = key(line, "ack", &al);
 			const char *ln = key(line, "len", &ll);
-			char buf[128];
+			const char *op;
+			size_t ol;
+			char buf[192];
 			int n;
 
 			assert_non_null(f);
@@ -88,6 +124,10 @@ static void trace_labels(const char *text, struct labels *l)
 			if (!(ll == 1 && ln[0] == '0'))
 				n += snprintf(buf + n, sizeof(buf) - n,
 					      " len=%.*s", (int)ll, ln);
+			if (opts && (op = key(line, "opts", &ol)) &&
+			    !(ol == 1 && op[0] == '-'))
+				n += opt_words(buf + n, sizeof(buf) - n, op,
+					       ol);
 			labels_add(l, buf, (size_t)n);
 		}
 		line = end ? end + 1 : line + strlen(line);
@@ -135,7 +175,7 @@ static void svg_fixture(const char *trace, const char *text)
 	const char *p;
 	struct run r;
 
-	trace_labels(text, &want);
+	trace_labels(text, &want, 0);
 	run_cli(&r, "-S", "--svg", "-", trace);
 	assert_int_equal(r.rc, 0);
 	for (p = r.out; (p = strstr(p, "<text class=\"label\" ")); ) {
@@ -161,7 +201,7 @@ static void mermaid_fixture(const char *trace, const char *text)
 	struct run r;
 	int diagrams = 0, convs = 0;
 
-	trace_labels(text, &want);
+	trace_labels(text, &want, 1);
 	run_cli(&r, "-S", "--mermaid", trace);
 	assert_int_equal(r.rc, 0);
 	for (char *line = strtok(r.out, "\n"); line;
