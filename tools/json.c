@@ -53,9 +53,8 @@ static char *put_opts(char *p, const struct tf_rec *r)
 {
 	const struct tcpflow_record *x = &r->r;
 	const struct tcpflow_synopt *o = &x->opt;
-	char buf[TF_OPTS_MAX];
 
-	if (!tf_opts_str(buf, x, r->dash, TF_OPTS_LADDER))
+	if (!tf_has_opts(x, r->dash))
 		return put_null(p);
 	p = PUT(p, "{\"mss\":");
 	p = (o->bits & TCPFLOW_OPT_MSS) ? put_u64(p, o->mss) : put_null(p);

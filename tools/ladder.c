@@ -332,9 +332,8 @@ static void synopt_note(struct noter *nt, struct tf_row *w,
 			const struct tf_rec *r)
 {
 	const struct tcpflow_record *x = &r->r;
-	char buf[TF_OPTS_MAX];
 
-	if (!tf_opts_str(buf, x, r->dash, TF_OPTS_LADDER))
+	if (!tf_has_opts(x, r->dash))
 		return;
 	if ((x->opt.bits & ~TCPFLOW_OPT_SEEN) == 0)
 		note_add(nt, w, N_SYN_NOOPT);

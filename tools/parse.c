@@ -78,6 +78,12 @@ size_t tf_flags_str(char *buf, unsigned int flags)
 	return n;
 }
 
+int tf_has_opts(const struct tcpflow_record *x, uint32_t dash)
+{
+	return !(dash & TF_DASH(TF_K_OPTS)) && x->event != TCPFLOW_EV_STATE &&
+	       (x->flags & TCPFLOW_F_SYN) && (x->opt.bits & TCPFLOW_OPT_SEEN);
+}
+
 size_t tf_opts_str(char *buf, const struct tcpflow_record *x, uint32_t dash,
 		   int style)
 {
@@ -85,8 +91,7 @@ size_t tf_opts_str(char *buf, const struct tcpflow_record *x, uint32_t dash,
 	int td = style == TF_OPTS_TCPDUMP, n = 0;
 
 	buf[0] = '\0';
-	if ((dash & TF_DASH(TF_K_OPTS)) || x->event == TCPFLOW_EV_STATE ||
-	    !(x->flags & TCPFLOW_F_SYN) || !(o->bits & TCPFLOW_OPT_SEEN))
+	if (!tf_has_opts(x, dash))
 		return 0;
 #define ADD(...) (n += snprintf(buf + n, (size_t)(TF_OPTS_MAX - n), \
 				__VA_ARGS__))

@@ -58,7 +58,8 @@ static void put32(uint8_t *p, uint32_t v)
 }
 
 /*
- * A SYN's options (format 1.2) as Linux lays them out (tcp_options_write()):
+ * The options of a record that has them (tf_has_opts()), as Linux lays them
+ * out (tcp_options_write()):
  * mss, sackOK and TS (nop nop before either alone), nop and wscale.
  * Returns their length, a multiple of 4, at most TCP_OPT_MAX.
  */
@@ -68,8 +69,6 @@ static size_t put_opts(uint8_t *p, const struct tcpflow_record *x,
 	const struct tcpflow_synopt *o = &x->opt;
 	size_t n = 0;
 
-	if (!(x->flags & TCPFLOW_F_SYN))
-		return 0;
 	if (o->bits & TCPFLOW_OPT_MSS) {
 		p[n++] = 2;
 		p[n++] = 4;
@@ -119,8 +118,8 @@ static uint32_t tsecr_of(const struct tf_trace *t, size_t i)
 		if (q->group == r->group && tf_is_seg(q) &&
 		    tf_sender(q) != s &&
 		    (q->r.flags & (TCPFLOW_F_SYN | TCPFLOW_F_ACK)) ==
-		    TCPFLOW_F_SYN && (q->r.opt.bits & TCPFLOW_OPT_TS) &&
-		    !(q->dash & TF_DASH(TF_K_OPTS)))
+		    TCPFLOW_F_SYN && tf_has_opts(&q->r, q->dash) &&
+		    (q->r.opt.bits & TCPFLOW_OPT_TS))
 			return q->r.opt.tsval;
 	}
 	return 0;
@@ -146,8 +145,8 @@ static size_t build(uint8_t *pkt, const struct tf_rec *r, uint16_t ip_id,
 	uint32_t plen, tcplen, sum;
 
 	memset(pkt, 0, iph + TCP_HDR + TCP_OPT_MAX);
-	thl = TCP_HDR + ((r->dash & TF_DASH(TF_K_OPTS)) ? 0 :
-			 put_opts(tcp + TCP_HDR, x, tsecr));
+	thl = TCP_HDR + (tf_has_opts(x, r->dash) ?
+			 put_opts(tcp + TCP_HDR, x, tsecr) : 0);
 	room = MAX_PKT - iph - thl;
 	plen = x->len < room ? x->len : (uint32_t)room;
 	tcplen = (uint32_t)thl + plen;

@@ -170,6 +170,8 @@ size_t tf_flags_str(char *buf, unsigned int flags);	/* >= 9 bytes */
  */
 enum { TF_OPTS_LADDER, TF_OPTS_TCPDUMP };
 #define TF_OPTS_MAX 64
+/* Does the record carry a SYN's options (given, not "-")? */
+int tf_has_opts(const struct tcpflow_record *x, uint32_t dash);
 size_t tf_opts_str(char *buf, const struct tcpflow_record *x,
 		   uint32_t dash, int style);
 int tf_parse_addr(const char *s, size_t n, uint8_t addr[16]); /* 4, 6, -1 */
