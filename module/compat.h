@@ -23,12 +23,19 @@
 #include <linux/ftrace.h>
 #include <linux/kprobes.h>
 #include <linux/security.h>
+#include <linux/preempt.h>
 #include <linux/string.h>
 #include <net/inet6_connection_sock.h>
 #include <net/inet_connection_sock.h>
 #include <net/inet_timewait_sock.h>
 #include <net/ip.h>
 #include <net/tcp.h>
+
+/*
+ * Named in prototypes below that later kernels have (6.1 has the enum;
+ * 5.10 does not): a declaration is enough for a pointer to it.
+ */
+enum skb_drop_reason;
 
 #define TCPFLOW_PROTO_IS(fn, proto)					\
 	__builtin_types_compatible_p(typeof(fn), proto)
@@ -95,19 +102,62 @@ static inline int tcpflow_register_kprobe(struct kprobe *kp)
 }
 
 /*
- * A hooked function's arguments, from ftrace's saved registers (hooks.c
- * registers without FTRACE_OPS_FL_SAVE_REGS: x86-64 has
- * DYNAMIC_FTRACE_WITH_ARGS, which saves the argument registers anyway).
- * ftrace_regs_get_argument() came in Linux 6.5 (7.x made struct
- * ftrace_regs opaque); before it, x86's struct ftrace_regs is a pt_regs.
+ * The ftrace callback.  Linux 5.11 (d19ad0775dcd "ftrace: Have the
+ * callbacks receive a struct ftrace_regs instead of pt_regs", and the
+ * series around it) changed three things together, and gave x86-64
+ * DYNAMIC_FTRACE_WITH_ARGS, which is what tells them apart here (Kbuild
+ * asks for it from 5.11 on):
+ *  - a callback gets a struct ftrace_regs, which holds the argument
+ *    registers whatever the ops asks for; 5.10 hands it a struct pt_regs,
+ *    NULL unless the ops asks for all the registers
+ *    (FTRACE_OPS_FL_SAVE_REGS, from DYNAMIC_FTRACE_WITH_REGS; a little
+ *    slower);
+ *  - ftrace_test_recursion_trylock() (<linux/trace_recursion.h>) lets a
+ *    callback refuse recursion itself, and count it, where ftrace does it
+ *    for an ops without FTRACE_OPS_FL_RECURSION; 5.10 has no such helper,
+ *    and ftrace refuses recursion for any ops without
+ *    FTRACE_OPS_FL_RECURSION_SAFE, in ftrace_ops_assist_func(), which
+ *    counts nothing.
+ * And ftrace_regs_get_argument() came in 6.5 (7.x made struct ftrace_regs
+ * opaque); before it, x86's struct ftrace_regs is a pt_regs.
+ * hooks.c's handlers take a struct tcpflow_fregs (the one or the other)
+ * and read arguments with tcpflow_ftrace_arg(); TCPFLOW_FTRACE_FLAGS is
+ * what the ops must ask for.
  */
-#ifndef CONFIG_HAVE_DYNAMIC_FTRACE_WITH_ARGS
-#error "tcpflow needs DYNAMIC_FTRACE_WITH_ARGS (x86-64 has it since 5.11)"
-#endif
+#ifdef CONFIG_HAVE_DYNAMIC_FTRACE_WITH_ARGS
+#include <linux/trace_recursion.h>
+#define tcpflow_fregs			ftrace_regs
+#define TCPFLOW_FTRACE_FLAGS		0
 #ifdef ftrace_regs_get_argument
 #define tcpflow_ftrace_arg(fregs, i)	ftrace_regs_get_argument(fregs, i)
 #else
 #define tcpflow_ftrace_arg(fregs, i)	regs_get_kernel_argument(&(fregs)->regs, i)
+#endif
+#define tcpflow_recursion_trylock(ip, parent_ip)			\
+	ftrace_test_recursion_trylock(ip, parent_ip)
+#define tcpflow_recursion_unlock(bit)	ftrace_test_recursion_unlock(bit)
+#else
+#ifndef CONFIG_DYNAMIC_FTRACE_WITH_REGS
+#error "tcpflow needs DYNAMIC_FTRACE_WITH_ARGS, or WITH_REGS before 5.11"
+#endif
+#define tcpflow_fregs			pt_regs
+#define TCPFLOW_FTRACE_FLAGS		FTRACE_OPS_FL_SAVE_REGS
+#define tcpflow_ftrace_arg(regs, i)	regs_get_kernel_argument(regs, i)
+/* ftrace refused the recursion already (and counted nothing). */
+static inline int tcpflow_recursion_trylock(unsigned long ip,
+					    unsigned long parent_ip)
+{
+	return 0;
+}
+
+static inline void tcpflow_recursion_unlock(int bit)
+{
+}
+#endif
+
+/* 5.10's <linux/preempt.h> has in_irq(), the same test under its old name. */
+#ifndef in_hardirq
+#define in_hardirq()	in_irq()
 #endif
 
 /*
@@ -127,9 +177,13 @@ static inline int tcpflow_register_kprobe(struct kprobe *kp)
  * ip_send_unicast_reply(sk, skb, sopt, daddr, saddr, arg, len,
  * transmit_time, txhash); a kernel after 6.12 (7.3 has it) added orig_sk
  * second (the socket the reply is for, where sk is the per-CPU control
- * sock), which moves arg from the 6th argument to the 7th.  The probe
- * reads only arg.
+ * sock), which moves arg from the 6th argument to the 7th.  5.10 has no
+ * txhash at the end (6.1 has).  The probe reads only arg.
  */
+#define TCPFLOW_UNICAST_REPLY_510					\
+	void (struct sock *, struct sk_buff *, const struct ip_options *, \
+	      __be32, __be32, const struct ip_reply_arg *, unsigned int, \
+	      u64)
 #define TCPFLOW_UNICAST_REPLY_OLD					\
 	void (struct sock *, struct sk_buff *, const struct ip_options *, \
 	      __be32, __be32, const struct ip_reply_arg *, unsigned int, \
@@ -138,8 +192,8 @@ static inline int tcpflow_register_kprobe(struct kprobe *kp)
 	void (struct sock *, const struct sock *, struct sk_buff *,	\
 	      const struct ip_options *, __be32, __be32,		\
 	      const struct ip_reply_arg *, unsigned int, u64, u32)
-TCPFLOW_CHECK_PROTO2(ip_send_unicast_reply, TCPFLOW_UNICAST_REPLY_OLD,
-		     TCPFLOW_UNICAST_REPLY_ORIG_SK);
+TCPFLOW_CHECK_PROTO3(ip_send_unicast_reply, TCPFLOW_UNICAST_REPLY_510,
+		     TCPFLOW_UNICAST_REPLY_OLD, TCPFLOW_UNICAST_REPLY_ORIG_SK);
 #define TCPFLOW_REPLY_ARG						\
 	(TCPFLOW_PROTO_IS(ip_send_unicast_reply,			\
 			  TCPFLOW_UNICAST_REPLY_ORIG_SK) ? 6 : 5)
@@ -151,12 +205,17 @@ TCPFLOW_CHECK_PROTO(ip6_xmit,
 #endif
 
 TCPFLOW_CHECK_PROTO(tcp_set_state, void (struct sock *, int));
-TCPFLOW_CHECK_PROTO(inet_csk_listen_start, int (struct sock *));
+/* sk is read (a kretprobe); 5.10 passes the backlog too (6.1 does not). */
+TCPFLOW_CHECK_PROTO2(inet_csk_listen_start, int (struct sock *),
+		     int (struct sock *, int));
 /*
  * sk and req are read.  6.19 dropped the timeout ("tcp: Remove timeout
- * arg from reqsk_queue_hash_req()" and its series).
+ * arg from reqsk_queue_hash_req()" and its series).  5.10's returns
+ * nothing: it inserts the request sock whatever the hash holds, and
+ * tcp_conn_request() sends its SYN-ACK after it every time.
  */
-TCPFLOW_CHECK_PROTO2(inet_csk_reqsk_queue_hash_add,
+TCPFLOW_CHECK_PROTO3(inet_csk_reqsk_queue_hash_add,
+		     void (struct sock *, struct request_sock *, unsigned long),
 		     bool (struct sock *, struct request_sock *, unsigned long),
 		     bool (struct sock *, struct request_sock *));
 TCPFLOW_CHECK_PROTO(inet_csk_reqsk_queue_drop,
@@ -208,11 +267,22 @@ TCPFLOW_CHECK_PROTO(inet6_csk_xmit,
 /*
  * A network namespace's cookie, a counter the kernel never hands out
  * twice (unlike the namespace's inode number): net->net_cookie, set when
- * the namespace is made.
+ * the namespace is made (a u64 in 6.1).  5.10's is an atomic64_t set the
+ * first time someone asks, through __net_gen_cookie(), which modules
+ * cannot call: a namespace's cookie could change from 0 while tcpflow
+ * runs, and its readers would no longer see its records.
+ * There, hash_mix stands in: 32 random bits drawn when the namespace is
+ * set up, never changed; with the inode number it tells namespaces apart
+ * as well (two would have to share both).
  */
+#define TCPFLOW_LAZY_NET_COOKIE						\
+	__builtin_types_compatible_p(typeof(((struct net *)0)->net_cookie), \
+				     atomic64_t)
+
 static inline u64 tcpflow_net_cookie(const struct net *net)
 {
-	return net->net_cookie;
+	return __builtin_choose_expr(TCPFLOW_LAZY_NET_COOKIE, net->hash_mix,
+				     net->net_cookie);
 }
 
 #endif /* TCPFLOW_COMPAT_H */

@@ -68,7 +68,6 @@
 #include <linux/sock_diag.h>
 #include <linux/tcp.h>
 #include <linux/timekeeping.h>
-#include <linux/trace_recursion.h>
 #include <net/inet_connection_sock.h>
 #include <net/inet_timewait_sock.h>
 #include <net/ip.h>
@@ -441,7 +440,7 @@ static void rec_synopt(struct tcpflow_record *r, const struct tcphdr *th)
 
 /* ---- state changes ---------------------------------------------------- */
 
-static void tcp_set_state_pre(struct ftrace_regs *regs)
+static void tcp_set_state_pre(struct tcpflow_fregs *regs)
 {
 	struct sock *sk = (struct sock *)arg(regs, 0);
 	struct tcpflow_record r = { .event = TCPFLOW_EV_STATE };
@@ -459,9 +458,10 @@ static void tcp_set_state_pre(struct ftrace_regs *regs)
  * at once), and the loser is freed with no end.  So the request is only
  * marked here, and its NEW_SYN_RECV told when it sends its first SYN-ACK
  * (send_synack_pre()), which tcp_conn_request() does only for a request
- * sock it inserted.
+ * sock it inserted.  (5.10 inserts every one, duplicates too, and each
+ * sends its SYN-ACK: each is told.)
  */
-static void reqsk_hash_add_pre(struct ftrace_regs *regs)
+static void reqsk_hash_add_pre(struct tcpflow_fregs *regs)
 {
 	const struct sock *lsk = (const struct sock *)arg(regs, 0);
 	struct request_sock *req = (struct request_sock *)arg(regs, 1);
@@ -473,7 +473,7 @@ static void reqsk_hash_add_pre(struct ftrace_regs *regs)
 	pc->req_add_lconn = conn_of(&lsk->__sk_common);
 }
 
-static void reqsk_drop_pre(struct ftrace_regs *regs)
+static void reqsk_drop_pre(struct tcpflow_fregs *regs)
 {
 	const struct sock *lsk = (const struct sock *)arg(regs, 0);
 	struct request_sock *req = (struct request_sock *)arg(regs, 1);
@@ -499,7 +499,7 @@ static void reqsk_drop_pre(struct ftrace_regs *regs)
  * accept replaced kretprobes on inet_csk_clone_lock and inet_csk_accept,
  * which were a fifteenth of tcpflow's cost per connection.
  */
-static void clone_pre(struct ftrace_regs *regs)
+static void clone_pre(struct tcpflow_fregs *regs)
 {
 	struct sock *child = (struct sock *)arg(regs, 0);
 	struct request_sock *req = (struct request_sock *)arg(regs, 1);
@@ -522,7 +522,7 @@ static void clone_pre(struct ftrace_regs *regs)
 	emit(&r, 0, NULL);
 }
 
-static void twsk_hashdance_pre(struct ftrace_regs *regs)
+static void twsk_hashdance_pre(struct tcpflow_fregs *regs)
 {
 	struct inet_timewait_sock *tw = (struct inet_timewait_sock *)arg(regs, 0);
 	const struct sock *sk = (const struct sock *)arg(regs, 1);
@@ -536,7 +536,7 @@ static void twsk_hashdance_pre(struct ftrace_regs *regs)
 	emit(&r, 0, sk);
 }
 
-static void twsk_schedule_pre(struct ftrace_regs *regs)
+static void twsk_schedule_pre(struct tcpflow_fregs *regs)
 {
 	struct inet_timewait_sock *tw = (struct inet_timewait_sock *)arg(regs, 0);
 	struct tcpflow_pcpu *pc = this_cpu_ptr(&tcpflow_pcpu);
@@ -581,7 +581,7 @@ static void twsk_end(struct inet_timewait_sock *tw, u8 why)
  * CPU: both told their story.  The timer marks its sock here, and the
  * kill that follows on this CPU, in the same call, is its expiry.
  */
-static void tw_timer_pre(struct ftrace_regs *regs)
+static void tw_timer_pre(struct tcpflow_fregs *regs)
 {
 	struct timer_list *t = (struct timer_list *)arg(regs, 0);
 	struct inet_timewait_sock *tw;
@@ -592,7 +592,7 @@ static void tw_timer_pre(struct ftrace_regs *regs)
 			       conn_of(&tw->__tw_common));
 }
 
-static void twsk_kill_pre(struct ftrace_regs *regs)
+static void twsk_kill_pre(struct tcpflow_fregs *regs)
 {
 	struct inet_timewait_sock *tw = (struct inet_timewait_sock *)arg(regs, 0);
 	struct tcpflow_pcpu *pc = this_cpu_ptr(&tcpflow_pcpu);
@@ -647,7 +647,7 @@ static void rx_skb(const struct sock_common *skc, u8 kind, u8 state,
 		rx_record(skc, kind, state, skb, flags, len, owner_conn);
 }
 
-static void do_rcv_pre(struct ftrace_regs *regs)
+static void do_rcv_pre(struct tcpflow_fregs *regs)
 {
 	struct sock *sk = (struct sock *)arg(regs, 0);
 	const struct sk_buff *skb = (const struct sk_buff *)arg(regs, 1);
@@ -655,7 +655,7 @@ static void do_rcv_pre(struct ftrace_regs *regs)
 	rx_skb(&sk->__sk_common, TCPFLOW_SK_FULL, sk->sk_state, skb, 0);
 }
 
-static void v6_do_rcv_pre(struct ftrace_regs *regs)
+static void v6_do_rcv_pre(struct tcpflow_fregs *regs)
 {
 	const struct sk_buff *skb = (const struct sk_buff *)arg(regs, 1);
 
@@ -673,7 +673,7 @@ static u32 skb_ports(const struct sk_buff *skb)
 	return (u32)ntohs(th->source) << 16 | ntohs(th->dest);
 }
 
-static void check_req_pre(struct ftrace_regs *regs)
+static void check_req_pre(struct tcpflow_fregs *regs)
 {
 	const struct sock *lsk = (const struct sock *)arg(regs, 0);
 	const struct sk_buff *skb = (const struct sk_buff *)arg(regs, 1);
@@ -697,7 +697,7 @@ static void check_req_pre(struct ftrace_regs *regs)
 	       conn_of(&lsk->__sk_common));
 }
 
-static void tw_rcv_pre(struct ftrace_regs *regs)
+static void tw_rcv_pre(struct tcpflow_fregs *regs)
 {
 	struct inet_timewait_sock *tw = (struct inet_timewait_sock *)arg(regs, 0);
 	const struct sk_buff *skb = (const struct sk_buff *)arg(regs, 1);
@@ -727,7 +727,7 @@ static void tx_record(const struct sock *sk, const struct tcphdr *th,
 	emit(&r, 0, sk);
 }
 
-static void queue_xmit_pre(struct ftrace_regs *regs)
+static void queue_xmit_pre(struct tcpflow_fregs *regs)
 {
 	struct sock *sk = (struct sock *)arg(regs, 0);
 	const struct sk_buff *skb = (const struct sk_buff *)arg(regs, 1);
@@ -752,7 +752,7 @@ static void queue_xmit_pre(struct ftrace_regs *regs)
  * What tcp_make_synack() will put in the header, from the request sock.
  * The first SYN-ACK of a request sock just inserted: it is queued now.
  */
-static void send_synack_pre(struct ftrace_regs *regs)
+static void send_synack_pre(struct tcpflow_fregs *regs)
 {
 	const struct sock *lsk = (const struct sock *)arg(regs, 0);
 	struct request_sock *req = (struct request_sock *)arg(regs, 3);
@@ -806,7 +806,7 @@ static void synack_sent(const struct tcphdr *th)
 }
 
 /* IPv4 sends a SYN-ACK (DCCP its response) here, its header built. */
-static void v4_build_xmit_pre(struct ftrace_regs *regs)
+static void v4_build_xmit_pre(struct tcpflow_fregs *regs)
 {
 	const struct sk_buff *skb = (const struct sk_buff *)arg(regs, 0);
 	const struct sock *sk = (const struct sock *)arg(regs, 1);
@@ -948,7 +948,7 @@ static void reply_sent(const struct tcphdr *th)
 }
 
 /* tcp_v4_send_reset() builds its reset from the offending segment. */
-static void v4_send_reset_pre(struct ftrace_regs *regs)
+static void v4_send_reset_pre(struct tcpflow_fregs *regs)
 {
 	const struct sock *sk = (const struct sock *)arg(regs, 0);
 	const struct sk_buff *skb = (const struct sk_buff *)arg(regs, 1);
@@ -967,7 +967,7 @@ static void v4_send_reset_pre(struct ftrace_regs *regs)
 	reset_decided(sk, skb, TCPFLOW_F_RST | TCPFLOW_F_ACK, 0, ack);
 }
 
-static void v4_send_ack_pre(struct ftrace_regs *regs)
+static void v4_send_ack_pre(struct tcpflow_fregs *regs)
 {
 	tx_reply((const struct sock *)arg(regs, 0),
 		 (const struct sk_buff *)arg(regs, 1), TCPFLOW_F_ACK,
@@ -979,7 +979,7 @@ static void v4_send_ack_pre(struct ftrace_regs *regs)
  * their reply to IP here, the TCP header in @arg's iov (position: see
  * compat.h).
  */
-static void v4_unicast_reply_pre(struct ftrace_regs *regs)
+static void v4_unicast_reply_pre(struct tcpflow_fregs *regs)
 {
 	const struct ip_reply_arg *ra =
 		(const struct ip_reply_arg *)arg(regs, TCPFLOW_REPLY_ARG);
@@ -993,7 +993,7 @@ static void v4_unicast_reply_pre(struct ftrace_regs *regs)
  * fail to send (no memory, no route), and TCP-AO signs in it: a reset is
  * recorded when it reaches ip6_xmit().
  */
-static void v6_send_response_pre(struct ftrace_regs *regs)
+static void v6_send_response_pre(struct tcpflow_fregs *regs)
 {
 	const struct sock *sk = (const struct sock *)arg(regs, 0);
 	const struct sk_buff *skb = (const struct sk_buff *)arg(regs, 1);
@@ -1013,7 +1013,7 @@ static void v6_send_response_pre(struct ftrace_regs *regs)
  * Everything IPv6 sends with a socket comes here; tcp_v6_send_response()
  * sends with its namespace's control sock.
  */
-static void v6_xmit_pre(struct ftrace_regs *regs)
+static void v6_xmit_pre(struct tcpflow_fregs *regs)
 {
 #if IS_ENABLED(CONFIG_IPV6)
 	const struct sock *sk = (const struct sock *)arg(regs, 0);
@@ -1062,7 +1062,7 @@ static int listen_ret(struct kretprobe_instance *ri, struct pt_regs *regs)
  * without it (mptcp_sock_graft()): a subflow's owner is whichever task
  * first changes its state in process context.
  */
-static void graft_pre(struct ftrace_regs *regs)
+static void graft_pre(struct tcpflow_fregs *regs)
 {
 	const struct sock *sk = (const struct sock *)arg(regs, 0);
 
@@ -1081,7 +1081,7 @@ static void graft_pre(struct ftrace_regs *regs)
  * debug kernel under emulation, those updates were most of the time an
  * insmod or rmmod took (docs/reliability.md).
  */
-typedef void (*tcpflow_hook_fn)(struct ftrace_regs *fregs);
+typedef void (*tcpflow_hook_fn)(struct tcpflow_fregs *fregs);
 
 struct tcpflow_hook {
 	const char *name;
@@ -1157,20 +1157,21 @@ static atomic_long_t tcpflow_hooks_recursed = ATOMIC_LONG_INIT(0);
 /*
  * Every hook runs with interrupts off.  ftrace refuses a call that comes
  * while a hook is running in the same context on that CPU (recursion,
- * counted in "missed"); a hook in process context that an interrupt
+ * counted in "missed"; on 5.10 ftrace refuses it before us, uncounted:
+ * compat.h); a hook in process context that an interrupt
  * broke into would let the softirq run on the interrupt's way out, and
  * lose that softirq's records (the ACK it sends, the segment it
  * receives).  Interrupts are off from here to the end of the hook.
  */
 static void notrace tcpflow_ftrace(unsigned long ip, unsigned long parent_ip,
 				   struct ftrace_ops *ops,
-				   struct ftrace_regs *fregs)
+				   struct tcpflow_fregs *fregs)
 {
 	unsigned long flags;
 	unsigned int h, k;
 	int bit;
 
-	bit = ftrace_test_recursion_trylock(ip, parent_ip);
+	bit = tcpflow_recursion_trylock(ip, parent_ip);
 	if (bit < 0) {
 		atomic_long_inc(&tcpflow_hooks_recursed);
 		return;
@@ -1183,12 +1184,13 @@ static void notrace tcpflow_ftrace(unsigned long ip, unsigned long parent_ip,
 		}
 	}
 	local_irq_restore(flags);
-	ftrace_test_recursion_unlock(bit);
+	tcpflow_recursion_unlock(bit);
 }
 
 /*
  * No FTRACE_OPS_FL_RECURSION: tcpflow_ftrace() guards itself.  Without
- * FTRACE_OPS_FL_SAVE_REGS ftrace saves only what the arguments need.
+ * FTRACE_OPS_FL_SAVE_REGS ftrace saves only what the arguments need (5.10
+ * saves none without it: TCPFLOW_FTRACE_FLAGS, compat.h).
  * FTRACE_OPS_FL_PERMANENT: with sysctl kernel.ftrace_enabled=0 ftrace
  * would take the ops and never call them (nor the kretprobes, which sit
  * on the same fentry sites through ftrace): tcpflow would load and
@@ -1197,7 +1199,7 @@ static void notrace tcpflow_ftrace(unsigned long ip, unsigned long parent_ip,
  */
 static struct ftrace_ops tcpflow_ops = {
 	.func = tcpflow_ftrace,
-	.flags = FTRACE_OPS_FL_PERMANENT,
+	.flags = FTRACE_OPS_FL_PERMANENT | TCPFLOW_FTRACE_FLAGS,
 };
 
 static struct kretprobe tcpflow_kretprobes[] = {
@@ -1231,7 +1233,7 @@ static unsigned long tcpflow_hooks_missed(void)
  */
 static struct kprobe tcpflow_lookup[ARRAY_SIZE(tcpflow_hooks)];
 
-static int tcpflow_resolve(unsigned long *ips)
+static int tcpflow_resolve(void)
 {
 	struct kprobe *kps[ARRAY_SIZE(tcpflow_hooks)];
 	int i, err = 0;
@@ -1250,7 +1252,6 @@ static int tcpflow_resolve(unsigned long *ips)
 		}
 		tcpflow_hooks[i].name = kp->symbol_name;
 		tcpflow_hooks[i].ip = (unsigned long)kp->addr;
-		ips[i] = tcpflow_hooks[i].ip;
 		kps[i] = kp;
 	}
 	/* Batched: one synchronize_rcu() for all of them. */
@@ -1259,16 +1260,45 @@ static int tcpflow_resolve(unsigned long *ips)
 	return err;
 }
 
-int tcpflow_hooks_init(void)
+/*
+ * The ops' filter: the hooked functions' fentry calls, one
+ * ftrace_set_filter_ip() each (ftrace_set_filter_ips(), all at once, is
+ * 6.0's).  The ops is not registered yet: each call only changes the
+ * filter, and register_ftrace_function() patches them all in one update.
+ */
+static int tcpflow_set_filter(void)
 {
-	unsigned long ips[ARRAY_SIZE(tcpflow_hooks)];
 	int i, err;
 
-	err = tcpflow_resolve(ips);
+	for (i = 0; i < ARRAY_SIZE(tcpflow_hooks); i++) {
+		err = ftrace_set_filter_ip(&tcpflow_ops, tcpflow_hooks[i].ip,
+					   0, 0);
+		if (err)
+			return err;
+	}
+	return 0;
+}
+
+/*
+ * Frees the filter, the ops not registered: an empty filter set with
+ * reset makes ftrace swap in its shared empty hash and free the old one.
+ * (ftrace_free_filter() does the same, but modules have it only since
+ * 6.2, 8be9fbd5345d, and the 6.1 stable series.)
+ */
+static void tcpflow_free_filter(void)
+{
+	ftrace_set_filter(&tcpflow_ops, NULL, 0, 1);
+}
+
+int tcpflow_hooks_init(void)
+{
+	int i, err;
+
+	err = tcpflow_resolve();
 	if (err)
 		return err;
 	tcpflow_hash_hooks();
-	err = ftrace_set_filter_ips(&tcpflow_ops, ips, ARRAY_SIZE(ips), 0, 0);
+	err = tcpflow_set_filter();
 	if (err) {
 		pr_err("cannot hook the functions with ftrace: error %d\n",
 		       err);
@@ -1298,7 +1328,7 @@ out_unregister_kretprobes:
 	while (i--)
 		unregister_kretprobe(&tcpflow_kretprobes[i]);
 out_free_filter:
-	ftrace_free_filter(&tcpflow_ops);
+	tcpflow_free_filter();
 	return err;
 }
 
@@ -1317,7 +1347,7 @@ void tcpflow_hooks_exit(void)
 	 * under emulation: many minutes) holds rmmod up that long.
 	 */
 	unregister_ftrace_function(&tcpflow_ops);
-	ftrace_free_filter(&tcpflow_ops);
+	tcpflow_free_filter();
 	/* Batched: one synchronize_rcu() for all of them. */
 	for (i = 0; i < ARRAY_SIZE(rps); i++)
 		rps[i] = &tcpflow_kretprobes[ARRAY_SIZE(rps) - 1 - i];

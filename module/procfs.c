@@ -102,7 +102,7 @@ static void tcpflow_wake(struct irq_work *work)
 						   EPOLLIN | EPOLLRDNORM);
 }
 
-static struct irq_work tcpflow_wake_work = IRQ_WORK_INIT(tcpflow_wake);
+static DEFINE_IRQ_WORK(tcpflow_wake_work, tcpflow_wake);
 
 /*
  * @r was committed (tcpflow_ring_write() calls this, registered with

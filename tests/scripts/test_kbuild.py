@@ -61,8 +61,12 @@ class KbuildRefuses(unittest.TestCase):
                                                 "*.o")), [], out)
 
     def test_old_kernel(self):
-        self.refused("tcpflow: needs Linux 6.0 or later", "VERSION=5",
-                     "PATCHLEVEL=15")
+        self.refused("tcpflow: needs Linux 5.10 or later", "VERSION=5",
+                     "PATCHLEVEL=4")
+
+    def test_old_kernel_4x(self):
+        self.refused("tcpflow: needs Linux 5.10 or later", "VERSION=4",
+                     "PATCHLEVEL=19")
 
     def test_no_function_tracer(self):
         self.refused("tcpflow: needs CONFIG_FUNCTION_TRACER",
@@ -74,6 +78,14 @@ class KbuildRefuses(unittest.TestCase):
     def test_no_ftrace_args(self):
         self.refused("tcpflow: needs CONFIG_DYNAMIC_FTRACE_WITH_ARGS",
                      "CONFIG_DYNAMIC_FTRACE_WITH_ARGS=")
+
+    def test_no_ftrace_regs_on_5_10(self):
+        # 5.10 has no WITH_ARGS; its hooks read the registers ftrace
+        # saves for an ops with FTRACE_OPS_FL_SAVE_REGS (compat.h)
+        self.refused("tcpflow: needs CONFIG_DYNAMIC_FTRACE_WITH_REGS",
+                     "VERSION=5", "PATCHLEVEL=10",
+                     "CONFIG_DYNAMIC_FTRACE_WITH_ARGS=",
+                     "CONFIG_DYNAMIC_FTRACE_WITH_REGS=")
 
 
 if __name__ == "__main__":
