@@ -31,6 +31,7 @@
 #include <string.h>
 #include <sched.h>
 #include <sys/stat.h>
+#include <sys/utsname.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -259,6 +260,8 @@ struct ksyms {
 	uint64_t req_timer;
 	uint64_t kill_lo;
 	uint64_t kill_hi;
+	bool read;		/* /proc/kallsyms has names (any user) */
+	bool ptr_cookie;	/* bpf_get_socket_ptr_cookie: kernel_lacks() */
 };
 
 static void find_ksyms(struct ksyms *ks)
@@ -275,7 +278,10 @@ static void find_ksyms(struct ksyms *ks)
 	while (fgets(line, sizeof(line), f)) {
 		if (sscanf(line, "%llx %c %255s", &a, &t, name) != 3)
 			continue;
-		if (!strcmp(name, "tw_timer_handler") && !ks->tw_timer)
+		ks->read = true;
+		if (!strcmp(name, "bpf_get_socket_ptr_cookie"))
+			ks->ptr_cookie = true;
+		else if (!strcmp(name, "tw_timer_handler") && !ks->tw_timer)
 			ks->tw_timer = a;
 		else if (!strcmp(name, "reqsk_timer_handler") && !ks->req_timer)
 			ks->req_timer = a;
@@ -823,6 +829,36 @@ static int copy_file(FILE *from, FILE *to)
 	return ferror(from) ? -1 : 0;
 }
 
+/*
+ * What this kernel lacks that tcpflow-bpf cannot do without, said in one
+ * line (exit 3).  BTF: the programs are CO-RE and tp_btf.  Linux 5.12
+ * (c5dbb89fc2ac "bpf: Expose bpf_get_socket_cookie to tracing
+ * programs"): every conn is the socket's cookie, read or set from
+ * tracing programs; that helper, bpf_get_socket_ptr_cookie in kallsyms,
+ * came with it (5.12 also brought the atomic fetch-and-add the programs
+ * use).  Only asked after a load failed, so that a kernel that renamed
+ * the helper is not refused.
+ */
+static const char *kernel_lacks(const struct ksyms *ks, bool load_failed)
+{
+	if (access("/sys/kernel/btf/vmlinux", F_OK))
+		return "BTF (/sys/kernel/btf/vmlinux, CONFIG_DEBUG_INFO_BTF)";
+	if (load_failed && ks->read && !ks->ptr_cookie)
+		return "Linux 5.12 or later (bpf_get_socket_cookie() in tracing programs)";
+	return NULL;
+}
+
+static int say_kernel_lacks(const char *what)
+{
+	struct utsname u;
+
+	if (uname(&u))
+		strcpy(u.release, "?");
+	fprintf(stderr, PROG ": needs %s; this is Linux %s\n", what,
+		u.release);
+	return 3;
+}
+
 int main(int argc, char **argv)
 {
 	struct opts o = { 0 };
@@ -863,6 +899,10 @@ int main(int argc, char **argv)
 			"/proc/kallsyms: request socks are seen at their "
 			"first SYN-ACK\n");
 
+	if (kernel_lacks(&ks, false)) {
+		ret = say_kernel_lacks(kernel_lacks(&ks, false));
+		goto out;
+	}
 	skel = tcpflow_bpf__open();
 	if (!skel) {
 		fprintf(stderr, PROG ": cannot open the BPF object: %s\n",
@@ -879,6 +919,10 @@ int main(int argc, char **argv)
 	err = bpf_map__set_max_entries(skel->maps.events, (uint32_t)o.ringbuf);
 	if (!err)
 		err = tcpflow_bpf__load(skel);
+	if (err && kernel_lacks(&ks, true)) {
+		ret = say_kernel_lacks(kernel_lacks(&ks, true));
+		goto out;
+	}
 	if (err) {
 		fprintf(stderr, PROG ": cannot load the BPF programs: %s "
 			"(root? BTF at /sys/kernel/btf/vmlinux? -v says more)\n",
