@@ -166,9 +166,14 @@ def save(name, text):
 
 # -------------------------------------------------------------- tcpflow-bpf
 
+# What tcpflow-bpf says once attached (a refusal may say "tracing" too).
+START = b"tcpflow-bpf: tracing, "
+
+
 class Bpf:
     """tcpflow-bpf writing to path until stop().  The constructor returns
-    once it has attached (it says "tracing" on stderr then); ok tells."""
+    once it has attached (it says "tcpflow-bpf: tracing, ..." on stderr
+    then); ok tells."""
 
     def __init__(self, path, args):
         self.path = path
@@ -177,7 +182,7 @@ class Bpf:
             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         self.err = b""
         deadline = time.time() + 180   # the verifier is slow under TCG
-        while b"tracing" not in self.err:
+        while START not in self.err:
             if self.proc.poll() is not None or time.time() > deadline:
                 break
             r, _, _ = select.select([self.proc.stderr], [], [], 1)
@@ -186,7 +191,7 @@ class Bpf:
                 if not b:
                     break
                 self.err += b
-        self.ok = b"tracing" in self.err and self.proc.poll() is None
+        self.ok = START in self.err and self.proc.poll() is None
 
     def stop(self):
         """SIGINT it; returns (exit status, its stderr, its output)."""

@@ -844,7 +844,8 @@ static const char *kernel_lacks(const struct ksyms *ks, bool load_failed)
 	if (access("/sys/kernel/btf/vmlinux", F_OK))
 		return "BTF (/sys/kernel/btf/vmlinux, CONFIG_DEBUG_INFO_BTF)";
 	if (load_failed && ks->read && !ks->ptr_cookie)
-		return "Linux 5.12 or later (bpf_get_socket_cookie() in tracing programs)";
+		return "Linux 5.12 or later (bpf_get_socket_cookie() from "
+		       "BTF tracepoint programs)";
 	return NULL;
 }
 
