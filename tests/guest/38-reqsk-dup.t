@@ -19,6 +19,12 @@
 #     retransmissions, which come an initial RTO (1 s) or more later.
 #   - tcpflow's NEW_SYN_RECV records are exactly ss's request socks, one
 #     per 4-tuple, with their cookies as conn ids.
+# A kernel before ff46e3b44219 ("Fix race for duplicate reqsk on identical
+# SYN", 2024; in 6.1's stable series, not in Debian 11's 5.10) inserts
+# both copies' request socks (inet_csk_reqsk_queue_hash_add() returns
+# nothing there): where they raced ss lists two, each sends its SYN-ACK,
+# and tcpflow must record both.  Below 6.1 the test allows that, and
+# still wants tcpflow's records to be exactly ss's request socks.
 # Left to the scheduler, the copies never raced in the lab (300 of 300
 # 4-tuples got two SYN-ACKs, also with LAB_TCG_THREAD=multi).  So where
 # the test-only tfdelay.ko is built for this kernel (tests/run, 'make
@@ -54,6 +60,9 @@ PORT = 7800
 N = int(os.environ.get("REQ_DUP_TUPLES") or 300)
 BASE = 30000
 DELAYS = 8
+# See above: may this kernel queue both copies of a SYN?
+DUPS_QUEUED = tuple(int(x) for x in
+                    os.uname().release.split("-")[0].split(".")[:2]) < (6, 1)
 
 
 def ns_up():
@@ -141,29 +150,38 @@ else:
 by_port = {}
 for x in rows:
     by_port.setdefault(x["rport"], []).append(x)
+dups = sorted(sp for sp, v in by_port.items() if len(v) == 2)
 problems = ["port %d: ss lists %d request socks" % (sp, len(v))
-            for sp, v in sorted(by_port.items()) if len(v) != 1]
+            for sp, v in sorted(by_port.items())
+            if len(v) != 1 and not (DUPS_QUEUED and len(v) == 2)]
+if DUPS_QUEUED:
+    t.diag("Linux %s queues both copies where they race: %d 4-tuples have "
+           "two request socks" % (os.uname().release, len(dups)))
 t.ok(len(by_port) == N and not problems,
-     "ss lists one request sock for each of the %d 4-tuples" % N,
+     "ss lists one request sock for each of the %d 4-tuples%s" % (
+         N, " (two where the copies raced, on this kernel)"
+         if DUPS_QUEUED else ""),
      problems[:10] + ["ss lists %d 4-tuples" % len(by_port)])
 
 news = [r for r in recs if r["ev"] == "state" and r["new"] == "NEW_SYN_RECV"]
 ends = [r for r in recs if r["ev"] == "state" and r["sock"] == "req" and
         r["old"] == "NEW_SYN_RECV"]
-cookies = {x["cookie"] for x in rows}
 recorded = {}
 for r in news:
     recorded.setdefault(r["rport"], []).append(r)
 problems = []
 for sp in range(BASE, BASE + N):
     rs = recorded.get(sp, [])
-    if len(rs) != 1 or rs[0]["conn"] not in cookies:
-        problems.append("port %d%s: %s" % (
-            sp, " (raced)" if sp in raced else "",
+    want = sorted(x["cookie"] for x in by_port.get(sp, []))
+    if not want or sorted(r["conn"] for r in rs) != want:
+        problems.append("port %d%s: ss %s, tcpflow %s" % (
+            sp, " (raced)" if sp in raced or sp in dups else "", want,
             " / ".join(r["line"] for r in rs) or "no NEW_SYN_RECV"))
 t.ok(not problems and not ends,
-     "one NEW_SYN_RECV per 4-tuple (%d), each the request sock ss lists "
-     "(conn = its cookie), none ended: no record of a request sock that "
-     "was never queued (%d 4-tuples raced)" % (N, len(raced)),
+     "one NEW_SYN_RECV per request sock ss lists (conn = its cookie), "
+     "%d 4-tuples, none ended: no record of a request sock that was never "
+     "queued (%d 4-tuples raced%s)" % (
+         N, len(set(raced) | set(dups)),
+         ", both copies queued" if dups else ""),
      problems[:20] + [r["line"] for r in ends[:5]])
 t.done()
