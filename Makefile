@@ -5,7 +5,7 @@
 # make check      every test: host unit tests, then the guest suite
 # make check-debug   the guest suite and the stress tests on a KASAN+lockdep
 #                    +kmemleak kernel (built once, cached; docs/reliability.md)
-# make check-matrix  build and test on the 6.1, 6.12 and 7.3 kernel series
+# make check-matrix  build and test on the 6.1, 6.12, 7.3 and 5.10 kernel series
 # make install    tcpflow.ko into /lib/modules/$(KVER)/extra, then depmod
 #                 (make uninstall removes it; docs/kernels.md, DKMS too)
 #
@@ -79,7 +79,8 @@ module-testing:
 	cp -p tests/guest/kmod/Kbuild tests/guest/kmod/tfdelay.c "$(TESTING_DIR)/tfdelay/"
 	$(MAKE) -C $(KDIR) M="$(TESTING_DIR)/tfdelay" modules
 
-# Each Debian kernel series (default, bookworm-backports, trixie-backports):
+# Each Debian kernel series (default, bookworm-backports, trixie-backports,
+# bullseye):
 # get it, build against it, boot it in the lab, run the guest suite.
 check-matrix: deps
 	scripts/matrix
