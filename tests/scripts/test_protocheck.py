@@ -6,7 +6,9 @@ Run against this machine's /sys/kernel/btf/vmlinux (given with --btf: the
 module is built for another kernel here).  Mismatches are made by editing
 a copy of module/ the way a kernel change would have to be followed, and
 running the checker on the copy; its BTF reader is compared with
-bpftool's dump of the same file."""
+bpftool's dump of the same file.  make and DKMS are run with a kernel
+tree that says it is the running kernel's (its utsrelease.h), so that
+they check for real."""
 import os
 import platform
 import re
@@ -297,6 +299,103 @@ class Skips(unittest.TestCase):
             "protocheck: skipped: building for 0.1-not-running, this "
             "machine runs %s: only the running kernel's BTF is at hand" %
             platform.release()])
+
+
+@unittest.skipUnless(have_btf(), "no %s here" % BTF)
+class Builds(unittest.TestCase):
+    """make, make install and a DKMS build check before they build, given
+    a kernel tree of the running release.  The tree has no Makefile: had
+    the kernel's build run, it would say so."""
+
+    def setUp(self):
+        self.tmp = tempfile.mkdtemp(prefix="tcpflow-protocheck-")
+        self.kdir = os.path.join(self.tmp, "kdir")
+        os.makedirs(os.path.join(self.kdir, "include", "generated"))
+        with open(os.path.join(self.kdir, "include", "generated",
+                               "utsrelease.h"), "w") as f:
+            f.write('#define UTS_RELEASE "%s"\n' % platform.release())
+        self.tree = os.path.join(self.tmp, "tree")
+        os.makedirs(os.path.join(self.tree, "scripts"))
+        for f in ("Makefile", "Kbuild", "dkms.conf", "scripts/protocheck"):
+            shutil.copy(os.path.join(TOP, f), os.path.join(self.tree, f))
+        shutil.copytree(os.path.join(TOP, "module"),
+                        os.path.join(self.tree, "module"))
+        # DKMS's make, standing in for the kernel's build
+        self.bin = os.path.join(self.tmp, "bin")
+        os.mkdir(self.bin)
+        with open(os.path.join(self.bin, "make"), "w") as f:
+            f.write('#!/bin/sh\necho "make $*" >> "%s/made"\n' % self.tmp)
+        os.chmod(os.path.join(self.bin, "make"), 0o755)
+
+    def tearDown(self):
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+    def break_hooks(self):
+        path = os.path.join(self.tree, "module", "hooks.c")
+        with open(path) as f:
+            text = f.read()
+        with open(path, "w") as f:
+            f.write(text.replace("(struct request_sock *)arg(regs, 3)",
+                                 "(struct request_sock *)arg(regs, 2)"))
+
+    def make(self, target):
+        p = subprocess.run(["make", "-C", self.tree, target,
+                            "KDIR=" + self.kdir,
+                            "INSTALL_MOD_PATH=" + self.tmp],
+                           capture_output=True, text=True)
+        return p.returncode, p.stdout + p.stderr
+
+    def test_make_checks_first(self):
+        rc, out = self.make("protocheck")
+        self.assertEqual(rc, 0, out)
+        self.assertRegex(out, r"protocheck: \d+ hooked functions read as "
+                         r"%s's BTF has them" % re.escape(platform.release()))
+        self.break_hooks()
+        for target in ("protocheck", "module", "install"):
+            rc, out = self.make(target)
+            self.assertNotEqual(rc, 0, target + ": " + out)
+            self.assertIn("protocheck: tcp_v4_send_synack: handler "
+                          "send_synack_pre reads arg 2", out)
+            self.assertNotIn("Entering directory '%s'" % self.kdir, out)
+            self.assertNotIn("no makefile found", out)
+
+    def dkms_make(self):
+        """dkms.conf's MAKE[0] as dkms 3.0 runs it: the file sourced with
+        its variables set, the values sourced again in double quotes
+        (safe_source), then eval'd in the build directory."""
+        script = r'''
+set -e
+kernelver="$1" arch=x86_64 kernel_source_dir="$2" dkms_tree="$3"
+tmp=$(mktemp)
+( exec >"$tmp"; . ./dkms.conf >/dev/null
+  for i in "${!MAKE[@]}"; do echo "MAKE[$i]=\"${MAKE[$i]}\""; done )
+. "$tmp"; rm -f "$tmp"
+eval "{ ${MAKE[0]}; }"
+'''
+        env = dict(os.environ, PATH=self.bin + ":" + os.environ["PATH"])
+        p = subprocess.run(["bash", "-c", script, "dkms",
+                            platform.release(), self.kdir, "/var/lib/dkms"],
+                           cwd=self.tree, env=env, capture_output=True,
+                           text=True)
+        made = os.path.join(self.tmp, "made")
+        with open(made) if os.path.exists(made) else open(os.devnull) as f:
+            return p.returncode, p.stdout + p.stderr, f.read()
+
+    def test_dkms_checks_first(self):
+        rc, out, made = self.dkms_make()
+        self.assertEqual(rc, 0, out)
+        self.assertIn("hooked functions read as", out)
+        self.assertEqual(made.split(), [
+            "make", "-C", self.kdir,
+            "M=/var/lib/dkms/tcpflow/0.1/build",
+            "KERNELRELEASE=" + platform.release(), "modules"])
+        os.unlink(os.path.join(self.tmp, "made"))
+        self.break_hooks()
+        rc, out, made = self.dkms_make()
+        self.assertNotEqual(rc, 0, out)
+        self.assertIn("protocheck: tcp_v4_send_synack: handler "
+                      "send_synack_pre reads arg 2", out)
+        self.assertEqual(made, "")
 
 
 if __name__ == "__main__":
