@@ -22,7 +22,7 @@ export KVER
 
 .PHONY: all module tools deps demo check check-host check-guest clean print-kver \
 	lint sparse check-debug check-matrix install uninstall \
-	module-testing protocheck
+	module-testing module-floor protocheck
 
 all: module tools
 
@@ -92,6 +92,18 @@ module-testing:
 	mkdir -p "$(TESTING_DIR)/tfdelay"
 	cp -p tests/guest/kmod/Kbuild tests/guest/kmod/tfdelay.c "$(TESTING_DIR)/tfdelay/"
 	$(MAKE) -C $(KDIR) M="$(TESTING_DIR)/tfdelay" modules
+
+# The floor, test-only too (Kbuild's TCPFLOW_FLOOR): tcpflow.ko with every
+# hook armed and every handler returning at once, in FLOOR_DIR, for
+# scripts/bench's variant F.
+FLOOR_DIR ?= $(CURDIR)/tests/out/floor
+module-floor:
+	@test -d "$(KDIR)" || { echo "no kernel headers at '$(KDIR)': run 'scripts/deps' (as root)"; exit 1; }
+	mkdir -p "$(FLOOR_DIR)/module"
+	rm -f "$(FLOOR_DIR)"/module/*.[ch]
+	cp -p Kbuild "$(FLOOR_DIR)/"
+	cp -p module/*.[ch] "$(FLOOR_DIR)/module/"
+	$(MAKE) -C $(KDIR) M="$(FLOOR_DIR)" TCPFLOW_TESTING=1 TCPFLOW_FLOOR=1 modules
 
 # Each Debian kernel series (default, bookworm-backports, trixie-backports):
 # get it, build against it, boot it in the lab, run the guest suite.
