@@ -102,7 +102,8 @@ const volatile __u64 cfg_kill_hi = 0;
  * Wake the reader only once this many bytes wait in the ring buffer (0:
  * at every record, for -f).  Otherwise it takes them at its next poll
  * timeout: a wake-up per record, a switch to the reader and back for
- * each, was most of what tcpflow-bpf cost a connection on one CPU.
+ * each, cost a connection about a sixth of its rate on one CPU
+ * (docs/cost.md).
  */
 const volatile __u64 cfg_wake_bytes = 0;
 
