@@ -8,6 +8,9 @@
 # make check-matrix  build and test on the 6.1, 6.12, 7.3 and 5.10 kernel series
 # make install    tcpflow.ko into /lib/modules/$(KVER)/extra, then depmod
 #                 (make uninstall removes it; docs/kernels.md, DKMS too)
+# make protocheck the hooked functions' prototypes in the running kernel's
+#                 BTF against what module/hooks.c reads (make and make
+#                 install run it first; docs/kernels.md)
 #
 # The module builds against the running kernel's headers when they exist,
 # else against the newest installed Debian linux-headers-*-amd64.
@@ -19,13 +22,24 @@ export KVER
 
 .PHONY: all module tools deps demo check check-host check-guest clean print-kver \
 	lint sparse check-debug check-matrix install uninstall \
-	module-testing
+	module-testing module-floor protocheck
 
 all: module tools
 
 module:
 	@test -d "$(KDIR)" || { echo "no kernel headers at '$(KDIR)': run 'scripts/deps' (as root)"; exit 1; }
+	@$(PROTOCHECK)
 	$(MAKE) -C $(KDIR) M=$(CURDIR) modules
+
+# Building for the running kernel, where it has BTF: every position a
+# handler reads must be there, of the type it reads (scripts/protocheck).
+# A mismatch fails the build; otherwise one line says why it was skipped.
+PROTOCHECK = if command -v python3 >/dev/null; then \
+	python3 scripts/protocheck --kdir "$(KDIR)"; \
+	else echo "protocheck: skipped: no python3"; fi
+
+protocheck:
+	@$(PROTOCHECK)
 
 # tcpflow-bpf needs the running kernel's BTF; where there is none it is
 # skipped, and said so, rather than failing the build.
@@ -78,6 +92,18 @@ module-testing:
 	mkdir -p "$(TESTING_DIR)/tfdelay"
 	cp -p tests/guest/kmod/Kbuild tests/guest/kmod/tfdelay.c "$(TESTING_DIR)/tfdelay/"
 	$(MAKE) -C $(KDIR) M="$(TESTING_DIR)/tfdelay" modules
+
+# The floor, test-only too (Kbuild's TCPFLOW_FLOOR): tcpflow.ko with every
+# hook armed and every handler returning at once, in FLOOR_DIR, for
+# scripts/bench's variant F.
+FLOOR_DIR ?= $(CURDIR)/tests/out/floor
+module-floor:
+	@test -d "$(KDIR)" || { echo "no kernel headers at '$(KDIR)': run 'scripts/deps' (as root)"; exit 1; }
+	mkdir -p "$(FLOOR_DIR)/module"
+	rm -f "$(FLOOR_DIR)"/module/*.[ch]
+	cp -p Kbuild "$(FLOOR_DIR)/"
+	cp -p module/*.[ch] "$(FLOOR_DIR)/module/"
+	$(MAKE) -C $(KDIR) M="$(FLOOR_DIR)" TCPFLOW_TESTING=1 TCPFLOW_FLOOR=1 modules
 
 # Each Debian kernel series (default, bookworm-backports, trixie-backports,
 # bullseye):

@@ -1031,6 +1031,8 @@ static void v6_xmit_pre(struct tcpflow_fregs *regs)
 /* listen() is a state change that tcp_set_state() never sees. */
 static int listen_entry(struct kretprobe_instance *ri, struct pt_regs *regs)
 {
+	if (tcpflow_floor())
+		return 0;
 	*(struct sock **)ri->data = (struct sock *)karg(regs, 0);
 	return 0;
 }
@@ -1041,7 +1043,7 @@ static int listen_ret(struct kretprobe_instance *ri, struct pt_regs *regs)
 	struct tcpflow_record r = { .event = TCPFLOW_EV_STATE };
 	unsigned long flags;
 
-	if (regs_return_value(regs) || !is_tcp(sk))
+	if (tcpflow_floor() || regs_return_value(regs) || !is_tcp(sk))
 		return 0;
 	local_irq_save(flags);	/* see tcpflow_ftrace() */
 	rec_sock(&r, &sk->__sk_common, TCPFLOW_SK_FULL);
@@ -1171,6 +1173,8 @@ static void notrace tcpflow_ftrace(unsigned long ip, unsigned long parent_ip,
 	unsigned int h, k;
 	int bit;
 
+	if (tcpflow_floor())
+		return;
 	bit = tcpflow_recursion_trylock(ip, parent_ip);
 	if (bit < 0) {
 		atomic_long_inc(&tcpflow_hooks_recursed);

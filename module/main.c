@@ -118,6 +118,8 @@ static int __init tcpflow_init(void)
 	if (err)
 		goto out_remove_proc;
 
+	if (tcpflow_floor())
+		pr_warn("test-only floor build: hooks armed, nothing recorded\n");
 	pr_info("tracing TCP into /proc/tcpflow (%u records, segments=%s)\n",
 		(unsigned int)roundup_pow_of_two(capacity),
 		tcpflow_segmode_names[segments]);

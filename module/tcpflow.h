@@ -67,6 +67,18 @@ void tcpflow_owner_learn(u64 conn);
 bool tcpflow_owner_get(u64 conn, struct tcpflow_record *r);
 void tcpflow_task_now(struct tcpflow_record *r);
 
+/*
+ * Test-only (built with TCPFLOW_TESTING=1 TCPFLOW_FLOOR=1, never in a
+ * normal build): the same hooks, armed the same way, whose handlers
+ * return at once and record nothing.  scripts/bench loads it to measure
+ * what the hooking alone costs.
+ */
+#ifdef TCPFLOW_FLOOR
+#define tcpflow_floor()	true
+#else
+#define tcpflow_floor()	false
+#endif
+
 /* hooks.c */
 int tcpflow_hooks_init(void);
 void tcpflow_hooks_exit(void);

@@ -26,12 +26,20 @@
 # The old probe on inet_twsk_deschedule_put() recorded a kill when the
 # timer was still pending at its entry; the timer could still fire on the
 # other CPU before del_timer_sync(), and record an expiry too.  That
-# window is a few instructions wide, and in the lab it was never hit:
-# with the old module, 5 rounds of 120 socks ended 317 by expiry and 283
-# by an RST, each once, under multi-threaded TCG (LAB_TCG_THREAD=multi,
-# whose two vCPUs can run at once), and earlier single-threaded runs did
-# no better.  So this test does not fail on the old code; it holds the
-# new one to the invariant and to the kernel's count of expiries.
+# window is a few instructions wide, and left to chance it was never hit
+# in the lab (5 rounds of 120 socks under multi-threaded TCG: 317 ended by
+# expiry, 283 by an RST, each once).  So where the test-only tfdelay.ko is
+# built for this kernel (tests/run, 'make module-testing', scripts/matrix),
+# the last round widens it: its FINs are all ACKed together, and a second
+# before ss says their timers are due, one pass of RSTs goes out from CPU
+# 1; the first that finds a timewait sock waits 2 s before deleting its
+# timer (timer_shutdown_sync() from 6.10, timer_delete_sync() on 6.1,
+# del_timer_sync() on 5.10, called from inet_twsk_deschedule_put()),
+# while the timer fires on CPU 0.  tfdelay logs the hold with the timer as
+# %p hashes it, and timer:timer_expire_entry must show that timer run in
+# the hold.  With that, the module before the fix (7db4a70) ended such a
+# sock twice, kill then expire, and failed (6.1, 2026-12-05); the fixed one
+# passed on 6.1, 6.12 and 7.3.  tfdelay knows nothing of tcpflow.
 import os
 import re
 import socket
@@ -59,6 +67,10 @@ N = int(os.environ.get("TW_END_CONNS") or 80)
 ROUNDS = int(os.environ.get("TW_END_ROUNDS") or 3)
 ISN = 100000
 LATE = 1.2
+HOLD_MS = 2000      # tfdelay's most: longer than LATE and a wheel bucket
+# what inet_twsk_deschedule_put() deletes the timer with: 6.10 on, 6.1,
+# 5.10 (tfdelay probes each of them the kernel has)
+HELD_FUNCS = "timer_shutdown_sync,timer_delete_sync,del_timer_sync"
 
 
 def ns_up():
@@ -71,7 +83,9 @@ def ns_up():
 
 
 TIMER_RE = re.compile(r"\[(\d+)\].*?\s(\d+)\.(\d+): timer_expire_entry: "
-                      r".*function=tw_timer_handler")
+                      r"timer=(\S+) function=tw_timer_handler")
+HOLD_RE = re.compile(r"tfdelay: (\S+) held on CPU (\d+), mono (\d+) to "
+                     r"(\d+) ns, arg0 (\S+)")
 
 
 class TimerTrace:
@@ -103,14 +117,16 @@ class TimerTrace:
             return fh.read().count("function=tw_timer_handler")
 
     def events(self):
-        """(ts in ns, cpu) of each run of tw_timer_handler."""
+        """(ts in ns, cpu, timer as %p hashes it) of each run of
+        tw_timer_handler."""
         out = []
         with open(os.path.join(self.dir, "trace")) as fh:
             for line in fh:
                 m = TIMER_RE.search(line)
                 if m:
                     out.append((int(m.group(2)) * 10**9 +
-                                int(m.group(3)) * 1000, int(m.group(1))))
+                                int(m.group(3)) * 1000, int(m.group(1)),
+                                m.group(4)))
         return out
 
     def close(self):
@@ -121,10 +137,11 @@ class TimerTrace:
         os.rmdir(self.dir)
 
 
-def one_round(p, ls, base, tt, rst=True, reverse=False):
+def one_round(p, ls, base, tt, reverse=False, held=False):
     """N connections to FIN_WAIT2 timewait socks, then, from the moment
-    the first of their timers fires (rst), RSTs to all of them, pass after
-    pass, for 0.3 s."""
+    the first of their timers fires, RSTs to all of them, pass after
+    pass, for 0.3 s.  held (tfdelay loaded): the FINs ACKed together, and
+    one pass of RSTs a second before ss says their timers are due."""
     sports = list(range(base, base + N))
     os.sched_setaffinity(0, {0})
     # one handshake at a time, answered at once: a short round trip keeps
@@ -161,15 +178,26 @@ def one_round(p, ls, base, tt, rst=True, reverse=False):
     # when the RSTs come, however fast the first bucket runs
     acked = time.monotonic()
     items = sorted(fins.items())
-    split = len(items) * 3 // 4
+    split = len(items) if held else len(items) * 3 // 4
     for k, (sp, seq) in enumerate(items):
         if k == split:
             time.sleep(LATE)
         p.send(".", sp, PORT, seq=ISN + 1, ack=seq + 1)
     order = sorted(fins, reverse=reverse)
-    fired = None
-    if rst:
-        os.sched_setaffinity(0, {1})
+    os.sched_setaffinity(0, {1})
+    if held:
+        # the first RST that finds a sock is held HOLD_MS, and the timers
+        # (3.5 RTOs: the RTO may have backed off while the FINs waited)
+        # come due meanwhile, with up to a wheel bucket (256 ms) of slack
+        left = [tf.ss_timer_secs(x["timer"]) for x in tf.ss(NS)
+                if x["lport"] == PORT and x["rport"] in fins and
+                (x["timer"] or "").startswith("timewait")]
+        if left:
+            time.sleep(max(0.0, min(left) - HOLD_MS / 2000))
+        fired = time.monotonic() - acked
+        for sp in order:
+            p.send("R", sp, PORT, seq=ISN + 1)
+    else:
         n0 = tt.count()
         while tt.count() == n0 and time.monotonic() < acked + 20 * tf.SLOW:
             pass
@@ -180,8 +208,7 @@ def one_round(p, ls, base, tt, rst=True, reverse=False):
                 p.send("R", sp, PORT, seq=ISN + 1)
     os.sched_setaffinity(0, set(range(os.cpu_count())))
     t.diag("round at port %d: %d connections, %d FIN_WAIT2 timewait socks, "
-           "RSTs from %s s" % (base, len(synack), len(fins),
-                               "-" if fired is None else "%.3f" % fired))
+           "RSTs from %.3f s" % (base, len(synack), len(fins), fired))
 
 
 def tw_recs(since):
@@ -199,8 +226,13 @@ try:
         ls.bind((LOCAL, PORT))
         ls.listen(1024)
         mark = proc.mark()
-        for k in range(ROUNDS):
+        for k in range(ROUNDS - 1):
             one_round(p, ls, 20000 + k * 1000, tt, reverse=k % 2)
+        held_from = time.monotonic_ns()
+        with tf.Delay(HELD_FUNCS, "inet_twsk_deschedule_put", cpu=1,
+                      ms=HOLD_MS, count=2) as delay:
+            one_round(p, ls, 20000 + (ROUNDS - 1) * 1000, tt,
+                      held=delay.loaded)
         time.sleep(3 * tf.SLOW)     # any timer left fires
         timer_runs = tt.events()
         ls.close()
@@ -238,9 +270,9 @@ mine = {r["n"] for r in recs if r["new"] == "CLOSE"}
 timed = set()
 bad = []
 unrecorded = 0
-for i, (ts, cpu) in enumerate(timer_runs):
+for i, (ts, cpu, _) in enumerate(timer_runs):
     # up to the next run on that CPU
-    upto = min([ts + TOL] + [t2 for t2, c2 in timer_runs[i + 1:]
+    upto = min([ts + TOL] + [t2 for t2, c2, _ in timer_runs[i + 1:]
                              if c2 == cpu and t2 > ts])
     after = [r for r in all_ends if r["cpu"] == cpu and
              ts <= r["ts"] <= upto]
@@ -261,6 +293,29 @@ t.diag("%d timewait socks: %d ended by expiry, %d killed by an RST; the "
        "record after it: not TCP's)" % (
            len(began), why["expire"], why["kill"], len(timer_runs),
            unrecorded))
+# The race made on purpose, in the kernel's own words: tfdelay held an RST
+# on CPU 1 before it deleted a timewait sock's timer (its log line, with
+# the timer as %p hashes it), and timer:timer_expire_entry shows that same
+# timer run on another CPU meanwhile.
+holds = [(int(m.group(3)), int(m.group(4)), int(m.group(2)), m.group(5))
+         for m in map(HOLD_RE.search, subprocess.run(
+             ["dmesg"], capture_output=True, text=True).stdout.splitlines())
+         if m and m.group(1) in HELD_FUNCS.split(",") and
+         int(m.group(3)) >= held_from]
+raced = [(t0, t1, tid) for t0, t1, hcpu, tid in holds
+         if any(tid == tid2 and t0 <= ts <= t1 and cpu != hcpu
+                for ts, cpu, tid2 in timer_runs)]
+if delay.why:
+    t.diag("the race is left to chance: " + delay.why)
+else:
+    t.ok(delay.hits() > 0 and raced,
+         "tfdelay held %d RSTs %d ms before they deleted a timewait sock's "
+         "timer; %d times that timer ran on the other CPU meanwhile" % (
+             delay.hits(), HOLD_MS, len(raced)),
+         ["holds (mono ns, CPU, timer): %s" % holds] +
+         ["tw_timer_handler runs meanwhile (ns, CPU, timer): %s" % [
+             x for x in timer_runs if t0 <= x[0] <= t1]
+          for t0, t1, _, _ in holds])
 t.ok(len(began) >= N * ROUNDS * 0.9 and not problems,
      "every timewait sock (%d) ends exactly once: why=expire or why=kill, "
      "never both" % len(began), problems[:20])

@@ -36,14 +36,22 @@ bench = load_bench()
 ROUNDS = 5
 
 
-def results(b_rate, d_rate, e_rate, cpu=True):
-    """Runs of variants B, D, E over ROUNDS rounds, each run's connection
-    rate as a fraction of its flanking no-tracing runs' (what report()
-    computes), and the same for CPU time per connection."""
+def results(b_rate, d_rate, e_rate, cpu=True, f_rate=0.94, g_rate=0.7,
+            h_rate=0.5):
+    """Runs of variants B, D, E, F (the floor), G (tcpflow-bpf) and H
+    (tcpstates) over ROUNDS rounds, each run's connection rate as a
+    fraction of its flanking no-tracing runs' (what report() computes),
+    and the same for CPU time per connection.  A rate may be a list, one
+    per round.  The defaults pass every target: tcpflow's recording
+    (1/0.9 - 1/0.94 = 4.7% of a connection's time) is below its hooking
+    (1/0.94 - 1 = 6.4%); tcpflow-bpf adds 1/0.7 - 1 = 43%, under half of
+    tcpstates's 1/0.5 - 1 = 100%."""
+    rates = {"B": b_rate, "D": d_rate, "E": e_rate, "F": f_rate,
+             "G": g_rate, "H": h_rate}
     res = {"runs": [{"variant": v, "round": r}
-                    for r in range(ROUNDS) for v in "BDE"]}
-    ratio = {"B": [b_rate] * ROUNDS, "D": [d_rate] * ROUNDS,
-             "E": [e_rate] * ROUNDS}
+                    for r in range(ROUNDS) for v in rates]}
+    ratio = {v: x if isinstance(x, list) else [x] * ROUNDS
+             for v, x in rates.items()}
     cpu_ratio = {v: [2 - x for x in xs] for v, xs in ratio.items()} \
         if cpu else {}
     return res, ratio, cpu_ratio
@@ -74,14 +82,15 @@ def verdict_lines(res, ratio, cpu_ratio, b):
 
 class VerdictStatus(unittest.TestCase):
     def test_all_pass_with_cpu_lines_exits_0(self):
-        # tcpflow costs 10% of the rate, ftrace 50%, bpftrace 60%, in
-        # every round: both targets pass, and each has its CPU-time line.
+        # tcpflow costs 10% of the rate, ftrace 50%, bpftrace 60%,
+        # tcpflow-bpf 30%, tcpstates 50%, in every round: every target
+        # passes, and each "below" target has its CPU-time line.
         v = verdict_lines(*results(0.9, 0.5, 0.4), burst())
-        self.assertEqual(len(v), 5, v)
+        self.assertEqual(len(v), 15, v)
         self.assertEqual([x.split()[0] for x in v if not x[0].isspace()],
-                         ["PASS", "PASS", "PASS"])
+                         ["PASS"] * 9)
         cpu = [x for x in v if x.lstrip().startswith("the same in CPU")]
-        self.assertEqual(len(cpu), 2, v)
+        self.assertEqual(len(cpu), 6, v)
         self.assertTrue(all(x[0] == " " for x in cpu))
         # The old rule (every line starts with PASS) failed this report.
         self.assertFalse(all(x.startswith("PASS") for x in v))
@@ -89,16 +98,71 @@ class VerdictStatus(unittest.TestCase):
 
     def test_all_pass_without_cpu_lines_exits_0(self):
         v = verdict_lines(*results(0.9, 0.5, 0.4, cpu=False), burst())
-        self.assertEqual(len(v), 3, v)
+        self.assertEqual(len(v), 9, v)
         self.assertEqual(bench_lib.verdict_status(v), 0)
 
     def test_overhead_target_failed_exits_1(self):
-        # tcpflow costs more than ftrace: that target fails, the other
-        # (bpftrace) and the burst pass.
+        # tcpflow costs more than ftrace (40% of the rate against 30%)
+        # and than tcpflow-bpf: those targets fail; below bpftrace and
+        # tcpstates, and the burst, pass.  Its recording now costs
+        # 1/0.6 - 1/0.94 = 60% against hooking's 6.4%: fails too.
         v = verdict_lines(*results(0.6, 0.7, 0.4), burst())
         self.assertEqual([x.split()[0] for x in v if not x[0].isspace()],
-                         ["FAIL", "PASS", "PASS"])
+                         ["FAIL", "PASS", "FAIL", "PASS", "FAIL", "PASS",
+                          "PASS", "PASS", "PASS"])
         self.assertEqual(bench_lib.verdict_status(v), 1)
+
+    def test_recording_against_hooking(self):
+        # Recording 1/0.9 - 1/0.94 = 4.7%, hooking 6.4%: passes, and the
+        # line says those numbers.
+        v = bench.targets(*results(0.9, 0.5, 0.4))
+        rec = [x for x in v if "recording cost" in x]
+        self.assertEqual(len(rec), 1, v)
+        self.assertTrue(rec[0].startswith("PASS "), rec[0])
+        self.assertIn("recording (B - F) adds 5% [5%..5%]", rec[0])
+        self.assertIn("hooking (F - A) 6% [6%..6%]", rec[0])
+        self.assertIn("5 of 5 rounds", rec[0])
+        # A cheaper floor (2% hooking: 1/0.98 - 1) leaves recording
+        # 1/0.9 - 1/0.98 = 9.1%: more than hooking, fails.
+        v = bench.targets(*results(0.9, 0.5, 0.4, f_rate=0.98))
+        rec = [x for x in v if "recording cost" in x][0]
+        self.assertTrue(rec.startswith("FAIL "), rec)
+        self.assertIn("no more in 0 of 5 rounds", rec)
+        # Recording below hooking in 3 rounds of 5 only: the medians
+        # say so, the sign test (p = 0.5) does not: not shown, FAIL.
+        f = [0.94, 0.94, 0.94, 0.98, 0.98]
+        v = bench.targets(*results(0.9, 0.5, 0.4, f_rate=f))
+        rec = [x for x in v if "recording cost" in x][0]
+        self.assertTrue(rec.startswith("FAIL "), rec)
+        self.assertIn("3 of 5 rounds, sign test p=0.500", rec)
+        # No floor run: fails, saying so.
+        res, ratio, cpu = results(0.9, 0.5, 0.4)
+        del ratio["F"]
+        rec = [x for x in bench.targets(res, ratio, cpu)
+               if "recording cost" in x][0]
+        self.assertTrue(rec.startswith("FAIL ") and "did not run" in rec,
+                        rec)
+
+    def test_tcpflow_bpf_half_of_tcpstates(self):
+        # tcpflow-bpf at 0.6 of the rate adds 1/0.6 - 1 = 67% of a
+        # connection's time, tcpstates at 0.5 adds 100%: below it (a
+        # 40% loss against 50%) but more than half of it.
+        v = bench.targets(*results(0.9, 0.5, 0.4, g_rate=0.6))
+        below = [x for x in v if x.startswith(("PASS tcpflow-bpf overhead "
+                                               "below tcpstates",
+                                               "FAIL tcpflow-bpf overhead "
+                                               "below tcpstates"))]
+        half = [x for x in v if "at most half" in x]
+        self.assertEqual(len(below), 1, v)
+        self.assertTrue(below[0].startswith("PASS "), below[0])
+        self.assertEqual(len(half), 1, v)
+        self.assertTrue(half[0].startswith("FAIL "), half[0])
+        self.assertIn("adds 67% [67%..67%]", half[0])
+        self.assertIn("tcpstates 100% [100%..100%] (half: 50%)", half[0])
+        # At 0.7: 43%, under half: passes.
+        half = [x for x in bench.targets(*results(0.9, 0.5, 0.4))
+                if "at most half" in x]
+        self.assertTrue(half[0].startswith("PASS "), half[0])
 
     def test_burst_failed_exits_1(self):
         v = verdict_lines(*results(0.9, 0.5, 0.4), burst(overwritten=3))
@@ -106,10 +170,11 @@ class VerdictStatus(unittest.TestCase):
         self.assertEqual(bench_lib.verdict_status(v), 1)
 
     def test_variant_not_run_exits_1(self):
-        res, ratio, cpu = results(0.9, 0.5, 0.4)
-        del ratio["E"], cpu["E"]
-        v = verdict_lines(res, ratio, cpu, burst())
-        self.assertEqual(bench_lib.verdict_status(v), 1)
+        for gone in "EFGH":
+            res, ratio, cpu = results(0.9, 0.5, 0.4)
+            del ratio[gone], cpu[gone]
+            v = verdict_lines(res, ratio, cpu, burst())
+            self.assertEqual(bench_lib.verdict_status(v), 1, gone)
 
     def test_main_exit_status(self):
         # main() over a results.json (--report-only), its table and the

@@ -917,6 +917,9 @@ int main(int argc, char **argv)
 	skel->rodata->cfg_req_timer_fn = ks.req_timer;
 	skel->rodata->cfg_kill_lo = ks.kill_lo;
 	skel->rodata->cfg_kill_hi = ks.kill_hi;
+	/* Writing at the end: woken when an eighth of the ring is full,
+	 * else at the poll's timeout.  -f: at every record. */
+	skel->rodata->cfg_wake_bytes = o.follow ? 0 : o.ringbuf / 8;
 	err = bpf_map__set_max_entries(skel->maps.events, (uint32_t)o.ringbuf);
 	if (!err)
 		err = tcpflow_bpf__load(skel);
@@ -998,6 +1001,11 @@ int main(int argc, char **argv)
 				timeout = (int)(left * 1000) + 1;
 		}
 		err = ring_buffer__poll(rb, timeout);
+		/* Not woken for each record (cfg_wake_bytes): take what
+		 * waits at each timeout too, so that records are seen (and
+		 * their ids linked) within HOLD_NS of being made. */
+		if (!o.follow && err >= 0)
+			err = ring_buffer__consume(rb);
 		if (err < 0 && err != -EINTR) {
 			fprintf(stderr, PROG ": ring buffer poll: %s\n",
 				strerror(-err));

@@ -98,6 +98,14 @@ const volatile __u64 cfg_tw_timer_fn = 0;	/* &tw_timer_handler */
 const volatile __u64 cfg_req_timer_fn = 0;	/* &reqsk_timer_handler */
 const volatile __u64 cfg_kill_lo = 0;		/* inet_twsk_deschedule_put */
 const volatile __u64 cfg_kill_hi = 0;
+/*
+ * Wake the reader only once this many bytes wait in the ring buffer (0:
+ * at every record, for -f).  Otherwise it takes them at its next poll
+ * timeout: a wake-up per record, a switch to the reader and back for
+ * each, cost a connection about a sixth of its rate on one CPU
+ * (docs/cost.md).
+ */
+const volatile __u64 cfg_wake_bytes = 0;
 
 /* A connection as seen from one end: network namespace and 4-tuple. */
 struct tkey {
@@ -310,6 +318,16 @@ static __always_inline bool filtered_out(const struct tkey *k)
  * ring is full (counted as missed).  Records leave in the order they
  * were reserved.
  */
+static __always_inline void ring_submit(void *r)
+{
+	__u64 flags = 0;
+
+	if (cfg_wake_bytes &&
+	    bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) < cfg_wake_bytes)
+		flags = BPF_RB_NO_WAKEUP;
+	bpf_ringbuf_submit(r, flags);
+}
+
 static __always_inline struct tcpflow_record *rec_new(const struct tkey *k)
 {
 	struct tcpflow_record *r;
@@ -331,7 +349,7 @@ static __always_inline void rec_send(struct tcpflow_record *r, __u64 owner_conn)
 	fill_who(r, owner_conn);
 	r->ts_ns = bpf_ktime_get_ns();
 	r->cpu = bpf_get_smp_processor_id();
-	bpf_ringbuf_submit(r, 0);
+	ring_submit(r);
 }
 
 static const struct tcpflow_record zero_rec;
@@ -477,7 +495,7 @@ static __always_inline void link_ids(const struct tkey *k, __u64 from, __u64 to)
 	r->event = TCPFLOW_BPF_EV_LINK;
 	r->conn = from;
 	r->dur_ns = to;
-	bpf_ringbuf_submit(r, 0);
+	ring_submit(r);
 }
 
 /*
@@ -954,7 +972,7 @@ static __always_inline void child_resolve(struct sock *sk)
 		r->conn = conn;
 		r->dur_ns = 0;
 		r->ts_ns = ts;
-		bpf_ringbuf_submit(r, 0);
+		ring_submit(r);
 	}
 	bpf_map_delete_elem(&births, &skp);
 }
