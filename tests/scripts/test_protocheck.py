@@ -133,9 +133,10 @@ class Protocheck(unittest.TestCase):
                       "struct sk_buff *skb)")
 
     def test_other_struct(self):
-        self.edit("hooks.c", "static void graft_pre(struct ftrace_regs *regs)"
+        self.edit("hooks.c",
+                  "static void graft_pre(struct tcpflow_fregs *regs)"
                   "\n{\n\tconst struct sock *sk = (const struct sock *)",
-                  "static void graft_pre(struct ftrace_regs *regs)"
+                  "static void graft_pre(struct tcpflow_fregs *regs)"
                   "\n{\n\tconst struct sock *sk = (const struct socket *)")
         rc, out = self.check()
         self.assertEqual(rc, 1, out)
