@@ -17,6 +17,11 @@
  *
  * SIGINT/SIGTERM (tf_stop) end the loop cleanly: what is already in the
  * pipe is read and printed first (tf_wait()).
+ *
+ * With --json, each record is --json's line instead (the systemd unit
+ * logs them so, docs/fleet.md).  A merged stream's records (jsonin.c)
+ * begin with their host, "HOST: ", and times, relative numbers and
+ * notes are each host's own.
  */
 /*
  * Not _GNU_SOURCE here: with it, <sys/stat.h> pulls in <linux/types.h>,
@@ -44,6 +49,17 @@ static void ep(struct obuf *ob, unsigned int af, const uint8_t *a,
 	char buf[TF_EP_MAX];
 
 	ob_mem(ob, buf, tf_endpoint_str(buf, af, a, port));
+}
+
+void tf_host_prefix(struct obuf *ob, const struct tf_hosts *h,
+		    const struct tf_rec *r)
+{
+	char buf[TF_HOST_LABEL_MAX];
+
+	if (!r->host || !h)
+		return;
+	ob_str(ob, tf_host_label(h, r->host, buf));
+	ob_str(ob, ": ");
 }
 
 void tf_follow_line(struct obuf *ob, const struct tf_rec *r, uint64_t t0)
@@ -217,6 +233,7 @@ struct fkey {
 	uint8_t used, kind, af;		/* kind: 0 one end's seqs, 1 conv */
 	uint8_t a[2][16];
 	uint16_t port[2];
+	uint16_t host;
 };
 
 struct fent {
@@ -279,12 +296,14 @@ static struct fent *ftab_get(struct ftab *t, const struct fkey *k, int *isnew)
 }
 
 /* The key of what the end that sent r's segment sends (fwd) or gets. */
-static void dir_key(struct fkey *k, const struct tcpflow_record *x, int fwd)
+static void dir_key(struct fkey *k, const struct tf_rec *r, int fwd)
 {
+	const struct tcpflow_record *x = &r->r;
 	int from_local = (x->event == TCPFLOW_EV_TX) == fwd;
 
 	memset(k, 0, sizeof(*k));
 	k->used = 1;
+	k->host = r->host;
 	k->af = x->af;
 	memcpy(k->a[0], from_local ? x->laddr : x->raddr, 16);
 	memcpy(k->a[1], from_local ? x->raddr : x->laddr, 16);
@@ -293,11 +312,11 @@ static void dir_key(struct fkey *k, const struct tcpflow_record *x, int fwd)
 }
 
 /* Returns which end of the key sent r's segment: 0 or 1. */
-static int conv_key(struct fkey *k, const struct tcpflow_record *x)
+static int conv_key(struct fkey *k, const struct tf_rec *r)
 {
 	int swap;
 
-	dir_key(k, x, 1);
+	dir_key(k, r, 1);
 	k->kind = 1;
 	swap = memcmp(k->a[0], k->a[1], 16) > 0 ||
 	       (!memcmp(k->a[0], k->a[1], 16) && k->port[0] > k->port[1]);
@@ -315,14 +334,15 @@ static int conv_key(struct fkey *k, const struct tcpflow_record *x)
 }
 
 /* seq and ack relative to each end's base; the bases learned here. */
-static int relative(struct ftab *t, const struct tcpflow_record *x,
+static int relative(struct ftab *t, const struct tf_rec *r,
 		    uint32_t *seq, uint32_t *ack)
 {
+	const struct tcpflow_record *x = &r->r;
 	struct fkey k;
 	struct fent *e;
 	int isnew;
 
-	dir_key(&k, x, 1);
+	dir_key(&k, r, 1);
 	e = ftab_get(t, &k, &isnew);
 	if (!e)
 		return -1;
@@ -333,7 +353,7 @@ static int relative(struct ftab *t, const struct tcpflow_record *x,
 	*ack = x->ack;
 	if (!(x->flags & TCPFLOW_F_ACK))
 		return 0;
-	dir_key(&k, x, 0);
+	dir_key(&k, r, 0);
 	e = ftab_get(t, &k, &isnew);
 	if (!e)
 		return -1;
@@ -353,7 +373,7 @@ static void explain(struct obuf *ob, struct ftab *t, const struct tf_rec *r,
 
 	if (r->r.sock == TCPFLOW_SK_NONE)
 		return;
-	from = conv_key(&k, &r->r);
+	from = conv_key(&k, r);
 	e = ftab_get(t, &k, &isnew);
 	if (!e)
 		return;
@@ -382,10 +402,11 @@ static void explain(struct obuf *ob, struct ftab *t, const struct tf_rec *r,
 
 /* Returns 0 at the end, 1 on error, 2 on a wrong format. */
 int tf_follow(int fd, pid_t child, const struct tf_opts *o,
-	      struct tf_parser *p, struct obuf *ob)
+	      struct tf_parser *p, struct obuf *ob, int json)
 {
 	struct tf_input in;
-	struct tf_trace t;	/* only t0, for times and --since/--until */
+	struct tf_trace t;	/* only t0 (each host's), for times and
+				   --since/--until, and the hosts, for --host */
 	struct tf_rec rec;
 	struct ftab tab = { 0 };
 	struct tf_wait w = { .child = child };
@@ -435,26 +456,39 @@ int tf_follow(int fd, pid_t child, const struct tf_opts *o,
 		if (!have_t0) {
 			t.t0 = rec.r.ts_ns;
 			have_t0 = 1;
-			tf_wall_warn(p->err, "input");
+			if (!json)
+				tf_wall_warn(p->err, "input");
 		}
+		if (rec.host && tf_t0_note(&t, &rec)) {
+			ret = 1;
+			break;
+		}
+		t.hosts = p->hosts;	/* a view of the parser's, not owned */
 		if (!tf_rec_selected(&t, &rec, o))
 			continue;
+		if (json) {
+			tf_json_rec(ob, &rec, &p->hosts);
+			continue;
+		}
+		tf_host_prefix(ob, &p->hosts, &rec);
 		if (tf_is_seg(&rec) && !o->absolute) {
 			uint32_t seq, ack;
 
-			if (relative(&tab, &rec.r, &seq, &ack)) {
+			if (relative(&tab, &rec, &seq, &ack)) {
 				ret = 1;
 				break;
 			}
-			tf_follow_line_rel(ob, &rec, t.t0, seq, ack);
+			tf_follow_line_rel(ob, &rec, tf_t0(&t, rec.host), seq,
+					   ack);
 		} else {
-			tf_follow_line(ob, &rec, t.t0);
+			tf_follow_line(ob, &rec, tf_t0(&t, rec.host));
 		}
 		if (o->explain)
 			explain(ob, &tab, &rec, !o->absolute);
 	}
 out:
 	free(tab.e);
+	free(t.ht0);
 	tf_input_free(&in);
 	return ret;
 }

@@ -47,6 +47,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (knobs & 16) {
 		o.has_state = 1;
 		o.state = TF_ST_TIME_WAIT;
+		o.has_host = 1;
+		o.host = "lab-a";
 	}
 	if (knobs & 32) {
 		o.has_since = 1;

@@ -4,6 +4,8 @@
  * text format under a stable name (tools/README.md lists them).  A value
  * that the text gives as '-' is null.  seq and ack are absolute and
  * unsigned, as on the wire; relative numbers are the ladder's business.
+ * A record read from a host's log entry (jsonin.c) ends with its "host"
+ * and "boot", so that the output reads back as the same merged stream.
  *
  * Each object is written straight into the output buffer (one reserve,
  * then plain stores): this view is meant to keep up with a million
@@ -13,7 +15,9 @@
 #include <string.h>
 #include "show.h"
 
-#define JSON_MAX 1024	/* an object's worst case is about 700 bytes */
+/* an object's worst case: about 700 bytes, and a host and boot id of
+   TF_HOST_NAME_MAX and 64 bytes, each byte escaped as \\ or \" at worst */
+#define JSON_MAX (1024 + 2 * TF_HOST_NAME_MAX + 2 * 64)
 
 static char *put(char *p, const char *s, size_t n)
 {
@@ -107,7 +111,21 @@ static char *put_comm(char *p, const char *comm)
 	return p;
 }
 
-void tf_json_rec(struct obuf *ob, const struct tf_rec *r)
+/* A host name or boot id: printable ASCII (jsonin.c checked it). */
+static char *put_text(char *p, const char *s)
+{
+	*p++ = '"';
+	for (; *s; s++) {
+		if (*s == '"' || *s == '\\')
+			*p++ = '\\';
+		*p++ = *s;
+	}
+	*p++ = '"';
+	return p;
+}
+
+void tf_json_rec(struct obuf *ob, const struct tf_rec *r,
+		 const struct tf_hosts *h)
 {
 	const struct tcpflow_record *x = &r->r;
 	int seg = tf_is_seg(r), st = x->event == TCPFLOW_EV_STATE;
@@ -173,6 +191,15 @@ void tf_json_rec(struct obuf *ob, const struct tf_rec *r)
 	p = put_num(p, r, TF_K_DUR, x->dur_ns);
 	p = PUT(p, ",\"opts\":");
 	p = put_opts(p, r);
+	/* a record of a merged stream (docs/fleet.md): where it came from */
+	if (r->host && h && r->host < h->n) {
+		const struct tf_host *e = &h->v[r->host];
+
+		p = PUT(p, ",\"host\":");
+		p = put_text(p, e->name);
+		p = PUT(p, ",\"boot\":");
+		p = e->boot ? put_text(p, e->boot) : put_null(p);
+	}
 	p = PUT(p, "}\n");
 	ob->len = (size_t)(p - ob->buf);
 }
@@ -188,7 +215,7 @@ int tf_view_json(const struct tf_trace *t, const struct tf_opts *o,
 		const struct tf_rec *r = &t->rec[i];
 
 		if (sel[r->group] && tf_rec_in_window(t, r, o))
-			tf_json_rec(ob, r);
+			tf_json_rec(ob, r, &t->hosts);
 	}
 	free(sel);
 	return 0;

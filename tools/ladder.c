@@ -1029,6 +1029,12 @@ static void print_rows(const struct tf_trace *t, const struct tf_group *g,
 		tf_u64_str(num, g->number);
 		lb_str(&l, num);
 	}
+	if (g->host) {		/* a merged stream's (docs/fleet.md) */
+		char hl[TF_HOST_LABEL_MAX];
+
+		lb_str(&l, " on ");
+		lb_str(&l, tf_host_label(&t->hosts, g->host, hl));
+	}
 	lb_str(&l, ": ");
 	lb_str(&l, ep[0]);
 	{
@@ -1224,7 +1230,7 @@ int tf_ladder_rows(const struct tf_trace *t, const struct tf_opts *o,
 		w = row_add(c->rows);
 		if (!w)
 			break;
-		w->ts = t->tend;
+		w->ts = tf_tend(t, g->host);
 		w->kind = TF_ROW_STATE;
 		w->side = (uint8_t)s;
 		w->rec = -1;
@@ -1250,15 +1256,19 @@ static void list_group(const struct tf_trace *t, const struct tf_opts *o,
 	char ep[TF_EP_MAX], ep2[TF_EP_MAX];
 	const struct tcpflow_record *x0 = &t->rec[idx[0]].r;
 
-	char head[TF_EP_MAX + 120];
+	char head[TF_EP_MAX + TF_HOST_LABEL_MAX + 120];
+	char hl[TF_HOST_LABEL_MAX], on[TF_HOST_LABEL_MAX + 4] = "";
 	int n;
 
+	if (g->host)
+		snprintf(on, sizeof(on), " on %s",
+			 tf_host_label(&t->hosts, g->host, hl));
 	if (g->kind == TF_G_LISTENER) {
 		const struct tf_conn *cn = &t->conn[g->conn[1]];
 
 		tf_endpoint_str(ep, g->af, g->addr[1], g->port[1]);
-		n = snprintf(head, sizeof(head), "listener %s  conn %llu  "
-			     "netns %u", ep, (unsigned long long)cn->id,
+		n = snprintf(head, sizeof(head), "listener %s%s  conn %llu  "
+			     "netns %u", ep, on, (unsigned long long)cn->id,
 			     x0->netns);
 		if (cn->owner >= 0 && n > 0 && (size_t)n < sizeof(head))
 			snprintf(head + n, sizeof(head) - (size_t)n,
@@ -1266,8 +1276,8 @@ static void list_group(const struct tf_trace *t, const struct tf_opts *o,
 				 t->rec[cn->owner].r.pid);
 	} else {
 		tf_endpoint_str(ep, x0->af, x0->laddr, x0->lport);
-		snprintf(head, sizeof(head), "no socket at %s: a reset for "
-			 "a segment nobody owned  netns %u", ep, x0->netns);
+		snprintf(head, sizeof(head), "no socket at %s%s: a reset for "
+			 "a segment nobody owned  netns %u", ep, on, x0->netns);
 	}
 	ob_color(ob, TF_C_HEAD);
 	flow_pieces(ob, head, 0, o->width, 2);

@@ -25,6 +25,8 @@ static const char usage_text[] =
 "Show the TCP connections traced by the tcpflow module (or tcpflow-bpf):\n"
 "handshake, teardown, every state change.  FILE is standard input when\n"
 "that is not a terminal, else " DEFAULT_INPUT "; '-' reads standard input.\n"
+"FILE may also be JSON lines: --json's, or log entries holding records\n"
+"(journalctl -o json), many hosts' merged: each host's apart.\n"
 "Default view: a ladder diagram per conversation, client on the left,\n"
 "server on the right.\n"
 "\n"
@@ -34,7 +36,8 @@ static const char usage_text[] =
 "  -e, --explain       teaching notes next to the arrows (ladder, -f)\n"
 "  -S, --absolute      absolute seq/ack numbers (default: relative)\n"
 "  -s, --states        a table of state changes, like tcpstates\n"
-"  -j, --json          JSON lines, one object per record\n"
+"  -j, --json          JSON lines, one object per record (with -f: as\n"
+"                      they arrive)\n"
 "      --summary       one line per connection: ends, start, duration,\n"
 "                      bytes each way, handshake round trips, who\n"
 "                      closed first, how it ended, TIME_WAIT\n"
@@ -53,6 +56,7 @@ static const char usage_text[] =
 "      --pid PID       only conversations a record of which names PID\n"
 "      --comm NAME     only conversations a record of which names the\n"
 "                      command NAME (the first 15 bytes, as the kernel)\n"
+"      --host NAME     only records of host NAME (a merged stream)\n"
 "      --state NAME    only conversations that were in state NAME\n"
 "      --since TIME    only records from TIME on: seconds from the first\n"
 "                      record (1.5, 250ms, 20us, 100ns), or @NS, a ts\n"
@@ -77,6 +81,7 @@ static const char usage_text[] =
 enum {
 	OPT_STATE = 256, OPT_SINCE, OPT_UNTIL, OPT_COLOR, OPT_SUMMARY, OPT_CSV,
 	OPT_SVG, OPT_HTML, OPT_MERMAID, OPT_PID, OPT_COMM, OPT_WIDTH, OPT_TIME, OPT_UTC,
+	OPT_HOST,
 };
 
 static void on_stop(int sig)
@@ -100,6 +105,7 @@ static const struct option long_opts[] = {
 	{ "conn", required_argument, NULL, 'c' },
 	{ "pid", required_argument, NULL, OPT_PID },
 	{ "comm", required_argument, NULL, OPT_COMM },
+	{ "host", required_argument, NULL, OPT_HOST },
 	{ "state", required_argument, NULL, OPT_STATE },
 	{ "since", required_argument, NULL, OPT_SINCE },
 	{ "until", required_argument, NULL, OPT_UNTIL },
@@ -260,6 +266,12 @@ int tf_load(int fd, const char *name, struct tf_parser *p,
 	int ret = tf_read(fd, name, p, add_rec, t);
 
 	t->hdr = p->hdr;
+	tf_hosts_free(&t->hosts);
+	if (tf_hosts_copy(&t->hosts, &p->hosts) && !ret) {
+		if (p->err)
+			fprintf(p->err, TF_PROG ": out of memory\n");
+		ret = 1;
+	}
 	return ret;
 }
 
@@ -271,7 +283,8 @@ struct stream {
 	const struct tf_opts *o;
 	struct obuf *ob;
 	struct tf_states *states;	/* NULL: --json */
-	struct tf_trace t;		/* t0 only */
+	struct tf_trace t;		/* t0 (each host's) only */
+	const struct tf_hosts *hosts;	/* the parser's */
 	int have_t0;
 	uint64_t n;
 };
@@ -285,12 +298,14 @@ static int stream_rec(void *arg, const struct tf_rec *r)
 		s->t.t0 = r->r.ts_ns;
 		s->have_t0 = 1;
 	}
+	if (r->host && tf_t0_note(&s->t, r))
+		return -1;
 	s->n++;
 	shown = tf_rec_in_window(&s->t, r, s->o);
 	if (s->states)
-		tf_states_rec(s->states, r, s->t.t0, shown);
+		tf_states_rec(s->states, r, tf_t0(&s->t, r->host), shown);
 	else if (shown)
-		tf_json_rec(s->ob, r);
+		tf_json_rec(s->ob, r, s->hosts);
 	return 0;
 }
 
@@ -298,13 +313,14 @@ int tf_stream(int fd, const char *name, struct tf_parser *p,
 	      const struct tf_opts *o, struct obuf *ob, int states,
 	      uint64_t *nrec)
 {
-	struct stream s = { .o = o, .ob = ob };
+	struct stream s = { .o = o, .ob = ob, .hosts = &p->hosts };
 	int ret;
 
 	tf_trace_init(&s.t);
-	if (states && !(s.states = tf_states_new(ob)))
+	if (states && !(s.states = tf_states_new(ob, &p->hosts)))
 		return 1;
 	ret = tf_read(fd, name, p, stream_rec, &s);
+	free(s.t.ht0);
 	tf_states_free(s.states);
 	if (nrec)
 		*nrec = s.n;
@@ -338,7 +354,8 @@ static int usage_error(FILE *err, const char *msg)
 /*
  * Options that do nothing together are refused, not ignored.  What each
  * output honours: the ladder (default, --live) -e and -S; -f -e and -S;
- * --states and --json neither; --pcap alone prints nothing.
+ * --states and --json (-f --json too) neither; --pcap alone prints
+ * nothing.
  */
 /*
  * The ladder's width when --width is not given: COLUMNS (as ls and
@@ -367,23 +384,26 @@ static int check_combos(FILE *err, int states, int json, int follow, int live,
 	/* the views that draw the ladder's rows, and so take -e and -S */
 	int ladder = !states && !json && !summary && !mermaid && !follow &&
 		     !pcap_path && !svg_path && !html_path;
-	int text = ladder || follow || svg_path || html_path || mermaid;
+	int text = ladder || (follow && !json) || svg_path || html_path ||
+		   mermaid;
 	int pcap_out = pcap_path && !strcmp(pcap_path, "-");
 	int html_out = html_path && !strcmp(html_path, "-");
 
-	if (states + json + follow + mermaid + !!summary > 1)
+	/* -f --json: --json's lines as the records come */
+	if (states + json + follow + mermaid + !!summary - (follow && json) > 1)
 		return usage_error(err, "--states, --json, --follow, --mermaid "
-				   "and --summary/--csv are views: pick one");
+				   "and --summary/--csv are views: pick one "
+				   "(-f --json is one)");
 	if (live && named)
 		return usage_error(err, "--live reads the module or "
 				   "tcpflow-bpf, not a FILE (for a file or a "
 				   "pipe: -f FILE)");
-	if (live && (states || json || pcap_path || summary || mermaid ||
-		     svg_path || html_path))
+	if (live && (states || (json && !follow) || pcap_path || summary ||
+		     mermaid || svg_path || html_path))
 		return usage_error(err, "--live draws the ladder (or lines, "
-				   "with -f): not with --states, --json, "
-				   "--pcap, --summary, --svg, --html or "
-				   "--mermaid");
+				   "with -f, and JSON lines, with -f --json): "
+				   "not with --states, --json alone, --pcap, "
+				   "--summary, --svg, --html or --mermaid");
 	if (follow && pcap_path)
 		return usage_error(err, "--pcap writes a whole trace: not "
 				   "with --follow");
@@ -409,7 +429,7 @@ static int check_combos(FILE *err, int states, int json, int follow, int live,
 				   "--summary and --pcap have no notes");
 	if (tf_wall.utc && !tf_wall.want)
 		return usage_error(err, "--utc is for -T (--time=wall)");
-	if (tf_wall.want && !ladder && !follow && !summary)
+	if (tf_wall.want && ((!ladder && !follow && !summary) || json))
 		return usage_error(err, "-T (--time=wall) is for the ladder, -f, "
 				   "--live and --summary/--csv: --json has ts as "
 				   "it is, a pcap always gets the time of day, "
@@ -502,6 +522,12 @@ int tfs_main(int argc, char **argv, FILE *out, FILE *err)
 				return bad_arg(err, "--comm", optarg);
 			snprintf(o.comm, sizeof(o.comm), "%s", optarg);
 			o.has_comm = 1;
+			break;
+		case OPT_HOST:
+			if (!*optarg || strlen(optarg) > TF_HOST_NAME_MAX)
+				return bad_arg(err, "--host", optarg);
+			o.host = optarg;
+			o.has_host = 1;
 			break;
 		case OPT_STATE: {
 			char name[32];
@@ -648,7 +674,7 @@ int tfs_main(int argc, char **argv, FILE *out, FILE *err)
 		sigaction(SIGINT, &sa, &old_int);
 		sigaction(SIGTERM, &sa, &old_term);
 		if (follow)
-			ret = tf_follow(fd, child, &o, &p, &ob);
+			ret = tf_follow(fd, child, &o, &p, &ob, json);
 		else
 			ret = tf_live_ladder(fd, child, &o, &p, &ob,
 					     isatty(fileno(out)));
@@ -678,7 +704,7 @@ int tfs_main(int argc, char **argv, FILE *out, FILE *err)
 	if ((states || json) && !pcap_path && !svg_path && !html_path &&
 	    !o.has_port &&
 	    !o.has_addr && !o.has_conn && !o.has_state && !o.has_pid &&
-	    !o.has_comm) {
+	    !o.has_comm && !o.has_host) {
 		uint64_t n = 0;
 
 		ret = tf_stream(fd, path, &p, &o, &ob, states, &n);

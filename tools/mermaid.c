@@ -45,11 +45,13 @@ static const char *const who[2] = { "C", "S" };
 static void mm_conv(const struct tf_trace *t, const struct tf_group *g,
 		    const struct tf_rows *rs, struct obuf *ob)
 {
-	char ep[TF_EP_MAX], info[160], num[24];
+	char ep[TF_EP_MAX], info[160], num[24], hl[TF_HOST_LABEL_MAX];
 
 	tf_u64_str(num, g->number);
 	ob_str(ob, "sequenceDiagram\n");
-	ob_printf(ob, "    %%%% conversation %s (%s, %s)\n", num,
+	ob_printf(ob, "    %%%% conversation %s%s%s (%s, %s)\n", num,
+		  g->host ? " on " : "",
+		  g->host ? tf_host_label(&t->hosts, g->host, hl) : "",
 		  g->af == 6 ? "IPv6" : "IPv4",
 		  g->conn[0] >= 0 && g->conn[1] >= 0 ? "both ends traced" :
 		  "one end traced");

@@ -13,6 +13,12 @@
  * each side's initial sequence number, and which tx on one end is the
  * rx on the other, so that every segment is drawn once.
  *
+ * A merged stream (many hosts' records, docs/fleet.md) is one trace per
+ * host, side by side: records are grouped by host first (stably, so each
+ * host's stay in their order), and every key (conn id, 4-tuple, netns)
+ * is a key within one host.  Two hosts' connections never join, even
+ * with the same ids and addresses: they are different kernels.
+ *
  * All tables are arrays indexed by record or connection number; nothing
  * is allocated per record.
  */
@@ -33,6 +39,9 @@ void tf_trace_free(struct tf_trace *t)
 	free(t->conn);
 	free(t->group);
 	free(t->order);
+	free(t->ht0);
+	free(t->htend);
+	tf_hosts_free(&t->hosts);
 	memset(t, 0, sizeof(*t));
 }
 
@@ -100,16 +109,16 @@ struct conn_map {
 };
 
 static int conn_lookup(struct tf_trace *t, struct conn_map *m, uint64_t id,
-		       uint32_t rec)
+		       uint16_t host, uint32_t rec)
 {
-	size_t i = mix64(id) & m->mask;
+	size_t i = mix64(id ^ (uint64_t)host << 48) & m->mask;
 
 	for (;; i = (i + 1) & m->mask) {
 		int32_t s = m->slot[i];
 
 		if (s < 0)
 			break;
-		if (t->conn[s].id == id)
+		if (t->conn[s].id == id && t->conn[s].host == host)
 			return s;
 	}
 	/* New: the map and t->conn were sized for one conn per record. */
@@ -117,6 +126,7 @@ static int conn_lookup(struct tf_trace *t, struct conn_map *m, uint64_t id,
 
 	memset(c, 0, sizeof(*c));
 	c->id = id;
+	c->host = host;
 	c->first = c->tuple = rec;
 	c->group = c->peer = c->tnext = c->owner = -1;
 	m->slot[i] = (int32_t)t->nconn;
@@ -284,7 +294,8 @@ static int pair_conns(struct tf_trace *t)
 			uint64_t c0 = ts_of(t, c->first), c1 = ts_of(t, c->last);
 			int isn = 0;
 
-			if ((size_t)j == i || c->peer >= 0 || rc->af != ra->af ||
+			if ((size_t)j == i || c->peer >= 0 || c->host != a->host ||
+			    rc->af != ra->af ||
 			    rc->lport != ra->rport || rc->rport != ra->lport ||
 			    memcmp(rc->laddr, ra->raddr, 16) ||
 			    memcmp(rc->raddr, ra->laddr, 16))
@@ -396,7 +407,8 @@ static int32_t ep_find(const struct tf_trace *t, const struct ep_index *x,
 		const struct tf_group *g = &t->group[j];
 		uint64_t d;
 
-		if (g->af != r->r.af || g->port[0] != cp || g->port[1] != sp ||
+		if (g->host != r->host || g->af != r->r.af ||
+		    g->port[0] != cp || g->port[1] != sp ||
 		    memcmp(g->addr[0], cad, 16) ||
 		    (!ip_any(sad) && memcmp(g->addr[1], sad, 16)))
 			continue;
@@ -489,6 +501,7 @@ static int attach_strays(struct tf_trace *t)
 				ng->kind = TF_G_NOSOCK;
 				ng->conn[0] = ng->conn[1] = -1;
 				ng->af = q->af;
+				ng->host = r->host;
 				ng->first = (uint32_t)i;
 				g = (int32_t)t->ngroup++;
 				side = 0;
@@ -750,6 +763,7 @@ static int no_gap(const struct tf_trace *t, uint32_t a, uint32_t b)
 
 struct netns_first {
 	uint32_t netns, idx;	/* a netns, its first record */
+	uint16_t host;		/* ... on this host */
 };
 
 /* Scratch arrays for mark_unreceived(), one entry per record of a group. */
@@ -866,7 +880,8 @@ static void mark_unreceived(struct tf_trace *t, const struct tf_group *g,
 			continue;
 		before = seen[o];
 		for (size_t j = 0; !before && have_netns[o] && j < nnf; j++)
-			before = nf[j].netns == netns[o] && nf[j].idx < idx[k];
+			before = nf[j].netns == netns[o] &&
+				 nf[j].host == g->host && nf[j].idx < idx[k];
 		lo = u->lo[k];
 		hi = u->hi[k];
 		after = hi != UINT32_MAX && hi > lo && !t->hdr.missed &&
@@ -978,6 +993,7 @@ static void syn_sender(struct tf_trace *t, const struct tf_rec *rx)
 		const struct tcpflow_record *x = &r->r;
 
 		if (x->event == TCPFLOW_EV_TX && x->seq == y->seq &&
+		    r->host == rx->host &&
 		    (x->flags & (TCPFLOW_F_SYN | TCPFLOW_F_ACK)) ==
 		    TCPFLOW_F_SYN && x->af == y->af &&
 		    x->lport == y->rport && x->rport == y->lport &&
@@ -1049,6 +1065,7 @@ static void kill_causes(struct tf_trace *t)
 
 			if ((int32_t)j == r->cx || c->listener ||
 			    c->role != TF_ROLE_CLIENT ||
+			    c->host != t->conn[r->cx].host ||
 			    ts_of(t, c->first) > x->ts_ns ||
 			    ts_of(t, c->first) <
 			    ts_of(t, t->conn[r->cx].first) ||
@@ -1085,10 +1102,12 @@ static int analyse_convs(struct tf_trace *t)
 	for (size_t i = 0; i < t->nrec; i++) {
 		size_t j = 0;
 
-		while (j < nnf && nf[j].netns != t->rec[i].r.netns)
+		while (j < nnf && (nf[j].netns != t->rec[i].r.netns ||
+				   nf[j].host != t->rec[i].host))
 			j++;
 		if (j == nnf && nnf < sizeof(nf) / sizeof(nf[0])) {
 			nf[nnf].netns = t->rec[i].r.netns;
+			nf[nnf].host = t->rec[i].host;
 			nf[nnf++].idx = (uint32_t)i;
 		}
 	}
@@ -1132,6 +1151,85 @@ static int analyse_convs(struct tf_trace *t)
 	return 0;
 }
 
+/*
+ * Records of a merged stream grouped by host, each host's in input
+ * order (a counting sort); and each host's first and last ts.
+ */
+static int by_host(struct tf_trace *t)
+{
+	size_t nh = 0, *at;
+	struct tf_rec *tmp;
+	int mixed = 0;
+
+	free(t->ht0);
+	free(t->htend);
+	t->ht0 = t->htend = NULL;
+	t->nht = 0;
+	for (size_t i = 0; i < t->nrec; i++) {
+		if (t->rec[i].host >= nh)
+			nh = (size_t)t->rec[i].host + 1;
+		mixed |= t->rec[i].host != t->rec[0].host;
+	}
+	if (!mixed)
+		return 0;
+	t->ht0 = malloc(nh * sizeof(*t->ht0));
+	t->htend = calloc(nh, sizeof(*t->htend));
+	at = calloc(nh + 1, sizeof(*at));
+	tmp = malloc(t->nrec * sizeof(*tmp));
+	if (!t->ht0 || !t->htend || !at || !tmp) {
+		free(at);
+		free(tmp);
+		return -1;
+	}
+	t->nht = nh;
+	memset(t->ht0, 0xff, nh * sizeof(*t->ht0));
+	for (size_t i = 0; i < t->nrec; i++) {
+		const struct tf_rec *r = &t->rec[i];
+
+		at[r->host + 1]++;
+		if (t->ht0[r->host] == UINT64_MAX)	/* its first record */
+			t->ht0[r->host] = r->r.ts_ns;
+		if (r->r.ts_ns > t->htend[r->host])
+			t->htend[r->host] = r->r.ts_ns;
+	}
+	for (size_t h = 0; h < nh; h++)
+		at[h + 1] += at[h];
+	for (size_t i = 0; i < t->nrec; i++)
+		tmp[at[t->rec[i].host]++] = t->rec[i];
+	memcpy(t->rec, tmp, t->nrec * sizeof(*tmp));
+	free(at);
+	free(tmp);
+	return 0;
+}
+
+uint64_t tf_t0(const struct tf_trace *t, unsigned int host)
+{
+	return host < t->nht && t->ht0[host] != UINT64_MAX ? t->ht0[host] :
+	       t->t0;
+}
+
+uint64_t tf_tend(const struct tf_trace *t, unsigned int host)
+{
+	return host < t->nht && t->htend ? t->htend[host] : t->tend;
+}
+
+int tf_t0_note(struct tf_trace *t, const struct tf_rec *r)
+{
+	if (r->host >= t->nht) {
+		size_t nh = (size_t)r->host + 1;
+		uint64_t *v = realloc(t->ht0, nh * sizeof(*v));
+
+		if (!v)
+			return -1;
+		memset(v + t->nht, 0xff, (nh - t->nht) * sizeof(*v));
+		t->ht0 = v;
+		t->nht = nh;
+	}
+	if (t->ht0[r->host] == UINT64_MAX)
+		t->ht0[r->host] = r->r.ts_ns;
+	return 0;
+}
+
 int tf_model_build(struct tf_trace *t)
 {
 	struct conn_map m;
@@ -1145,6 +1243,8 @@ int tf_model_build(struct tf_trace *t)
 	t->order = NULL;
 	t->nconn = t->ngroup = 0;
 	t->t0 = t->tend = 0;
+	if (by_host(t))
+		return -1;
 
 	m.mask = pow2_above(t->nrec) - 1;
 	m.slot = malloc((m.mask + 1) * sizeof(*m.slot));
@@ -1170,7 +1270,7 @@ int tf_model_build(struct tf_trace *t)
 			nnone++;
 			continue;
 		}
-		ci = conn_lookup(t, &m, r->r.conn, (uint32_t)i);
+		ci = conn_lookup(t, &m, r->r.conn, r->host, (uint32_t)i);
 		r->cx = ci;
 		learn_conn(&t->conn[ci], r, (uint32_t)i);
 	}
@@ -1195,6 +1295,7 @@ int tf_model_build(struct tf_trace *t)
 			g = &t->group[t->ngroup];
 			memset(g, 0, sizeof(*g));
 			g->conn[0] = g->conn[1] = -1;
+			g->host = c->host;
 			c->group = (int32_t)t->ngroup++;
 			if (c->listener) {
 				g->kind = TF_G_LISTENER;
@@ -1225,8 +1326,8 @@ int tf_model_build(struct tf_trace *t)
 int tf_rec_in_window(const struct tf_trace *t, const struct tf_rec *r,
 		     const struct tf_opts *o)
 {
-	uint64_t ts = r->r.ts_ns;
-	uint64_t rel = ts > t->t0 ? ts - t->t0 : 0;
+	uint64_t ts = r->r.ts_ns, t0 = t->nht ? tf_t0(t, r->host) : t->t0;
+	uint64_t rel = ts > t0 ? ts - t0 : 0;
 
 	if (o->has_since && (o->since_abs ? ts : rel) < o->since)
 		return 0;
@@ -1262,6 +1363,8 @@ static int rec_has_proc(const struct tf_rec *r, const struct tf_opts *o)
 int tf_rec_selected(const struct tf_trace *t, const struct tf_rec *r,
 		    const struct tf_opts *o)
 {
+	if (o->has_host && !tf_host_is(&t->hosts, r->host, o->host))
+		return 0;
 	if (o->has_port && r->r.lport != o->port && r->r.rport != o->port)
 		return 0;
 	if (o->has_addr && !rec_has_addr(r, o))
@@ -1288,6 +1391,8 @@ int tf_group_selected(const struct tf_trace *t, const struct tf_group *g,
 	int proc = !o->has_pid && !o->has_comm;
 	const uint32_t *idx = t->order + g->off;
 
+	if (o->has_host && !tf_host_is(&t->hosts, g->host, o->host))
+		return 0;
 	for (uint32_t k = 0; k < g->nrec; k++) {
 		const struct tf_rec *r = &t->rec[idx[k]];
 

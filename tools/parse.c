@@ -297,9 +297,14 @@ void tf_parser_warn(struct tf_parser *p, const char *fmt, ...)
 
 void tf_parser_done(struct tf_parser *p)
 {
+	for (size_t i = 0; i < p->nseenl; i++)
+		free(p->seen[i].v);
 	free(p->seen);
 	p->seen = NULL;
-	p->nseen = p->capseen = 0;
+	p->nseenl = 0;
+	tf_hosts_free(&p->hosts);
+	free(p->jbuf);
+	p->jbuf = NULL;
 	if (p->err && p->nwarned > p->warn_limit)
 		fprintf(p->err, TF_PROG ": %lu more warnings not shown\n",
 			p->nwarned - p->warn_limit);
@@ -438,8 +443,7 @@ static enum tf_line parse_header(struct tf_parser *p, const char *s, size_t n)
 	return TF_LINE_SKIP;
 }
 
-static enum tf_line parse_comment(struct tf_parser *p, const char *s,
-				  size_t n)
+enum tf_line tf_parse_comment(struct tf_parser *p, const char *s, size_t n)
 {
 	const char *e = s + n;
 	uint64_t from, to;
@@ -672,8 +676,8 @@ enum { C_BLANK = 1, C_EQ = 2 };
 static const uint8_t cls[256] = { [' '] = C_BLANK, ['\t'] = C_BLANK,
 				  ['='] = C_EQ };
 
-static enum tf_line parse_record(struct tf_parser *p, const char *s,
-				 size_t n, struct tf_rec *out)
+enum tf_line tf_parse_record(struct tf_parser *p, const char *s, size_t n,
+			     struct tf_rec *out)
 {
 	struct tcpflow_record *r = &out->r;
 	const char *e = s + n;
@@ -720,7 +724,7 @@ static enum tf_line parse_record(struct tf_parser *p, const char *s,
 		}
 		if (parse_value(r, k, v, vlen, addr_af)) {
 			tf_parser_warn(p, "bad value for %s: '%s'",
-				       keys[k].name,
+				       p->json ? tf_json_key(k) : keys[k].name,
 				       quote(v, vlen, q, sizeof(q)));
 			goto bad;
 		}
@@ -737,7 +741,8 @@ static enum tf_line parse_record(struct tf_parser *p, const char *s,
 	}
 	if ((addr_af[0] && addr_af[0] != r->af) ||
 	    (addr_af[1] && addr_af[1] != r->af)) {
-		tf_parser_warn(p, "address family is not af=%u", r->af);
+		tf_parser_warn(p, "address family is not %s=%u",
+			       p->json ? "family" : "af", r->af);
 		goto bad;
 	}
 	/*
@@ -777,24 +782,37 @@ static uint64_t rec_hash(const struct tf_rec *r)
  * prints them in order, so n only goes back when the input repeats itself
  * (cat t t, two overlapping reads) or a new trace begins (module loaded
  * again).  For the first, find n among the records read since n last
- * went back; for the second, start that list afresh.
+ * went back; for the second, start that list afresh.  Each host numbers
+ * its own records: one list per host.
  */
-static int read_before(struct tf_parser *p, const struct tf_rec *r)
+int tf_read_before(struct tf_parser *p, const struct tf_rec *r)
 {
 	uint64_t n = r->r.n, h = rec_hash(r);
-	size_t lo = 0, hi = p->nseen;
+	struct tf_seenlist *l;
+	size_t lo = 0, hi;
 
-	if (p->nseen && n <= p->seen[p->nseen - 1].n) {
+	if (r->host >= p->nseenl) {
+		size_t cap = (size_t)r->host + 1;
+		struct tf_seenlist *v = realloc(p->seen, cap * sizeof(*v));
+
+		if (!v)
+			return 0;	/* no memory: keep repeats, no harm */
+		memset(v + p->nseenl, 0, (cap - p->nseenl) * sizeof(*v));
+		p->seen = v;
+		p->nseenl = cap;
+	}
+	l = &p->seen[r->host];
+	hi = l->n;
+	if (l->n && n <= l->v[l->n - 1].n) {
 		while (lo < hi) {
 			size_t mid = lo + (hi - lo) / 2;
 
-			if (p->seen[mid].n < n)
+			if (l->v[mid].n < n)
 				lo = mid + 1;
 			else
 				hi = mid;
 		}
-		if (lo < p->nseen && p->seen[lo].n == n &&
-		    p->seen[lo].h == h) {
+		if (lo < l->n && l->v[lo].n == n && l->v[lo].h == h) {
 			if (!p->ndup++)
 				tf_parser_warn(p, "record n=%llu was read "
 					       "before (the same trace twice?):"
@@ -802,19 +820,19 @@ static int read_before(struct tf_parser *p, const struct tf_rec *r)
 					       "repeat", (unsigned long long)n);
 			return 1;
 		}
-		p->nseen = 0;	/* a new trace: numbers start again */
+		l->n = 0;	/* a new trace: numbers start again */
 	}
-	if (p->nseen == p->capseen) {
-		size_t cap = p->capseen ? p->capseen * 2 : 1024;
-		struct tf_seen *v = realloc(p->seen, cap * sizeof(*v));
+	if (l->n == l->cap) {
+		size_t cap = l->cap ? l->cap * 2 : 1024;
+		struct tf_seen *v = realloc(l->v, cap * sizeof(*v));
 
 		if (!v)
 			return 0;	/* no memory: keep repeats, no harm */
-		p->seen = v;
-		p->capseen = cap;
+		l->v = v;
+		l->cap = cap;
 	}
-	p->seen[p->nseen].n = n;
-	p->seen[p->nseen++].h = h;
+	l->v[l->n].n = n;
+	l->v[l->n++].h = h;
 	return 0;
 }
 
@@ -837,12 +855,15 @@ enum tf_line tf_parse_line(struct tf_parser *p, const char *s, size_t n,
 	if (!n)
 		return TF_LINE_SKIP;
 	/*
-	 * A trace starts with its header or a record (docs/format.md): a
-	 * pcap, JSON or tcpdump's text is refused here, not read as lines
-	 * that are all garbled.
+	 * A trace starts with its header or a record (docs/format.md), or
+	 * is JSON lines of records or of log entries holding them
+	 * (jsonin.c): a pcap, other JSON or tcpdump's text is refused here,
+	 * not read as lines that are all garbled.
 	 */
 	if (!p->started) {
 		p->started = 1;
+		if (p->check_first && *s == '{')
+			return tf_parse_json(p, s, n, out, 1);
 		if (p->check_first && !(n >= 9 && !memcmp(s, "# tcpflow", 9)) &&
 		    !(n >= 6 && !memcmp(s, "# gap ", 6)) &&
 		    !(n >= 2 && !memcmp(s, "n=", 2))) {
@@ -852,10 +873,12 @@ enum tf_line tf_parse_line(struct tf_parser *p, const char *s, size_t n,
 		}
 	}
 	if (*s == '#')
-		return parse_comment(p, s, n);
-	if (parse_record(p, s, n, out) != TF_LINE_RECORD)
+		return tf_parse_comment(p, s, n);
+	if (*s == '{')
+		return tf_parse_json(p, s, n, out, 0);
+	if (tf_parse_record(p, s, n, out) != TF_LINE_RECORD)
 		return TF_LINE_SKIP;
-	return read_before(p, out) ? TF_LINE_SKIP : TF_LINE_RECORD;
+	return tf_read_before(p, out) ? TF_LINE_SKIP : TF_LINE_RECORD;
 }
 
 /* Input ---------------------------------------------------------------- */

@@ -9,6 +9,8 @@
  *           rows (ladder.h) are what svg.c and mermaid.c draw too
  * states.c  --states: a tcpstates-like table
  * json.c    --json: JSON lines
+ * jsonin.c  JSON lines in: --json's records, and log shippers' entries
+ *           holding them (journalctl -o json), each from its host
  * pcap.c    --pcap: synthetic packets through libpcap
  * follow.c  -f: one line per record as it arrives
  * live.c    --live: the module or tcpflow-bpf, the ladder drawn as it grows
@@ -70,9 +72,12 @@ struct tf_rec {
 	int32_t cx;		/* index of its connection, -1 for sock=none */
 	int32_t group;		/* index of its group (conversation) */
 	int32_t twin;		/* the same segment seen at the other end */
-	uint8_t side;		/* 0 client (left), 1 server (right) */
+	/* side and cause share a byte, so that host fits: 152 bytes */
+	uint8_t side : 1;	/* 0 client (left), 1 server (right) */
+	uint8_t cause : 7;	/* why=kill and what caused it: TF_CA_* */
 	uint8_t mark;		/* TF_MK_* */
-	uint8_t cause;		/* why=kill and what caused it: TF_CA_* */
+	uint16_t host;		/* where it was recorded: index in the host
+				   table (struct tf_hosts), 0 for none */
 };
 
 /*
@@ -116,6 +121,39 @@ size_t tf_wall_date(char *buf, size_t size, uint64_t ts);
 size_t tf_wall_iso(char *buf, size_t size, uint64_t ts);
 void tf_wall_warn(FILE *err, const char *path);
 
+/*
+ * The sources of a merged stream (docs/fleet.md): a host name and, when
+ * the log entry gave one, its boot id.  Records of one source share one
+ * kernel: its conn ids, its clock, its record numbers; two sources'
+ * never meet.  v[0] is the source of a record with neither (a plain
+ * trace).
+ */
+struct tf_host {
+	char *name;		/* NULL for v[0] */
+	char *boot;		/* NULL when not known */
+};
+
+struct tf_hosts {
+	struct tf_host *v;
+	size_t n, cap;
+};
+
+#define TF_HOSTS_MAX 65535	/* tf_rec.host is 16 bits */
+#define TF_HOST_NAME_MAX 255
+#define TF_HOST_LABEL_MAX (TF_HOST_NAME_MAX + 16)
+
+/* Index of (name, boot), added if new; -1: no memory or too many. */
+int tf_hosts_find(struct tf_hosts *h, const char *name, size_t nlen,
+		  const char *boot, size_t blen);
+int tf_hosts_copy(struct tf_hosts *dst, const struct tf_hosts *src);
+void tf_hosts_free(struct tf_hosts *h);
+/* "NAME", or "NAME (boot 1a2b3c4d)" when NAME came with other boots
+   too; "" for host 0.  buf: TF_HOST_LABEL_MAX bytes. */
+const char *tf_host_label(const struct tf_hosts *h, unsigned int host,
+			  char *buf);
+/* Does the record's host have this name (--host)? */
+int tf_host_is(const struct tf_hosts *h, unsigned int host, const char *name);
+
 /* parse.c ------------------------------------------------------------- */
 
 struct tf_parser {
@@ -131,9 +169,18 @@ struct tf_parser {
 	 * Records read so far, (n, hash of the record), in input order, to
 	 * drop a record read again (a trace appended to itself, two reads
 	 * of /proc/tcpflow that overlap).  Sorted by n while n increases.
+	 * One list per host: each host numbers its own records.
 	 */
-	struct tf_seen { uint64_t n, h; } *seen;
-	size_t nseen, capseen;
+	struct tf_seenlist {
+		struct tf_seen { uint64_t n, h; } *v;
+		size_t n, cap;
+	} *seen;
+	size_t nseenl;
+	struct tf_hosts hosts;	/* hosts named by the input (jsonin.c) */
+	unsigned long nother;	/* log entries of other programs skipped */
+	int json;		/* parsing a JSON record: its key names in
+				   warnings */
+	char *jbuf;		/* jsonin.c's decoded MESSAGE */
 	unsigned long ndup;	/* records dropped as read before */
 	int check_first;	/* refuse input whose first line is not a
 				   header, a gap or a record (tfs_main) */
@@ -154,6 +201,16 @@ enum tf_line tf_parse_line(struct tf_parser *p, const char *s, size_t len,
 void tf_parser_warn(struct tf_parser *p, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 void tf_parser_done(struct tf_parser *p);
+/* parse.c's record parser, for jsonin.c: one text record line */
+enum tf_line tf_parse_record(struct tf_parser *p, const char *s, size_t n,
+			     struct tf_rec *out);
+enum tf_line tf_parse_comment(struct tf_parser *p, const char *s, size_t n);
+/* drop a record read before (from the same host); 1 if dropped */
+int tf_read_before(struct tf_parser *p, const struct tf_rec *r);
+/* jsonin.c: a line that begins with '{'; a key's name in --json */
+const char *tf_json_key(int k);
+enum tf_line tf_parse_json(struct tf_parser *p, const char *s, size_t n,
+			   struct tf_rec *out, int first);
 
 int tf_state_lookup(const char *s, size_t n);	/* -1 if unknown */
 const char *tf_state_name(unsigned int st);
@@ -220,6 +277,7 @@ struct tf_conn {
 	uint8_t has_isn_tx, has_isn_rx;
 	uint8_t role;			/* enum tf_role */
 	uint8_t listener;
+	uint16_t host;			/* its records' host */
 };
 
 enum tf_gkind {
@@ -240,6 +298,7 @@ struct tf_group {
 	uint8_t addr[2][16];	/* client, server address */
 	uint32_t base[2];	/* seq base of what each side sends */
 	uint32_t number;	/* conversations: 1, 2... in order; others 0 */
+	uint16_t host;		/* its records' host */
 };
 
 struct tf_trace {
@@ -252,12 +311,25 @@ struct tf_trace {
 	size_t ngroup;
 	uint32_t *order;	/* record indexes grouped by group */
 	uint64_t t0, tend;	/* first and last ts of the trace */
+	struct tf_hosts hosts;	/* the input's hosts (a copy of the parser's) */
+	/*
+	 * With more than one host, each one's first and last ts (clocks of
+	 * different machines do not compare): nht entries, by host index.
+	 */
+	uint64_t *ht0, *htend;
+	size_t nht;
 };
 
 void tf_trace_init(struct tf_trace *t);
 void tf_trace_free(struct tf_trace *t);
 struct tf_rec *tf_trace_add(struct tf_trace *t);	/* NULL: no memory */
 int tf_model_build(struct tf_trace *t);			/* 0 or -1 (ENOMEM) */
+/* Times count from the first record of the record's host, and a trace
+   ends at its host's last record. */
+uint64_t tf_t0(const struct tf_trace *t, unsigned int host);
+uint64_t tf_tend(const struct tf_trace *t, unsigned int host);
+/* Streams: note r's ts as its host's first if it is (0, or -1: no memory) */
+int tf_t0_note(struct tf_trace *t, const struct tf_rec *r);
 
 static inline int tf_is_seg(const struct tf_rec *r)
 {
@@ -326,7 +398,8 @@ struct tf_opts {
 	unsigned int width;	/* the ladder's columns at most; 0: no limit */
 	/* filters */
 	int has_port, has_addr, has_conn, has_state, has_since, has_until;
-	int has_pid, has_comm;
+	int has_pid, has_comm, has_host;
+	const char *host;		/* --host NAME */
 	uint32_t pid;
 	char comm[16];
 	uint16_t port;
@@ -357,15 +430,19 @@ int tf_view_summary(const struct tf_trace *t, const struct tf_opts *o,
 		    struct obuf *ob, int csv);
 int tf_view_pcap(const struct tf_trace *t, const struct tf_opts *o,
 		 const char *path, FILE *err);
-void tf_json_rec(struct obuf *ob, const struct tf_rec *r);
+void tf_json_rec(struct obuf *ob, const struct tf_rec *r,
+		 const struct tf_hosts *h);
 struct tf_states;
-struct tf_states *tf_states_new(struct obuf *ob);
+struct tf_states *tf_states_new(struct obuf *ob, const struct tf_hosts *h);
 void tf_states_rec(struct tf_states *s, const struct tf_rec *r, uint64_t t0,
 		   int shown);
 void tf_states_free(struct tf_states *s);
 void tf_follow_line(struct obuf *ob, const struct tf_rec *r, uint64_t t0);
 void tf_follow_line_rel(struct obuf *ob, const struct tf_rec *r, uint64_t t0,
 			uint32_t seq, uint32_t ack);
+/* "HOST: " before a line of a record that has a host */
+void tf_host_prefix(struct obuf *ob, const struct tf_hosts *h,
+		    const struct tf_rec *r);
 int tf_note_for(const struct tf_rec *r, int relative, unsigned int fin);
 const char *const *tf_note_lines(int id, const char *const **more);
 
@@ -379,7 +456,7 @@ struct tf_wait {
 int tf_fd_is_pipe(int fd);
 int tf_wait(struct tf_wait *w, struct tf_input *in);
 int tf_follow(int fd, pid_t child, const struct tf_opts *o,
-	      struct tf_parser *p, struct obuf *ob);
+	      struct tf_parser *p, struct obuf *ob, int json);
 const char *tf_live_proc(void);
 int tf_live_open(const struct tf_opts *o, pid_t *child, FILE *err);
 int tf_live_close(pid_t child, int stopped);

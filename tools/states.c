@@ -11,7 +11,8 @@
  * It works a record at a time (tf_states_rec), so main.c can stream a
  * trace of any size through it; columns are fixed for that reason, and
  * wide enough for IPv4 (IPv6 endpoints push the rest of their line
- * right, as in tcpstates without -w).
+ * right, as in tcpstates without -w).  A record of a merged stream
+ * (docs/fleet.md) has its host before its line, "HOST: ".
  */
 #include <stdlib.h>
 #include <string.h>
@@ -19,14 +20,16 @@
 
 #define NSTATES TCPFLOW_STATE_MAX
 
-/* conn id -> when it entered each state (ts + 1; 0: not seen) */
+/* (host, conn id) -> when it entered each state (ts + 1; 0: not seen) */
 struct conn_times {
 	uint64_t id;
+	uint16_t host;
 	uint64_t entered[NSTATES];
 };
 
 struct tf_states {
 	struct obuf *ob;
+	const struct tf_hosts *hosts;	/* a line's "HOST: " */
 	struct conn_times *tab;
 	size_t mask, used;
 };
@@ -40,7 +43,8 @@ static uint64_t hash(uint64_t x)
 }
 
 /* Slot 0 of the id space means empty: conn 0 (no socket) is not kept. */
-static struct conn_times *times_of(struct tf_states *s, uint64_t id)
+static struct conn_times *times_of(struct tf_states *s, uint64_t id,
+				   uint16_t host)
 {
 	size_t i;
 
@@ -55,7 +59,8 @@ static struct conn_times *times_of(struct tf_states *s, uint64_t id)
 		for (size_t j = 0; j <= s->mask; j++) {
 			if (!s->tab[j].id)
 				continue;
-			i = hash(s->tab[j].id) & (ncap - 1);
+			i = hash(s->tab[j].id ^ (uint64_t)s->tab[j].host << 48) &
+			    (ncap - 1);
 			while (n[i].id)
 				i = (i + 1) & (ncap - 1);
 			n[i] = s->tab[j];
@@ -64,10 +69,12 @@ static struct conn_times *times_of(struct tf_states *s, uint64_t id)
 		s->tab = n;
 		s->mask = ncap - 1;
 	}
-	for (i = hash(id) & s->mask; s->tab[i].id; i = (i + 1) & s->mask)
-		if (s->tab[i].id == id)
+	for (i = hash(id ^ (uint64_t)host << 48) & s->mask; s->tab[i].id;
+	     i = (i + 1) & s->mask)
+		if (s->tab[i].id == id && s->tab[i].host == host)
 			return &s->tab[i];
 	s->tab[i].id = id;
+	s->tab[i].host = host;
 	s->used++;
 	return &s->tab[i];
 }
@@ -86,13 +93,14 @@ static void col(struct obuf *ob, const char *s, size_t n, size_t width)
 #define W_EP 23
 #define W_STATE 13
 
-struct tf_states *tf_states_new(struct obuf *ob)
+struct tf_states *tf_states_new(struct obuf *ob, const struct tf_hosts *h)
 {
 	struct tf_states *s = calloc(1, sizeof(*s));
 
 	if (!s)
 		return NULL;
 	s->ob = ob;
+	s->hosts = h;
 	s->mask = 1023;
 	s->tab = calloc(s->mask + 1, sizeof(*s->tab));
 	if (!s->tab) {
@@ -140,7 +148,7 @@ void tf_states_rec(struct tf_states *s, const struct tf_rec *r, uint64_t t0,
 
 	if (x->event != TCPFLOW_EV_STATE)
 		return;
-	ct = times_of(s, x->conn);
+	ct = times_of(s, x->conn, r->host);
 	if (ct && x->old_state < NSTATES)
 		since = ct->entered[x->old_state];
 	if (ct && x->new_state < NSTATES)
@@ -148,6 +156,7 @@ void tf_states_rec(struct tf_states *s, const struct tf_rec *r, uint64_t t0,
 	if (!shown)
 		return;
 
+	tf_host_prefix(ob, s->hosts, r);
 	if (x->ts_ns >= t0) {
 		n = tf_frac_str(tmp, x->ts_ns - t0, 1000000000, 6);
 	} else {	/* another CPU's clock was a hair behind */
@@ -190,7 +199,7 @@ int tf_view_states(const struct tf_trace *t, const struct tf_opts *o,
 		   struct obuf *ob)
 {
 	uint8_t *sel = tf_select_groups(t, o);
-	struct tf_states *s = sel ? tf_states_new(ob) : NULL;
+	struct tf_states *s = sel ? tf_states_new(ob, &t->hosts) : NULL;
 
 	if (!s) {
 		free(sel);
@@ -199,7 +208,7 @@ int tf_view_states(const struct tf_trace *t, const struct tf_opts *o,
 	for (size_t i = 0; i < t->nrec; i++) {
 		const struct tf_rec *r = &t->rec[i];
 
-		tf_states_rec(s, r, t->t0, sel[r->group] &&
+		tf_states_rec(s, r, tf_t0(t, r->host), sel[r->group] &&
 			      tf_rec_in_window(t, r, o));
 	}
 	tf_states_free(s);

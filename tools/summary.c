@@ -179,17 +179,18 @@ static enum tf_end how_ended(const struct sum *m, const struct tf_group *g)
 }
 
 enum {
-	C_CONV, C_CLIENT, C_SERVER, C_CPROC, C_SPROC, C_START, C_DUR,
+	C_CONV, C_HOST, C_CLIENT, C_SERVER, C_CPROC, C_SPROC, C_START, C_DUR,
 	C_CS, C_SC, C_RTTC, C_RTTS, C_FIRST, C_END, C_TWSIDE, C_TW, C_TWEND,
 	C_N
 };
 
 struct line {
-	char f[C_N][TF_EP_MAX + 24];
+	char f[C_N][TF_EP_MAX + 24];	/* C_HOST's is not used: */
+	uint16_t host;			/* ... its label, from this */
 };
 
 static const char *const heads[C_N] = {
-	"conv", "client", "server", "client_proc", "server_proc",
+	"conv", "host", "client", "server", "client_proc", "server_proc",
 	"start_s", "duration_s", "bytes_c2s", "bytes_s2c", "rtt_client_ms",
 	"rtt_server_ms", "closed_first", "ended", "time_wait", "time_wait_s",
 	"time_wait_end",
@@ -256,6 +257,7 @@ static void fill(const struct tf_trace *t, const struct tf_group *g,
 			state_sum(&m, r);
 	}
 	snprintf(l->f[C_CONV], n, "%u", g->number);
+	l->host = g->host;
 	tf_endpoint_str(l->f[C_CLIENT], g->af, g->addr[0], g->port[0]);
 	tf_endpoint_str(l->f[C_SERVER], g->af, g->addr[1], g->port[1]);
 	proc_of(t, g, 0, l->f[C_CPROC], n);
@@ -268,7 +270,7 @@ static void fill(const struct tf_trace *t, const struct tf_group *g,
 	if (tf_wall_on())
 		tf_wall_iso(l->f[C_START], n, m.first);
 	else
-		fmt_secs(l->f[C_START], n, m.first - t->t0);
+		fmt_secs(l->f[C_START], n, m.first - tf_t0(t, g->host));
 	fmt_secs(l->f[C_DUR], n, m.last - m.first);
 	for (unsigned int s = 0; s < 2; s++) {
 		const struct side_sum *e = &m.s[s];
@@ -317,7 +319,7 @@ static void fill(const struct tf_trace *t, const struct tf_group *g,
 				 e->tw_why == TCPFLOW_WHY_KILL ? "kill" : "-");
 		} else {
 			/* still in TIME_WAIT when the trace ends: at least */
-			fmt_secs(d, sizeof(d), t->tend - e->tw_start);
+			fmt_secs(d, sizeof(d), tf_tend(t, g->host) - e->tw_start);
 			snprintf(l->f[C_TW], n, ">%s", d);
 			snprintf(l->f[C_TWEND], n, "still");
 		}
@@ -347,6 +349,9 @@ int tf_view_summary(const struct tf_trace *t, const struct tf_opts *o,
 	uint8_t *sel = tf_select_groups(t, o);
 	struct line *ls;
 	size_t nl = 0, w[C_N];
+	/* a merged stream's (docs/fleet.md): a host column after conv */
+	int hosts = t->hosts.n > 1;
+	char hl[TF_HOST_LABEL_MAX];
 
 	if (!sel)
 		return -1;
@@ -363,14 +368,23 @@ int tf_view_summary(const struct tf_trace *t, const struct tf_opts *o,
 	}
 	for (int c = 0; c < C_N; c++) {
 		w[c] = strlen(head(c));
-		for (size_t i = 0; i < nl; i++)
-			if (strlen(ls[i].f[c]) > w[c])
-				w[c] = strlen(ls[i].f[c]);
+		for (size_t i = 0; i < nl; i++) {
+			size_t len = c != C_HOST ? strlen(ls[i].f[c]) :
+				     strlen(tf_host_label(&t->hosts,
+							  ls[i].host, hl));
+
+			if (len > w[c])
+				w[c] = len;
+		}
 	}
 	for (size_t i = 0; i <= nl; i++) {
 		for (int c = 0; c < C_N; c++) {
 			const char *v = i ? ls[i - 1].f[c] : head(c);
 
+			if (c == C_HOST && !hosts)
+				continue;
+			if (c == C_HOST && i)
+				v = tf_host_label(&t->hosts, ls[i - 1].host, hl);
 			if (csv) {
 				if (c)
 					ob_ch(ob, ',');

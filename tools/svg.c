@@ -223,7 +223,14 @@ void tf_svg_conv(const struct tf_trace *t, const struct tf_group *g,
 	ob_printf(ob, "<rect class=\"page\" x=\"0\" y=\"0\" width=\"%d\" "
 		  "height=\"%d\" fill=\"#ffffff\"/>\n", lo.width, lo.height);
 	ob_printf(ob, "<text class=\"title\" x=\"%d\" y=\"44\">conversation "
-		  "%s: ", PAD, num);
+		  "%s", PAD, num);
+	if (g->host) {		/* a merged stream's (docs/fleet.md) */
+		char hl[TF_HOST_LABEL_MAX];
+
+		ob_str(ob, " on ");
+		tf_xml_str(ob, tf_host_label(&t->hosts, g->host, hl));
+	}
+	ob_str(ob, ": ");
 	tf_xml_str(ob, ep[0]);
 	ob_str(ob, " &gt; ");
 	tf_xml_str(ob, ep[1]);

@@ -43,6 +43,7 @@ int test_golden_run(unsigned int *ntests, int update);
 int test_fuzz_run(unsigned int *ntests);
 int test_views_run(unsigned int *ntests);
 int test_cli_run(unsigned int *ntests);
+int test_fleet_run(unsigned int *ntests);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -90,15 +90,28 @@ static void not_a_trace(void **state)
 	run_free(&r);
 	free(bytes);
 	unlink(pcap);
-	/* the JSON of a real trace */
+	/* JSON that is no record and no log entry */
+	run_stdin(&r, "{\"a\":1}\n", 8,
+		  (const char *const[]){ "tcpflow-show", NULL });
+	assert_int_equal(r.rc, 2);
+	assert_non_null(strstr(r.err, "not a tcpflow trace"));
+	run_free(&r);
+	/* but the JSON of a real trace is that trace (docs/fleet.md) */
 	run_cli(&r, "--json", FIX("refused"));
 	bytes = r.out;
 	r.out = NULL;
 	run_free(&r);
 	run_stdin(&r, bytes, strlen(bytes),
 		  (const char *const[]){ "tcpflow-show", NULL });
-	assert_int_equal(r.rc, 2);
-	assert_non_null(strstr(r.err, "not a tcpflow trace"));
+	assert_int_equal(r.rc, 0);
+	assert_string_equal(r.err, "");
+	{
+		struct run s;
+
+		run_cli(&s, FIX("refused"));
+		assert_string_equal(r.out, s.out);
+		run_free(&s);
+	}
 	run_free(&r);
 	free(bytes);
 	/* a header only is a trace, of no records */
@@ -171,7 +184,11 @@ static void combos_refused(void **state)
 		{ "-j", "-S" },
 		{ "-s", "-S" },
 		{ "-f", "-w", "/tmp/tcpflow-test-never.pcap" },
-		{ "-f", "-j" },
+		/* -f --json: --json's lines as they come, nothing else */
+		{ "-f", "-j", "-e" },
+		{ "-f", "-j", "-S" },
+		{ "-f", "-j", "-T" },
+		{ "-f", "-j", "-s" },
 		{ "--live", "-j" },
 		{ "--live", "-s" },
 		{ "--live", "-w", "/tmp/tcpflow-test-never.pcap" },

@@ -40,6 +40,10 @@ static const char *const dict[] = {
 	" conn=4097", " lport=0", " rport=65535", " win=65536", "=", "-",
 	" new=LISTEN", " old=LISTEN", " new=NEW_SYN_RECV", " flags=S",
 	" flags=S.", " flags=R.", " flags=F.", " len=4294967295",
+	/* JSON lines (jsonin.c) */
+	"{\"", "\":", "\",\"", "\\u00", "\\\"", "[", "]", "null", "true",
+	"{}", "\"MESSAGE\":\"", "\"_HOSTNAME\":\"", "\"host\":", "\"opts\":{",
+	"\"n\":1,", "\\ud800", "1e9", "-1",
 };
 
 static const char interesting[] = " =-\n#\\x0:.9\t\r";

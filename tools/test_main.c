@@ -123,6 +123,8 @@ int main(int argc, char **argv)
 	total += n;
 	failed += test_cli_run(&n);
 	total += n;
+	failed += test_fleet_run(&n);
+	total += n;
 	if (test_skipped)
 		printf("%u passed, %d failed, %u skipped\n",
 		       total - (unsigned int)failed - test_skipped, failed,
