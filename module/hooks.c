@@ -153,12 +153,22 @@ static atomic_long_t tcpflow_replies_lost = ATOMIC_LONG_INIT(0);
  * halves off and no such lock: the task runs the receive path for
  * whoever sent the packet (a tun writer such as a VPN daemon or a packet
  * injector, threaded NAPI, busy polling), and is a bystander.
+ *
+ * "Owned" says some task holds the lock, not which.  That is enough for
+ * a full socket: the receive path does not go in while the lock is held
+ * (tcp_v4_rcv() queues the segment to the backlog, and the owner runs it
+ * in release_sock()).  A listener's segments go in regardless of its
+ * lock, and accept() holds it for a moment before it sleeps: in that
+ * moment a tun writer's SYN would be taken for the accepting task's.
  */
 static bool acting_task(const struct sock *own)
 {
 	if (in_nmi() || in_hardirq() || in_serving_softirq())
 		return false;
-	return !in_softirq() || (own && sock_owned_by_user_nocheck(own));
+	if (!in_softirq())
+		return true;
+	return own && own->sk_state != TCP_LISTEN &&
+	       sock_owned_by_user_nocheck(own);
 }
 
 /*

@@ -15,7 +15,16 @@
 #   - the process writing to the tun device runs the receive path itself
 #     (process context, bottom halves off): a bystander, never recorded
 #     as who=cur nor learned as the owner; the server that accepted the
-#     connection is its owner (pids: os.getpid() and the forked server's)
+#     connection is its owner (pids: os.getpid() and the forked server's).
+#     The server sits in accept() meanwhile, and accept() holds the
+#     listener's lock for a moment before it sleeps: a SYN at a listener
+#     is handled without that lock, so "the lock is held" does not make
+#     the tun writer the actor.  Left to chance the SYN missed that moment
+#     on 6.1 and met it on 6.12 and 7.3; where tfdelay.ko is built, the
+#     server (on CPU 1) waits 1.5 s in release_sock() called from
+#     inet_csk_accept(), the lock still held, while this test writes the
+#     SYN from CPU 0.  The module before the fix named the tun writer
+#     who=cur for that SYN.
 import os
 import socket
 import subprocess
@@ -157,11 +166,23 @@ try:
             srv = socket.socket()
         srv.bind((LOCAL, 7410))
         rd, wr = os.pipe()
+        two = (os.cpu_count() or 1) >= 2
+        # inet_csk_wait_for_connect() is inlined into inet_csk_accept()
+        # in Debian's builds; either may be the caller
+        held = tf.Delay("release_sock",
+                        "inet_csk_accept,inet_csk_wait_for_connect",
+                        cpu=1, ms=1500)
+        if two:
+            held.__enter__()
+        else:
+            held.why = "one CPU"
         child = os.fork()
         if child == 0:
             code = 1
             try:
                 os.close(rd)
+                if two:
+                    os.sched_setaffinity(0, {1})
                 srv.listen(4)
                 os.write(wr, b"l")
                 a, _ = srv.accept()
@@ -174,9 +195,16 @@ try:
                 os._exit(code)
         os.close(wr)
         srv.close()
+        cpus = os.sched_getaffinity(0)
         try:
+            if two:
+                os.sched_setaffinity(0, {0})
             os.read(rd, 1)                   # listening
             mark = proc.mark()
+            # the server in accept(), the listener's lock held
+            deadline = time.time() + 10 * tf.SLOW
+            while held.loaded and not held.hits() and time.time() < deadline:
+                time.sleep(0.01)
             p.send("S", 41010, 7410, seq=9000)
             sa = p.expect(lambda s: s.dport == 41010 and s.flags == "S.")
             p.send(".", 41010, 7410, seq=9001, ack=sa.seq + 1)
@@ -188,8 +216,17 @@ try:
             p.send(".", 41010, 7410, seq=9007, ack=fin.seq + 1)
             time.sleep(0.3)
         finally:
+            os.sched_setaffinity(0, cpus)
             os.close(rd)
             os.waitpid(child, 0)
+            held.__exit__(None, None, None)
+        if held.why:
+            t.diag("the SYN meets the held listener lock by chance only: "
+                   + held.why)
+        else:
+            t.ok(held.final_hits == 1, "the server waited in accept() with "
+                 "the listener's lock held (tfdelay: release_sock from "
+                 "inet_csk_accept) while the SYN came in")
         recs = [r for r in proc.records(mark)[0] if r["netns"] == inum and
                 7410 in (r["lport"], r["rport"])]
         mine = [r["line"] for r in recs if r["pid"] == os.getpid()]
