@@ -211,6 +211,73 @@ class Protocheck(unittest.TestCase):
         self.assertIn("protocheck: ok: inet_csk_reqsk_queue_drop: "
                       "reqsk_drop_pre", out)
 
+    def image(self, compress):
+        """A kernel image as x86's bzImage is laid out: a setup stub, then
+        the vmlinux ELF compressed, then more: here a small ELF given this
+        machine's BTF as its .BTF section (objcopy)."""
+        elf = os.path.join(self.tmp, "vmlinux")
+        subprocess.run(["objcopy", "--add-section", ".BTF=" + BTF,
+                        shutil.which("true"), elf], check=True)
+        packed = subprocess.run(compress + ["-c", elf], check=True,
+                                capture_output=True).stdout
+        img = os.path.join(self.tmp, "vmlinuz")
+        with open(img, "wb") as f:
+            f.write(os.urandom(20000) + packed + os.urandom(4000))
+        return img
+
+    def test_vmlinuz(self):
+        """--vmlinuz reads the BTF inside a compressed kernel image, xz
+        (Debian up to 6.1), zstd (6.12 on) or gzip: the same functions
+        checked as with the raw BTF file; an image with none is exit 2."""
+        rc, want = self.check("-v")
+        self.assertEqual(rc, 0, want)
+        want = re.findall(r"^protocheck: ok: .*$", want, re.M)
+        self.assertTrue(want)
+        for compress in (["xz", "-T1"], ["zstd", "-q"], ["gzip"]):
+            if not shutil.which(compress[0]):
+                continue
+            img = self.image(compress)
+            rc, out = run("--vmlinuz", img, "--src", self.src, "-v")
+            self.assertEqual(rc, 0, out)
+            self.assertIn("read as the BTF in %s has them" % img, out)
+            self.assertEqual(re.findall(r"^protocheck: ok: .*$", out, re.M),
+                             want, compress[0])
+        with open(img, "wb") as f:
+            f.write(os.urandom(50000))
+        rc, out = run("--vmlinuz", img, "--src", self.src)
+        self.assertEqual(rc, 2, out)
+        self.assertIn("no vmlinux with a .BTF section found inside", out)
+
+    def test_sysroot(self):
+        """A kernel tree in a chroot (scripts/matrix's trixie and
+        bullseye trees): its headers' Makefile names the common headers
+        by an absolute path, which --sysroot puts under the tree.  The
+        #ifdef TCP_AO_ADD_KEY of test_ifdef_position, with the macro
+        only in those common headers: seen with --sysroot, not without."""
+        if tuple(map(int, re.findall(r"\d+", platform.release())[:2])) < \
+                (6, 7):
+            self.skipTest("this kernel has no TCP-AO: arg 13 is a number")
+        self.edit("compat.h", "#define TCPFLOW_V6_RESPONSE_RST 8",
+                  "#define TCPFLOW_V6_RESPONSE_RST 13")
+        root = os.path.join(self.tmp, "tree")
+        common = os.path.join(root, "usr/src/hdrs-common")
+        os.makedirs(os.path.join(common, "include/uapi/linux"))
+        with open(os.path.join(common, "include/uapi/linux/tcp.h"), "w") as f:
+            f.write("#define TCP_AO_ADD_KEY\t\t38\n")
+        kdir = os.path.join(root, "usr/src/hdrs-amd64")
+        os.makedirs(os.path.join(kdir, "include/generated"))
+        with open(os.path.join(kdir, "Makefile"), "w") as f:
+            f.write("include /usr/src/hdrs-common/Makefile\n")
+        rc, out = self.check("--kdir", kdir)
+        self.assertEqual(rc, 0, out)
+        rc, out = self.check("--kdir", kdir + "-gone", "--sysroot", root)
+        self.assertEqual(rc, 2, out)
+        self.assertIn("-gone: no such directory", out)
+        rc, out = self.check("--kdir", kdir, "--sysroot", root)
+        self.assertEqual(rc, 1, out)
+        self.mismatch(out, "tcp_v6_send_response", "v6_send_response_pre",
+                      "reads arg 13 as an integer", "tcp_v6_send_response(")
+
     def test_regs_it_cannot_follow(self):
         """regs handed to something protocheck cannot read: it says so
         (exit 2) rather than pass what it did not see."""
