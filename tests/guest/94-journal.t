@@ -63,12 +63,18 @@ proc = tf.Proc()
 proc.must("filter=-\nsegments=default\n")
 
 
+# Where each machine has tcpflow-show (and bpf/tcpflow-bpf, where it
+# looks first), copied there as it boots: the checkout may be under /tmp
+# (a fresh clone in /tmp/x), which the machine covers with its own.
+BINDIR = "/run/tcpflow-bin"
+
+
 def unit_text():
     """The unit as make -C tools install writes it: @BINDIR@ is where
-    tcpflow-show is (here: the checkout's tools/)."""
+    tcpflow-show is (here: the machine's copy of the checkout's)."""
     path = os.path.join(tf.REPO, "tools", "systemd", UNIT + ".in")
     with open(path) as f:
-        return f.read().replace("@BINDIR@", os.path.dirname(SHOW))
+        return f.read().replace("@BINDIR@", BINDIR)
 
 
 # What a machine starts: journald, nothing else of the host's units.
@@ -78,7 +84,8 @@ Wants=systemd-journald.service systemd-journald.socket
 """
 
 # PID 1's setup, in the new namespaces: its own cgroup tree (the cgroup
-# namespace's root), /run with the units, /tmp and /var/tmp (its
+# namespace's root), /run with the units and tcpflow-show, /tmp and
+# /var/tmp (its
 # systemd-tmpfiles empties /tmp at boot), journal directory and host name
 # (/etc/hostname, which systemd sets at boot), then systemd.
 BOOT = r"""
@@ -88,6 +95,9 @@ mount -t cgroup2 cgroup2 /sys/fs/cgroup
 mount -t tmpfs -o mode=0755 run /run
 mkdir -p /run/systemd/system /var/log/journal
 cp "$1"/* /run/systemd/system/
+mkdir -p %s/bpf
+cp "$3" %s/
+if [ -x "$4" ]; then cp "$4" %s/bpf/; fi
 mount -t tmpfs -o mode=1777 tmp /tmp
 mount -t tmpfs -o mode=1777 vartmp /var/tmp
 mount -t tmpfs -o mode=0755 journal /var/log/journal
@@ -97,7 +107,7 @@ hostname "$2"
 ip link set lo up
 exec env container=tcpflow-lab %s --unit=tfjournal.target \
     --log-target=console --log-level=notice
-""" % SYSTEMD
+""" % (BINDIR, BINDIR, BINDIR, SYSTEMD)
 
 
 def sh(argv, check=True, timeout=120, **kw):
@@ -131,7 +141,7 @@ class Machine:
         self.unshare = subprocess.Popen(
             ["unshare", "--cgroup", "--pid", "--fork", "--mount", "--uts",
              "--net", "--mount-proc", "--propagation", "private",
-             "bash", "-c", BOOT, "boot", self.units, name],
+             "bash", "-c", BOOT, "boot", self.units, name, SHOW, BPF],
             stdin=subprocess.DEVNULL, stdout=self.log,
             stderr=subprocess.STDOUT, preexec_fn=enter_cgroup)
         self.pid1 = None
