@@ -30,7 +30,8 @@ enum note {
 	N_REARM_ACK, N_REARM_OOW, N_REARM_UNSEEN, N_RETRANS_DUPSYN,
 	N_SYNACK_TFO, N_HALFOPEN, N_RETRANS_FAST, N_KILL_FW2_RST,
 	N_KILL_FW2_OTHER, N_RETRANS_TLP, N_RETRANS_RTO,
-	N_SYNOPT, N_SYNOPT_ACK, N_SYN_NOOPT,
+	N_SYNOPT, N_SYNOPT_ACK, N_SYN_NOOPT, N_RETRANS_SYN,
+	N_RETRANS_SYNACK,
 	N_MAX
 };
 
@@ -175,6 +176,15 @@ static const char *const notes[N_MAX][TF_NOTE_LINES + 1] = {
 			  "ACKs it and its 60 s start over" },
 	[N_REARM_UNSEEN] = { "TIME_WAIT's 60 s start over; the",
 			     "segment that did it was not recorded" },
+	[N_RETRANS_SYN] = { "the SYN sent again: no ACK of it came",
+			    "in time (the retransmission timer",
+			    "connect() armed: 1 s, doubling, up to",
+			    "tcp_syn_retries times; never a tail",
+			    "loss probe)" },
+	[N_RETRANS_SYNACK] = { "the SYN-ACK sent again: no ACK came in",
+			       "time; the server's timer for its request",
+			       "sock resends it (1 s, doubling, up to",
+			       "tcp_synack_retries times)" },
 	[N_RETRANS_DUPSYN] = { "the SYN came again: Linux answers at",
 			       "once with the SYN-ACK again",
 			       "(tcp_check_req(), inet_rtx_syn_ack())" },
@@ -736,6 +746,14 @@ static void arrow_row(struct ctx *c, const struct tf_group *g,
 		else if ((f & TCPFLOW_F_SYN) && (f & TCPFLOW_F_ACK) &&
 			 x->sock == TCPFLOW_SK_REQ && cs->estab_side[!s])
 			note_add(nt, w, N_HALFOPEN);
+		/* a SYN is never a loss probe: tcp_connect() armed the
+		 * retransmission timer (a simultaneous open's SYN-ACK is
+		 * still on it); a server's SYN-ACK has its request's timer */
+		else if ((f & TCPFLOW_F_SYN) &&
+			 (!(f & TCPFLOW_F_ACK) || cs->simopen))
+			note_add(nt, w, N_RETRANS_SYN);
+		else if (f & TCPFLOW_F_SYN)
+			note_add(nt, w, N_RETRANS_SYNACK);
 		else if (x->len && cs->ndup[!s] >= 3)
 			note_add(nt, w, N_RETRANS_FAST);
 		else

@@ -1065,23 +1065,79 @@ static void resend_notes(void **state)
 		"drop 1306", "drop 1307", "drop 1308", "drop 1309",
 		"drop 1310", "drop 1311", "drop 1312", "drop 1313",
 		"drop 1314", "drop 1315", "renumber", NULL };
+	/* the first SYN-ACK is lost and no SYN comes again: the request
+	 * sock's timer sends it again 1 s later (reqsk_timer_handler()),
+	 * the client still in SYN_SENT */
+	static const char *const synack[] = {
+		CONV18, "drop 1290", "drop 1291", "drop 1292", "drop 1293",
+		"drop 1294", "drop 1295", "drop 1296", "drop 1297",
+		"drop 1298", "drop 1299", "drop 1300", "drop 1301",
+		"drop 1302", "drop 1303", "drop 1304", "drop 1305",
+		"drop 1306", "drop 1307", "drop 1308", "drop 1309",
+		"drop 1310", "drop 1311", "drop 1312", "drop 1313",
+		"drop 1314", "drop 1315", "ins 1289 1289 ts=249490492601",
+		"ins 1289 1290 ts=249512499891", "renumber", NULL };
+	/* simultaneous open (8901) with both SYN-ACKs lost: the client's
+	 * SYN_RECV full sock sends its SYN-ACK again on the retransmission
+	 * timer (tcp_retransmit_timer()) */
+	static const char *const simopen[] = {
+		"keep conn=1 conn=4097", "drop 11", "drop 12", "drop 13",
+		"drop 14", "drop 15", "drop 16", "drop 17", "drop 18",
+		"drop 19", "drop 20", "drop 21", "drop 22", "drop 23",
+		"drop 24", "drop 25", "drop 26", "drop 27", "drop 28",
+		"drop 29", "drop 30", "drop 31", "drop 32",
+		"ins 10 7 ts=11111129088", "renumber", NULL };
+	const char *syn = "the SYN sent again: no ACK of it came";
+	const char *synack_rtx = "the SYN-ACK sent again: no ACK came in";
+	const char *old = "(retransmission timer, or a tail loss";
 	char *text = derive(REAL, dupsyn), *o;
 
 	(void)state;
 	o = explain_text(text);
-	HAS(o, "the SYN came again: Linux answers at");
-	HAS(o, "no ACK came in time: sent again");
+	HASNT(o, old);			/* a SYN is no loss probe */
+	HASNT(o, synack_rtx);		/* answered at once, not by a timer */
 	HASNT(o, "half-open");
+	HAS(o, "the SYN came again: Linux answers at");
+	HAS(o, syn);			/* the client's SYN, resent */
+	free(o);
+	free(text);
+	text = derive(REAL, synack);
+	o = explain_text(text);
+	HASNT(o, syn);
+	HASNT(o, old);
+	HASNT(o, "half-open");
+	HASNT(o, "the SYN came again");
+	HAS(o, synack_rtx);
+	free(o);
+	free(text);
+	text = derive(MORE, simopen);
+	o = explain_text(text);
+	HASNT(o, synack_rtx);
+	HASNT(o, old);
+	HAS(o, "[retransmission]");		/* the client's SYN-ACK */
+	HAS(o, syn);
 	free(o);
 	free(text);
 	/* syn-recv: the request sock resends on its own timer */
 	o = explain_port(REAL, "8718");
-	HAS(o, "half-open: connect() has returned");
+	HASNT(o, synack_rtx);		/* the client is ESTABLISHED */
+	HASNT(o, syn);
 	HASNT(o, "the SYN came again");
+	HAS(o, "half-open: connect() has returned");
 	free(o);
 	o = explain_port(REAL, "8714");
 	HASNT(o, "half-open");
 	HASNT(o, "no ACK came in time");
+	free(o);
+	/* a FIN resent (8716), data resent (real-guest-resend): no SYN */
+	o = explain_port(REAL, "8716");
+	HASNT(o, syn);
+	HASNT(o, synack_rtx);
+	HAS(o, old);
+	free(o);
+	o = explain_port(FIX("real-guest-resend"), "7500");
+	HASNT(o, syn);
+	HASNT(o, synack_rtx);
 	free(o);
 }
 
