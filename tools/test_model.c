@@ -539,6 +539,7 @@ static void tw_kill_by_syn(void **state)
 	assert_int_equal(rec_n(&t, 1196)->cause, TF_CA_NONE);
 	tf_trace_free(&t);
 	run_cli(&r, "--explain", REAL);
+	assert_null(strstr(r.out, "(net.ipv4.tcp_tw_reuse)"));
 	assert_non_null(strstr(r.out, "| CLOSE                   [TIME_WAIT "
 			       "0.055 s] [killed by a new SYN]\n"));
 	assert_non_null(strstr(r.out, "TIME_WAIT ended early: the new SYN"));
@@ -609,6 +610,15 @@ static void tw_kill_reuse(void **state)
 		"laddr=192.0.2.1 lport=40000 raddr=192.0.2.2 rport=8714 "
 		"pid=534 comm=tf-client dur=800000000",
 		"copy 1197 n=2002 ts=248000008000 conn=5000", NULL };
+	/* the same, but the connect() comes after the kill (ss -K, then a
+	 * new connection from that port): the kill was not its doing */
+	static const char *const later[] = {
+		"keep conn=4145 conn=4146 conn=4147",
+		"copy 1199 n=2000 ts=248000000000 netns=4026532176 conn=4146 "
+		"laddr=192.0.2.1 lport=40000 raddr=192.0.2.2 rport=8714 "
+		"pid=534 comm=tf-client dur=800000000",
+		"copy 1196 n=2001 ts=248000004000 conn=5000 lport=0",
+		"copy 1197 n=2002 ts=248000008000 conn=5000", NULL };
 	char *text = derive(REAL, ops);
 	struct run r;
 
@@ -618,6 +628,14 @@ static void tw_kill_reuse(void **state)
 	assert_non_null(strstr(r.out, "(net.ipv4.tcp_tw_reuse)"));
 	assert_null(strstr(r.out, "TIME_WAIT over (its 60 s"));
 	assert_null(strstr(r.out, "namespace went away"));
+	run_free(&r);
+	free(text);
+	/* not: the new connection began after the kill */
+	text = derive(REAL, later);
+	run_text(&r, text, "--explain");
+	assert_null(strstr(r.out, "(net.ipv4.tcp_tw_reuse)"));
+	assert_null(strstr(r.out, "4-tuple reused"));
+	assert_non_null(strstr(r.out, "[killed: no segment]"));
 	run_free(&r);
 	free(text);
 }
@@ -831,6 +849,7 @@ static void reset_notes(void **state)
 
 	(void)state;
 	o = explain_text(text);
+	HASNT(o, "RST to the SYN-ACK");	/* it sent the SYN-ACK */
 	HAS(o, "RST from the listener to the last ACK");
 	HASNT(o, "nothing listens");
 	HASNT(o, "RST instead of FIN");
@@ -850,6 +869,8 @@ static void reset_notes(void **state)
 	/* abortive close (SO_LINGER 0; unread data) */
 	for (int i = 0; i < 2; i++) {
 		o = explain_port(MORE, i ? "8904" : "8903");
+		/* 8903: the client got a SYN-ACK, but is ESTABLISHED */
+		HASNT(o, "RST to the SYN-ACK");
 		HAS(o, "RST instead of FIN: close() with");
 		HASNT(o, "nothing listens");
 		HASNT(o, "TIME_WAIT:");
@@ -891,10 +912,16 @@ static void time_wait_answers(void **state)
 
 	(void)state;
 	o = explain_port(REAL, "8716");
+	/* not: the last ACK is known lost, and a FIN came, not a SYN */
+	HASNT(o, "last ACK did arrive, after the peer's");
+	HASNT(o, "or late is not in the trace");
+	HASNT(o, "TIME_WAIT refuses this SYN");
 	HAS(o, "TIME_WAIT waits (the last ACK was lost)");
 	free(o);
 	text = derive(REAL, late);
 	o = explain_text(text);
+	HASNT(o, "or late is not in the trace");	/* it arrived */
+	HASNT(o, "TIME_WAIT refuses this SYN");
 	HAS(o, "last ACK did arrive, after the peer's");
 	HASNT(o, "(the last ACK was lost)");
 	HASNT(o, "lost: the other end never got it");
@@ -925,11 +952,14 @@ static void rearm_notes(void **state)
 
 	(void)state;
 	o = explain_port(REAL, "8716");
+	HASNT(o, "segment that did it was not recorded");
 	HAS(o, "the FIN came again: TIME_WAIT's 60 s");
 	HASNT(o, "an ACK came in the window");
 	free(o);
 	text = derive(REAL, in_win);
 	o = explain_text(text);
+	/* not: the ACK that restarted it is in the trace */
+	HASNT(o, "segment that did it was not recorded");
 	HAS(o, "an ACK came in the window: TIME_WAIT's");
 	HASNT(o, "the FIN came again");
 	HASNT(o, "outside");
@@ -937,6 +967,8 @@ static void rearm_notes(void **state)
 	free(text);
 	text = derive(REAL, oow);
 	o = explain_text(text);
+	HASNT(o, "TIME_WAIT refuses this SYN");	/* no SYN came */
+	HASNT(o, "segment that did it was not recorded");
 	HAS(o, "a segment with ACK came from outside");
 	HAS(o, "TIME_WAIT answers a segment outside its");
 	HASNT(o, "the FIN came again");
@@ -1217,6 +1249,7 @@ static void unseen_and_unknown(void **state)
 	free(text);
 	text = derive(REAL, gap);
 	o = explain_text(text);
+	HASNT(o, "last ACK did arrive, after the peer's");	/* unknown */
 	HAS(o, "or late is not in the trace");
 	HASNT(o, "(the last ACK was lost)");
 	free(o);
@@ -1361,12 +1394,15 @@ static void ordinary_notes_not(void **state)
 	 * segments=none then): the client side is known from its SYN_SENT
 	 * row, and the first SYN is the server side's
 	 */
-	static const char *const srv_syn[] = { "drop 2", "drop 8", NULL };
+	static const char *const srv_syn[] = { "keep conn=1 conn=4097",
+						 "drop 2", "drop 8", NULL };
 	char *text, *o;
 
 	(void)state;
 	text = derive(MORE, srv_syn);
 	o = explain_text(text);
+	/* not: the only SYN without ACK is the server side's */
+	HASNT(o, "SYN: the client picks its initial");
 	HAS(o, "SYN from the server's side: it");
 	free(o);
 	free(text);
