@@ -1,6 +1,8 @@
 # SPDX-License-Identifier: GPL-2.0
-"""scripts/scenarios/time_wait.py: TIME_WAIT, the 2MSL the active closer
-waits after its last ACK.
+"""scripts/scenarios/time_wait.py: TIME_WAIT, the time the active closer
+waits after its last ACK: on Linux a fixed 60 s (TCP_TIMEWAIT_LEN; Linux
+has no MSL), where RFC 9293's 2MSL, with its MSL of 2 minutes, would be
+4 minutes.
 
 Why it waits: if that last ACK is lost, the other end sends its FIN
 again, and only an end still in TIME_WAIT can answer it; and while it
@@ -17,8 +19,8 @@ from .runner import Wait, scenario
 
 
 @scenario("time-wait", "TIME_WAIT runs out",
-          "the client closes first and holds TIME_WAIT for 2MSL (60 s on "
-          "Linux), then the timewait sock goes",
+          "the client closes first and holds TIME_WAIT for 60 s (Linux's "
+          "fixed TCP_TIMEWAIT_LEN, not 2MSL), then the timewait sock goes",
           lambda r: HANDSHAKE + TEARDOWN_CLIENT_FIRST + LISTENER_CLOSE + (
               "client 1 state tw TIME_WAIT>CLOSE why=expire  # 60 s after "
               "TIME_WAIT began\n" if r.opts.get("wait", True) else ""))
@@ -74,7 +76,7 @@ client 1 state tw FIN_WAIT2>TIME_WAIT
 client 1 tx tw TIME_WAIT . 2 2           # lost on the way: the server never gets it
 server 1 tx full LAST_ACK F. 1 2         # no ACK came: the FIN again
 client 1 rx tw TIME_WAIT F. 1 2
-client 1 state tw TIME_WAIT>TIME_WAIT why=rearm  # 2MSL starts over
+client 1 state tw TIME_WAIT>TIME_WAIT why=rearm  # its 60 s start over
 client 1 tx tw TIME_WAIT . 2 2
 server 1 rx full LAST_ACK . 2 2
 server 1 state full LAST_ACK>CLOSE

@@ -4,7 +4,7 @@
 # 40-lost-ack.t: the last ACK of a teardown is lost on the way (an XDP
 # program on the server's veth drops it, once, before the server's stack
 # sees it).  The server, in LAST_ACK, retransmits its FIN; the client's
-# timewait sock answers it again and restarts its 2MSL timer
+# timewait sock answers it again and restarts its 60 s timer
 # (why=rearm).  Both ACKs are in the trace as sent and on the client's
 # side of the wire; the server received only the second.
 import os
@@ -58,7 +58,7 @@ for af in (4, 6):
         rx2[1]["n"] < rearm[0]["n"] < acks_trace[-1]["n"] and \
         rearm[0]["dur"] is None
     t.ok(ok, "%s: the retransmitted FIN reaches the timewait sock in "
-         "TIME_WAIT, which restarts 2MSL (why=rearm) and then ACKs" %
+         "TIME_WAIT, which restarts its 60 s (why=rearm) and then ACKs" %
          res.tag(), [tf.fmt_rec(r) for r in rx2 + rearm + acks_trace])
 
 scene.close()
