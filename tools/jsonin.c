@@ -197,24 +197,13 @@ static int fail(struct jscan *j, const char *what)
 	return -1;
 }
 
-static int hexv(int c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 static int hex4(const char *s, const char *e, unsigned int *v)
 {
 	*v = 0;
 	if (e - s < 4)
 		return -1;
 	for (int i = 0; i < 4; i++) {
-		int d = hexv((unsigned char)s[i]);
+		int d = tf_hexval((unsigned char)s[i]);
 
 		if (d < 0)
 			return -1;

@@ -205,7 +205,7 @@ int tf_parse_addr(const char *s, size_t n, uint8_t addr[16])
 	return parse_ipv4(s, n, addr) ? -1 : 4;
 }
 
-static int hexval(int c)
+int tf_hexval(int c)
 {
 	if (c >= '0' && c <= '9')
 		return c - '0';
@@ -229,8 +229,8 @@ static int parse_comm(const char *s, size_t n, char *comm)
 
 			if (i + 3 >= n || s[i + 1] != 'x')
 				return -1;
-			hi = hexval((unsigned char)s[i + 2]);
-			lo = hexval((unsigned char)s[i + 3]);
+			hi = tf_hexval((unsigned char)s[i + 2]);
+			lo = tf_hexval((unsigned char)s[i + 3]);
 			if (hi < 0 || lo < 0)
 				return -1;
 			c = hi << 4 | lo;

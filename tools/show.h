@@ -232,6 +232,7 @@ int tf_has_opts(const struct tcpflow_record *x, uint32_t dash);
 size_t tf_opts_str(char *buf, const struct tcpflow_record *x,
 		   uint32_t dash, int style);
 int tf_parse_addr(const char *s, size_t n, uint8_t addr[16]); /* 4, 6, -1 */
+int tf_hexval(int c);	/* one hex digit's value, -1 if none */
 
 /* Splits a file descriptor into lines without a copy per line. */
 struct tf_input {
