@@ -129,6 +129,7 @@ uninstall:
 # Kernel style: checkpatch from linux-source-6.1, sparse through kbuild.
 lint:
 	scripts/checkpatch
+	scripts/lint-scripts
 
 sparse:
 	$(MAKE) -C $(KDIR) M=$(CURDIR) C=2 modules

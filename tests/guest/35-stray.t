@@ -89,8 +89,8 @@ try:
         rst_e = p.expect(lambda s: s.dport == 41004 and "R" in s.flags)
         time.sleep(0.3)
         recs = [r for r in proc.records(mark)[0] if r["netns"] == inum]
-        t.diag("the kernel sent: %s" % [rst_a, rst_b, rst_c, sa, ack_d,
-                                         rst_e])
+        sent = [rst_a, rst_b, rst_c, sa, ack_d, rst_e]
+        t.diag("the kernel sent: %s" % (sent,))
 
         # ---- A, B
         for name, sport, sent, rst in (("a SYN", 41001, p.sent[0], rst_a),

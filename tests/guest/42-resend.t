@@ -32,7 +32,7 @@ sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
                                 "lib"))
 import tcpflow as tf  # noqa: E402
-from tunpeer import LOCAL, PEER, TunPeer, need_tun  # noqa: E402
+from tunpeer import PEER, TunPeer, need_tun  # noqa: E402
 
 t = tf.TAP()
 tf.need_root_and_module(t)

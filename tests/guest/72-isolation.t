@@ -27,7 +27,6 @@
 import errno
 import json
 import os
-import select
 import socket
 import subprocess
 import sys

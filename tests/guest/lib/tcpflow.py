@@ -20,7 +20,6 @@ made of.  Python 3 standard library only; runs in the lab guest as root.
   check_*()      comparisons; each returns a list of problems (strings)
 """
 
-import errno
 import os
 import re
 import select
