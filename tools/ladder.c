@@ -487,7 +487,7 @@ struct convstate {
 	uint8_t fw2_timeout[2];	/* side's FIN_WAIT2 timed out */
 	uint8_t ack_fate[2];	/* side's last pure ACK: 1 lost, 2 arrived */
 	uint8_t in_flags[2], in_any[2], in_retrans[2];	/* last arrow in */
-	uint32_t in_seq[2], syn_seq[2];
+	uint32_t in_seq[2], syn_seq[2], syn_len[2];	/* bare SYN's */
 	uint32_t top_ack[2], ndup[2];	/* pure ACKs not moving top_ack */
 	uint32_t hi_end[2];	/* side's highest seq + len (+ SYN, FIN) */
 	uint32_t hi_start[2];	/* and the seq of the data segment ending it */
@@ -771,10 +771,13 @@ static void arrow_row(struct ctx *c, const struct tf_group *g,
 			note_add(nt, w, N_REL);
 		cs->bare_syn[s] = 1;
 		cs->syn_seq[s] = x->seq;
+		cs->syn_len[s] = x->len;
 	} else if (f & TCPFLOW_F_SYN) {
 		if (cs->simopen)
 			note_add(nt, w, N_SIMSYNACK);
-		else if (cs->syn[!s] && x->ack != cs->syn_seq[!s] + 1)
+		/* Fast Open: a SYN with data seen, and acked with it */
+		else if (cs->bare_syn[!s] && cs->syn_len[!s] &&
+			 x->ack == cs->syn_seq[!s] + 1 + cs->syn_len[!s])
 			note_add(nt, w, N_SYNACK_TFO);
 		else
 			note_add(nt, w, N_SYNACK);
@@ -822,7 +825,8 @@ static void arrow_row(struct ctx *c, const struct tf_group *g,
 	} else if (cs->synack && !cs->ack3 && (f & TCPFLOW_F_ACK) &&
 		   x->ack == cs->synack_seq + 1) {
 		cs->ack3 = 1;
-		if (!cs->simopen)
+		/* x and y: the handshake's SYN must be in the trace */
+		if (!cs->simopen && cs->bare_syn[s])
 			note_add(nt, w, N_ACK3);
 	} else if ((f & TCPFLOW_F_ACK) && cs->fin[!s] &&
 		   x->ack == cs->fin_seq[!s] + 1) {

@@ -1014,6 +1014,40 @@ static void fast_open(void **state)
 }
 
 /*
+ * A handshake whose SYN is not in the trace: no x to speak of, so the
+ * SYN-ACK's ack says nothing of Fast Open, and the third ACK gets no
+ * "seq = x+1" note.  a) only the server's records (it is traced from its
+ * request sock on; the listener's rx SYN is the listener's); b) the
+ * simultaneous open 8901 without the client's SYN record (n=2): its SYN
+ * is drawn only at the server's arrival, after the client's own SYN-ACK
+ * with the same seq, so as a resend.
+ */
+static void handshake_unseen(void **state)
+{
+	static const char *const server_only[] = { "keep conn=93", NULL };
+	static const char *const no_syn[] = {
+		"keep lport=8901 rport=8901", "drop 2", NULL };
+	const char *const *ops[] = { server_only, no_syn };
+	const char *src[] = { REAL, MORE };
+	char *text, *o;
+
+	(void)state;
+	for (int i = 0; i < 2; i++) {
+		text = derive(src[i], ops[i]);
+		o = explain_text(text);
+		HAS(o, "[S.] seq=0 ack=1 ");
+		HASNT(o, "Fast Open");
+		HASNT(o, "ACK: seq = x+1, ack = y+1 confirms the");
+		free(o);
+		free(text);
+	}
+	/* the handshake seen: the same ACK gets its note */
+	o = explain_port(REAL, "8716");
+	HAS(o, "ACK: seq = x+1, ack = y+1 confirms the");
+	free(o);
+}
+
+/*
  * A SYN's options (format 1.2), from real-guest-synopts.trace
  * (tests/guest/89-synopts.t): the tags on each SYN and SYN-ACK, the
  * SYN's note and the SYN-ACK's once per conversation, and a SYN without
@@ -1801,6 +1835,7 @@ int test_model_run(unsigned int *ntests)
 		cmocka_unit_test(rearm_notes),
 		cmocka_unit_test(fast_open),
 		cmocka_unit_test(synopt_notes),
+		cmocka_unit_test(handshake_unseen),
 		cmocka_unit_test(three_segment_close),
 		cmocka_unit_test(resend_notes),
 		cmocka_unit_test(fin_wait2_reset),
