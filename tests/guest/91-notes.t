@@ -4,11 +4,12 @@
 # 91-notes.t: five cases whose --explain notes were checked only on traces
 # derived by hand (docs/notes.md), made to happen here by the kernel, with
 # tcpdump on the server's veth as the truth of what happened:
-#   1. three-segment close (port P): the client closes; the server's
-#      application closes at once, inside its delayed ACK of the FIN
-#      (tcp_fin() puts the socket in pingpong mode), so its FIN carries
-#      the ACK of the client's FIN.  Tried a few times: under emulation
-#      the server may wake too late, and then its ACK leaves alone.
+#   1. three-segment close (port P): a request and its answer, then the
+#      client closes; the server's application reads EOF and closes at
+#      once, inside its delayed ACK of the FIN (tcp_fin() puts the socket
+#      in pingpong mode), so its FIN carries the ACK of the client's FIN.
+#      Tried up to five times: under emulation the server may still be
+#      too late (40 ms), and then its ACK leaves alone.
 #   2. a listener resets the handshake's last ACK (P+10): listen(2), two
 #      connections queued and never accepted, the client B's segments
 #      delayed by netem (tc u32 on its source port); while its ACK is on
@@ -37,7 +38,6 @@ import os
 import socket
 import subprocess
 import sys
-import threading
 import time
 
 sys.dont_write_bytecode = True
@@ -144,19 +144,25 @@ def three_segment(port):
     c = client()
     c.connect((B, port))
     a, _ = ls.accept()
-    ready = threading.Event()
-
-    def srv():
-        ready.set()
-        a.settimeout(10 * tf.SLOW)
-        a.recv(100)        # EOF: the client's FIN
-        a.close()          # at once: within the delayed ACK
-    th = threading.Thread(target=srv)
-    th.start()
-    ready.wait()
-    time.sleep(0.05)       # the server sits in recv()
+    # A request and its answer: the first data a socket receives starts
+    # its delayed ACKs (tcp_event_data_recv(): ato = 40 ms); without it
+    # the ACK of the FIN would leave at the next tick.
+    c.sendall(b"request")
+    a.settimeout(10 * tf.SLOW)
+    a.recv(100)
+    a.sendall(b"answer")
+    c.recv(100)
     c.close()
-    th.join()
+    # The server reads EOF and closes at once: polled, not a thread woken
+    # by the FIN (under emulation a wake-up can take longer than 40 ms).
+    deadline = time.time() + 10 * tf.SLOW
+    while time.time() < deadline:
+        try:
+            if a.recv(100, socket.MSG_DONTWAIT) == b"":
+                break
+        except BlockingIOError:
+            pass
+    a.close()
     time.sleep(0.3 * tf.SLOW)
     ls.close()
 
