@@ -31,7 +31,7 @@ enum note {
 	N_SYNACK_TFO, N_HALFOPEN, N_RETRANS_FAST, N_KILL_FW2_RST,
 	N_KILL_FW2_OTHER, N_RETRANS_TLP, N_RETRANS_RTO,
 	N_SYNOPT, N_SYNOPT_ACK, N_SYN_NOOPT, N_RETRANS_SYN,
-	N_RETRANS_SYNACK, N_ACK3_TFO,
+	N_RETRANS_SYNACK, N_ACK3_TFO, N_RST_GONE,
 	N_MAX
 };
 
@@ -156,6 +156,9 @@ static const char *const notes[N_MAX][TF_NOTE_LINES + 1] = {
 	[N_RST_LATE] = { "the late FIN meets no socket: the",
 			 "kernel answers with RST",
 			 "(RFC 9293 3.10.7.1)" },
+	[N_RST_GONE] = { "this end's socket is gone (it closed",
+			 "from LAST_ACK): a segment for it gets",
+			 "an RST (RFC 9293 3.10.7.1)" },
 	[N_FW2_TIMEOUT] = { "FIN_WAIT2 timed out: no FIN from the",
 			    "peer within tcp_fin_timeout (60 s by",
 			    "default); the socket is gone, a late",
@@ -739,6 +742,8 @@ static void arrow_row(struct ctx *c, const struct tf_group *g,
 		else if (cs->closed_from[s] == TF_ST_ESTABLISHED ||
 			 cs->closed_from[s] == TF_ST_CLOSE_WAIT)
 			note_add(nt, w, N_RST_ABORT);
+		else if (cs->closed_from[s] == TF_ST_LAST_ACK)
+			note_add(nt, w, N_RST_GONE);	/* no TIME_WAIT */
 		else
 			note_add(nt, w, N_RST);
 	} else if (r->mark & TF_MK_RETRANS) {

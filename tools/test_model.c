@@ -1043,6 +1043,9 @@ static void real_notes(void **state)
 	o = explain_port(NOTES, "7930");
 	HAS(o, "the FIN came again: TIME_WAIT's 60 s");
 	HAS(o, "answered from TIME_WAIT again: the");
+	/* the second ACK finds only the listener, which resets it */
+	HAS(o, "this end's socket is gone (it closed");
+	HASNT(o, "RST: aborts the connection at once");
 	HASNT(o, "(the last ACK was lost)");
 	HASNT(o, "lost: the other end never got it");
 	HASNT(o, "or late is not in the trace");
@@ -1051,6 +1054,9 @@ static void real_notes(void **state)
 	o = explain_port(NOTES, "7940");
 	HAS(o, "TIME_WAIT refuses this SYN (old seq or");
 	HAS(o, "TIME_WAIT ended early by an RST: Linux");
+	/* from the client's host: its socket closed from LAST_ACK */
+	HAS(o, "this end's socket is gone (it closed");
+	HASNT(o, "RST: aborts the connection at once");
 	HASNT(o, "(the last ACK was lost)");
 	HASNT(o, "the SYN sent again");
 	HASNT(o, "[retransmission]");
