@@ -31,11 +31,11 @@ enum note {
 	N_SYNACK_TFO, N_HALFOPEN, N_RETRANS_FAST, N_KILL_FW2_RST,
 	N_KILL_FW2_OTHER, N_RETRANS_TLP, N_RETRANS_RTO,
 	N_SYNOPT, N_SYNOPT_ACK, N_SYN_NOOPT, N_RETRANS_SYN,
-	N_RETRANS_SYNACK,
+	N_RETRANS_SYNACK, N_ACK3_TFO, N_RST_GONE,
 	N_MAX
 };
 
-_Static_assert(N_MAX <= 64, "struct noter keeps the notes given in a u64");
+_Static_assert(N_MAX <= 128, "struct noter keeps the notes given in 2 u64");
 
 /* Short lines, a slide's worth each; shown once per conversation.
  * docs/notes.md lists each one, when it is given, and its source. */
@@ -62,6 +62,9 @@ static const char *const notes[N_MAX][TF_NOTE_LINES + 1] = {
 		     "client that gets a SYN-ACK for an old",
 		     "SYN of its own answers RST instead",
 		     "(RFC 9293 3.5)" },
+	[N_ACK3_TFO] = { "ACK: ack = y+1 confirms the server's",
+			 "ISN y; seq = x+1+len: the data in the",
+			 "SYN took len sequence numbers too" },
 	[N_ESTAB] = { "ESTABLISHED: data may flow both ways" },
 	[N_DATA] = { "data: the next seq is seq + len" },
 	[N_FIN1] = { "FIN: no more data from this side;",
@@ -153,6 +156,9 @@ static const char *const notes[N_MAX][TF_NOTE_LINES + 1] = {
 	[N_RST_LATE] = { "the late FIN meets no socket: the",
 			 "kernel answers with RST",
 			 "(RFC 9293 3.10.7.1)" },
+	[N_RST_GONE] = { "this end's socket is gone (it closed",
+			 "from LAST_ACK): a segment for it gets",
+			 "an RST (RFC 9293 3.10.7.1)" },
 	[N_FW2_TIMEOUT] = { "FIN_WAIT2 timed out: no FIN from the",
 			    "peer within tcp_fin_timeout (60 s by",
 			    "default); the socket is gone, a late",
@@ -312,18 +318,18 @@ static void tag_add(struct tf_row *w, const char *tag)
 /* Each note once per conversation. */
 struct noter {
 	int on;
-	uint64_t given;
+	uint64_t given[2];
 };
 
 static void note_add(struct noter *nt, struct tf_row *w, enum note id)
 {
-	if (!nt->on || (nt->given & (1ull << id)))
+	if (!nt->on || (nt->given[id / 64] & (1ull << id % 64)))
 		return;
 	/* a row full already: the note waits for the next row it fits */
 	for (int i = 0; i < TF_ROW_NOTES; i++)
 		if (!w->note[i]) {
 			w->note[i] = (uint8_t)id;
-			nt->given |= 1ull << id;
+			nt->given[id / 64] |= 1ull << id % 64;
 			return;
 		}
 }
@@ -487,7 +493,7 @@ struct convstate {
 	uint8_t fw2_timeout[2];	/* side's FIN_WAIT2 timed out */
 	uint8_t ack_fate[2];	/* side's last pure ACK: 1 lost, 2 arrived */
 	uint8_t in_flags[2], in_any[2], in_retrans[2];	/* last arrow in */
-	uint32_t in_seq[2], syn_seq[2];
+	uint32_t in_seq[2], syn_seq[2], syn_len[2];	/* bare SYN's */
 	uint32_t top_ack[2], ndup[2];	/* pure ACKs not moving top_ack */
 	uint32_t hi_end[2];	/* side's highest seq + len (+ SYN, FIN) */
 	uint32_t hi_start[2];	/* and the seq of the data segment ending it */
@@ -693,6 +699,7 @@ static void arrow_row(struct ctx *c, const struct tf_group *g,
 	uint32_t seq = x->seq, ack = x->ack;
 	uint8_t f = x->flags;
 	struct tf_row *w = row_add(c->rows);
+	int old_syn = 0;
 
 	if (!w)
 		return;
@@ -735,6 +742,8 @@ static void arrow_row(struct ctx *c, const struct tf_group *g,
 		else if (cs->closed_from[s] == TF_ST_ESTABLISHED ||
 			 cs->closed_from[s] == TF_ST_CLOSE_WAIT)
 			note_add(nt, w, N_RST_ABORT);
+		else if (cs->closed_from[s] == TF_ST_LAST_ACK)
+			note_add(nt, w, N_RST_GONE);	/* no TIME_WAIT */
 		else
 			note_add(nt, w, N_RST);
 	} else if (r->mark & TF_MK_RETRANS) {
@@ -760,6 +769,11 @@ static void arrow_row(struct ctx *c, const struct tf_group *g,
 			note_add(nt, w, resend_kind(cs, s, x));
 	} else if (r->cause == TF_CA_SYN && x->sock == TCPFLOW_SK_TW) {
 		note_add(nt, w, N_TW_SYN);	/* not this conversation's SYN */
+	} else if ((f & TCPFLOW_F_SYN) && !(f & TCPFLOW_F_ACK) &&
+		   cs->in_tw[!s]) {
+		/* an old SYN TIME_WAIT refuses: no handshake of its own;
+		 * the ACK that answers it says so (N_TW_ACK_SYN) */
+		old_syn = 1;
 	} else if ((f & TCPFLOW_F_SYN) && !(f & TCPFLOW_F_ACK)) {
 		if (cs->bare_syn[!s] && !cs->synack) {
 			cs->simopen = 1;
@@ -771,10 +785,13 @@ static void arrow_row(struct ctx *c, const struct tf_group *g,
 			note_add(nt, w, N_REL);
 		cs->bare_syn[s] = 1;
 		cs->syn_seq[s] = x->seq;
+		cs->syn_len[s] = x->len;
 	} else if (f & TCPFLOW_F_SYN) {
 		if (cs->simopen)
 			note_add(nt, w, N_SIMSYNACK);
-		else if (cs->syn[!s] && x->ack != cs->syn_seq[!s] + 1)
+		/* Fast Open: a SYN with data seen, and acked with it */
+		else if (cs->bare_syn[!s] && cs->syn_len[!s] &&
+			 x->ack == cs->syn_seq[!s] + 1 + cs->syn_len[!s])
 			note_add(nt, w, N_SYNACK_TFO);
 		else
 			note_add(nt, w, N_SYNACK);
@@ -822,8 +839,12 @@ static void arrow_row(struct ctx *c, const struct tf_group *g,
 	} else if (cs->synack && !cs->ack3 && (f & TCPFLOW_F_ACK) &&
 		   x->ack == cs->synack_seq + 1) {
 		cs->ack3 = 1;
-		if (!cs->simopen)
-			note_add(nt, w, N_ACK3);
+		/* x and y: the handshake's SYN must be in the trace; a
+		 * Fast Open ACK's seq is past the SYN's data */
+		if (!cs->simopen && cs->bare_syn[s])
+			note_add(nt, w, cs->syn_len[s] && x->seq ==
+				 cs->syn_seq[s] + 1 + cs->syn_len[s] ?
+				 N_ACK3_TFO : N_ACK3);
 	} else if ((f & TCPFLOW_F_ACK) && cs->fin[!s] &&
 		   x->ack == cs->fin_seq[!s] + 1) {
 		if (cs->simclose)
@@ -859,7 +880,8 @@ static void arrow_row(struct ctx *c, const struct tf_group *g,
 	if (r->mark & TF_MK_NOTRECV)
 		note_add(nt, w, N_NOTRECV);
 	if (f & TCPFLOW_F_SYN) {
-		synopt_note(nt, w, r);
+		if (!old_syn)
+			synopt_note(nt, w, r);
 		cs->syn[s] = 1;
 	}
 }

@@ -907,6 +907,7 @@ static void mark_segments(struct tf_trace *t, const uint32_t *idx,
 	int have_next[2] = { 0, 0 }, have_last[2] = { 0, 0 };
 	uint32_t tw_old[2] = { 0, 0 };
 	int bare_syn[2] = { 0, 0 };	/* sent a SYN, no SYN-ACK yet */
+	uint32_t isn[2] = { 0, 0 };	/* the seq of each side's SYNs */
 
 	for (uint32_t k = 0; k < n; k++) {
 		struct tf_rec *r = &t->rec[idx[k]];
@@ -949,10 +950,19 @@ static void mark_segments(struct tf_trace *t, const uint32_t *idx,
 			int answer = (x->flags & TCPFLOW_F_SYN) &&
 				     (x->flags & TCPFLOW_F_ACK) &&
 				     bare_syn[s] == 1;
+			/*
+			 * A SYN is resent with its ISN; one with another
+			 * seq is no resend of this connection's (an old
+			 * SYN that meets its TIME_WAIT).
+			 */
+			int other_syn = (x->flags & TCPFLOW_F_SYN) &&
+					(!bare_syn[s] || x->seq != isn[s]);
 
 			if (have_next[s] && seq_before(x->seq, next[s]) &&
-			    !answer)
+			    !answer && !other_syn)
 				r->mark |= TF_MK_RETRANS;
+			if (x->flags & TCPFLOW_F_SYN)
+				isn[s] = x->seq;
 			if ((x->flags & TCPFLOW_F_SYN) &&
 			    !(x->flags & TCPFLOW_F_ACK) && !bare_syn[s])
 				bare_syn[s] = 1;

@@ -208,6 +208,7 @@ static void json_reads_back(void **state)
 		"halfclose", "loopback-ipv6", "real-guest-more",
 		"real-guest-scenarios", "real-guest-scenarios-bpf",
 		"real-guest-synopts", "real-guest-simopen-all", "xml-escape",
+		"real-guest-notes",
 	};
 	/*
 	 * JSON lines have no header: the views of a segments=all trace
@@ -216,6 +217,7 @@ static void json_reads_back(void **state)
 	static const char *const same_view[] = {
 		"loopback-ipv6", "real-guest-more", "real-guest-scenarios",
 		"real-guest-scenarios-bpf", "real-guest-synopts", "xml-escape",
+		"real-guest-notes",
 	};
 
 	(void)state;

@@ -1013,6 +1013,118 @@ static void fast_open(void **state)
 	free(o);
 }
 
+#define NOTES FIX("real-guest-notes")
+
+/*
+ * real-guest-notes.trace (tests/guest/91-notes.t, which checks each case
+ * against tcpdump there): the notes of five cases the kernel made.
+ */
+static void real_notes(void **state)
+{
+	char *o;
+
+	(void)state;
+	/* 7910: the server closed inside its delayed ACK: [F.] acks the FIN */
+	o = explain_port(NOTES, "7910");
+	HAS(o, "the other side's FIN, and in the same");
+	HAS(o, "FIN_WAIT2 for an instant: the segment");
+	HASNT(o, "FIN_WAIT2: our FIN is acked; now wait");
+	HASNT(o, "closed; the other side may still send");
+	HASNT(o, "the other side's FIN: it is done too");
+	free(o);
+	/* client port 47911: the full accept queue's listener resets the
+	 * ACK of an ESTABLISHED client (tcp_abort_on_overflow=1) */
+	o = explain_port(NOTES, "47911");
+	HAS(o, "RST from the listener to the last ACK");
+	HASNT(o, "RST to a SYN: nothing listens on this");
+	HASNT(o, "RST to the SYN-ACK");
+	free(o);
+	/* 7930: the last ACK late, after the resent FIN */
+	o = explain_port(NOTES, "7930");
+	HAS(o, "the FIN came again: TIME_WAIT's 60 s");
+	HAS(o, "answered from TIME_WAIT again: the");
+	/* the second ACK finds only the listener, which resets it */
+	HAS(o, "this end's socket is gone (it closed");
+	HASNT(o, "RST: aborts the connection at once");
+	HASNT(o, "(the last ACK was lost)");
+	HASNT(o, "lost: the other end never got it");
+	HASNT(o, "or late is not in the trace");
+	free(o);
+	/* 7940: an old SYN (raw, seq below) to TIME_WAIT; then an RST */
+	o = explain_port(NOTES, "7940");
+	HAS(o, "TIME_WAIT refuses this SYN (old seq or");
+	HAS(o, "TIME_WAIT ended early by an RST: Linux");
+	/* from the client's host: its socket closed from LAST_ACK */
+	HAS(o, "this end's socket is gone (it closed");
+	HASNT(o, "RST: aborts the connection at once");
+	HASNT(o, "(the last ACK was lost)");
+	HASNT(o, "the SYN sent again");
+	HASNT(o, "[retransmission]");
+	HASNT(o, "no options: no mss");
+	HASNT(o, "a SYN to the TIME_WAIT socket: its seq");
+	free(o);
+	/* 7941: a new SYN (seq above) reopens the 4-tuple */
+	o = explain_port(NOTES, "7941");
+	HAS(o, "a SYN to the TIME_WAIT socket: its seq");
+	HAS(o, "TIME_WAIT ended early: the new SYN");
+	HASNT(o, "TIME_WAIT refuses this SYN");
+	free(o);
+	/* 7951: Fast Open, 100 bytes in the SYN, one conversation, x the
+	 * SYN's seq (not the SYN-ACK's ack - 1); 7950 asked for the cookie */
+	o = explain_port(NOTES, "7951");
+	HAS(o, "[S] seq=0 len=100 ");
+	HAS(o, "[S.] seq=0 ack=101 ");
+	HAS(o, "SYN-ACK: ack = x+1+len: the SYN's data");
+	HAS(o, "[.] seq=101 ack=1 ");
+	HAS(o, "ISN y; seq = x+1+len: the data in the");
+	HASNT(o, "the server's ISN y, ack = x+1:");
+	HASNT(o, "ACK: seq = x+1, ack = y+1");
+	assert_null(strstr(strstr(o, "conversation ") + 1, "conversation "));
+	free(o);
+	/* the cookie's handshake: no data in the SYN; the data after it
+	 * is the third step (ack = y+1) */
+	o = explain_port(NOTES, "7950");
+	HAS(o, "the server's ISN y, ack = x+1:");
+	HAS(o, "[P.] seq=1 ack=1 len=100 ");
+	HASNT(o, "Fast Open");
+	HASNT(o, "seq = x+1+len");
+	free(o);
+}
+
+/*
+ * A handshake whose SYN is not in the trace: no x to speak of, so the
+ * SYN-ACK's ack says nothing of Fast Open, and the third ACK gets no
+ * "seq = x+1" note.  a) only the server's records (it is traced from its
+ * request sock on; the listener's rx SYN is the listener's); b) the
+ * simultaneous open 8901 without the client's SYN record (n=2): its SYN
+ * is drawn only at the server's arrival, after the client's own SYN-ACK
+ * with the same seq, so as a resend.
+ */
+static void handshake_unseen(void **state)
+{
+	static const char *const server_only[] = { "keep conn=93", NULL };
+	static const char *const no_syn[] = {
+		"keep lport=8901 rport=8901", "drop 2", NULL };
+	const char *const *ops[] = { server_only, no_syn };
+	const char *src[] = { REAL, MORE };
+	char *text, *o;
+
+	(void)state;
+	for (int i = 0; i < 2; i++) {
+		text = derive(src[i], ops[i]);
+		o = explain_text(text);
+		HAS(o, "[S.] seq=0 ack=1 ");
+		HASNT(o, "Fast Open");
+		HASNT(o, "ACK: seq = x+1, ack = y+1 confirms the");
+		free(o);
+		free(text);
+	}
+	/* the handshake seen: the same ACK gets its note */
+	o = explain_port(REAL, "8716");
+	HAS(o, "ACK: seq = x+1, ack = y+1 confirms the");
+	free(o);
+}
+
 /*
  * A SYN's options (format 1.2), from real-guest-synopts.trace
  * (tests/guest/89-synopts.t): the tags on each SYN and SYN-ACK, the
@@ -1801,6 +1913,8 @@ int test_model_run(unsigned int *ntests)
 		cmocka_unit_test(rearm_notes),
 		cmocka_unit_test(fast_open),
 		cmocka_unit_test(synopt_notes),
+		cmocka_unit_test(handshake_unseen),
+		cmocka_unit_test(real_notes),
 		cmocka_unit_test(three_segment_close),
 		cmocka_unit_test(resend_notes),
 		cmocka_unit_test(fin_wait2_reset),
