@@ -399,9 +399,15 @@ try:
         f.wait()
     wanted = [r for r in records(res["text"]) if 7342 in
               (r["lport"], r["rport"])]
-    t.ok(res["empty"] == 0 and res["cpu"] < 0.25 * SLOW and wanted,
+    # The one read its own connection wakes skips every host record
+    # since its last position inside the kernel (0.27 s CPU for 107,000
+    # of them on a crowded host): what tells a sleeping follower from a
+    # polling one is the empty reads, and a CPU time far below the
+    # interval (a poller spends most of it).
+    t.ok(res["empty"] == 0 and res["cpu"] < 0.25 * secs and wanted,
          "an epoll follower in a namespace: %d host records in %.0f s woke it "
-         "%d times for nothing (%.3f s CPU); its own connection woke it" % (
+         "%d times for nothing (%.3f s CPU, under a quarter of the time); "
+         "its own connection woke it" % (
              host_recs, secs, res["empty"], res["cpu"]),
          ["wakes %d, empty reads %d, cpu %.3f s, own records %d" % (
              res["wakes"], res["empty"], res["cpu"], len(wanted))])
