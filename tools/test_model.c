@@ -871,7 +871,7 @@ static void reset_notes(void **state)
 		o = explain_port(MORE, i ? "8904" : "8903");
 		/* 8903: the client got a SYN-ACK, but is ESTABLISHED */
 		HASNT(o, "RST to the SYN-ACK");
-		HAS(o, "RST instead of FIN: close() with");
+		HAS(o, "RST instead of FIN: closed with");
 		HASNT(o, "nothing listens");
 		HASNT(o, "TIME_WAIT:");
 		free(o);
