@@ -659,6 +659,13 @@ int tfs_main(int argc, char **argv, FILE *out, FILE *err)
 	}
 	tf_parser_init(&p, o.quiet ? NULL : err);
 	p.check_first = 1;
+	/*
+	 * --live traces from now on either route: /proc/tcpflow starts with
+	 * the whole ring (records of hours ago on a busy machine), so what
+	 * its header says was there is skipped; tcpflow-bpf starts empty.
+	 */
+	if (live && !child)
+		p.from_now = 1;
 	if (ob_init(&ob, out, color)) {
 		if (fd != STDIN_FILENO)
 			close(fd);

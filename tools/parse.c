@@ -872,12 +872,24 @@ enum tf_line tf_parse_line(struct tf_parser *p, const char *s, size_t n,
 			return TF_LINE_FATAL;
 		}
 	}
-	if (*s == '#')
-		return tf_parse_comment(p, s, n);
+	if (*s == '#') {
+		enum tf_line l = tf_parse_comment(p, s, n);
+
+		if (p->from_now == 1 && p->hdr.seen) {
+			p->start_n = p->hdr.next;
+			p->from_now = 2;
+		}
+		return l;
+	}
 	if (*s == '{')
 		return tf_parse_json(p, s, n, out, 0);
 	if (tf_parse_record(p, s, n, out) != TF_LINE_RECORD)
 		return TF_LINE_SKIP;
+	/* --live traces from now: what the ring held is not drawn */
+	if (p->from_now == 2 && out->r.n < p->start_n) {
+		p->nbefore++;
+		return TF_LINE_SKIP;
+	}
 	return tf_read_before(p, out) ? TF_LINE_SKIP : TF_LINE_RECORD;
 }
 

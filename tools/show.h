@@ -187,6 +187,11 @@ struct tf_parser {
 	int started;		/* a line with something on it was read */
 	unsigned long not_trace; /* the line that says it is not a tcpflow
 				    trace (fatal), or 0 */
+	int from_now;		/* --live on /proc/tcpflow: skip the records
+				   the ring held when the first header was
+				   read (1: asked; 2: start_n set) */
+	uint64_t start_n;	/* the first header's next= */
+	unsigned long nbefore;	/* records skipped as older than start_n */
 };
 
 enum tf_line {

@@ -10,7 +10,7 @@
 # is typed on each pty.  The ring is busy when they start, as on a
 # machine where the module has been loaded for hours: it holds the
 # records of every test run before this one in the guest suite, and of
-# a connection to another port made here first; both read all of it
+# a connection to the same port made here first; both read all of it
 # before the connection starts.
 #   - --live -e: the ladder of that connection is on the screen before
 #     Ctrl-C, every arrow of the handshake and the teardown where tcpdump
@@ -18,13 +18,14 @@
 #     capture's ISNs, its direction), in the capture's order; each end's
 #     column holds the states the kernel's sock:inet_sock_set_state
 #     tracepoint reported for its socket, in order, and TIME_WAIT on the
-#     end ss lists in it; its header, "conversation N: client >
-#     server", is the only one (-p), N counting the conversations
-#     before it in the ring (so N > 1), as tcpflow-show numbers them
+#     end ss lists in it; its header, "conversation 1: client >
+#     server", is the only one: the earlier connection to the same port,
+#     in the ring when --live started, is not drawn (--live traces from
+#     now, as on the BPF route)
 #   - after Ctrl-C: exit status 0, no "Broken pipe", no traceback, no
 #     control a terminal would not expect, and the screen is the whole
-#     picture: tcpflow-show's own ladder of what --live read (the ring
-#     as it was when --live started, and the records since)
+#     picture: tcpflow-show's own ladder of the records written since
+#     --live started (the ring's next= then)
 #   - -f -S: a line per record as they come: a tx line for every segment
 #     tcpdump saw (absolute seq and ack, as on the wire) and each socket's
 #     tracepoint states in order; after Ctrl-C exit 0, no "Broken pipe"
@@ -44,7 +45,6 @@ import tcpflow as tf  # noqa: E402
 
 NS = "tflive"
 PORT = 7670
-OTHER = 7671        # the earlier connection's, in the ring before --live
 ADDR = "127.0.0.1"
 SHOW = os.path.join(tf.REPO, "tools", "tcpflow-show")
 STATES = ("CLOSE", "LISTEN", "SYN_SENT", "SYN_RECV", "NEW_SYN_RECV",
@@ -92,14 +92,15 @@ def read_to(term, path, mark, timeout, others=()):
 
 
 def earlier():
-    """A connection to OTHER before the test's own, on the namespace's
-    loopback: conversations in the ring before --live starts."""
+    """A connection to PORT before the test's own, on the namespace's
+    loopback: a conversation in the ring before --live starts."""
     with tf.in_netns(NS):
         srv = socket.socket()
         cli = socket.socket()
-    srv.bind((ADDR, OTHER))
+    srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    srv.bind((ADDR, PORT))
     srv.listen(1)
-    cli.connect((ADDR, OTHER))
+    cli.connect((ADDR, PORT))
     conn, _ = srv.accept()
     cli.close()
     conn.close()
@@ -115,6 +116,7 @@ def connection():
     with tf.in_netns(NS):
         srv = socket.socket()
         cli = socket.socket()
+    srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     srv.bind((ADDR, PORT))
     srv.listen(1)
     cli.connect((ADDR, PORT))
@@ -266,11 +268,11 @@ def main():
         terms.append(fw)
         ready = [read_to(x, tf.PROC, mark, 30 * tf.SLOW, terms)
                  for x in terms]
-        busy = [r for r in old if OTHER in (r["lport"], r["rport"])]
+        busy = [r for r in old if PORT in (r["lport"], r["rport"])]
         t.ok(all(ready) and busy,
              "--live and -f /proc/tcpflow read the %d records already in "
              "the ring (%d of them an earlier connection to port %d)"
-             % (len(old), len(busy), OTHER),
+             % (len(old), len(busy), PORT),
              ["read to record %d: --live %s, -f %s" % ((mark,) +
                                                        tuple(ready))] +
              lv.screen.text()[-5:] + fw.screen.text()[-5:])
@@ -289,7 +291,7 @@ def main():
         def own(rows):
             hs = heads(rows)
             m = head.match(hs[0]) if len(hs) == 1 else None
-            return m and int(m.group(1)) > 1
+            return m and int(m.group(1)) == 1
         t.diag("client port %d; capture: %s" % (
             cport, ", ".join("%s %s" % w for w in want)))
         t.diag("tracepoint: client %s; server %s; ss TIME_WAIT: %s" % (
@@ -303,9 +305,11 @@ def main():
         lv.wait_for(drawn, 10 * tf.SLOW)
         rows = lv.screen.text()
         t.ok(want and own(rows),
-             "--live: 'conversation N: %s:%d > %s:%d' is the only header "
-             "on the screen, N > 1: the conversations already in the ring "
-             "count" % (ADDR, cport, ADDR, PORT), heads(rows) + rows[-30:])
+             "--live: 'conversation 1: %s:%d > %s:%d' is the only header "
+             "on the screen: the earlier connection to port %d, in the ring "
+             "when --live started, is not drawn" % (ADDR, cport, ADDR, PORT,
+                                                    PORT),
+             heads(rows) + rows[-30:])
         t.problems(in_order(rows, regexes) + ([] if want else ["no capture"]),
                    "--live: every handshake and teardown segment tcpdump "
                    "saw (%d) is an arrow on the screen, its flags, relative "
@@ -371,7 +375,7 @@ def main():
         fw.ctrl_c()
         rc_lv = lv.finish()
         rc_fw = fw.finish()
-        trace = before + proc.read_raw(mark).splitlines(True)
+        trace = before[:1] + proc.read_raw(mark).splitlines(True)
         whole = live.batch(["-e", "-p", str(PORT)], trace)
         for name, term, rc in (("--live", lv, rc_lv), ("-f", fw, rc_fw)):
             t.ok(rc == 0 and b"Broken pipe" not in term.raw and
@@ -383,8 +387,8 @@ def main():
         got = lv.screen.text()
         t.ok(own(whole) and got == whole,
              "--live: after Ctrl-C the screen is the whole picture, the "
-             "ladder tcpflow-show draws of the ring as --live started and "
-             "the records since, read afterwards (%d rows)" % len(whole),
+             "ladder tcpflow-show draws of the records since --live "
+             "started, read afterwards (%d rows)" % len(whole),
              heads(whole) + heads(got) +
              [live.diff(whole, got).replace("\n# ", "\n")])
         t.problems(in_order(got, regexes), "--live: after Ctrl-C every "
