@@ -42,14 +42,28 @@ def results(b_rate, d_rate, e_rate, cpu=True, f_rate=0.94, g_rate=0.7,
     (tcpstates) over ROUNDS rounds, each run's connection rate as a
     fraction of its flanking no-tracing runs' (what report() computes),
     and the same for CPU time per connection.  A rate may be a list, one
-    per round.  The defaults pass every target: tcpflow's recording
-    (1/0.9 - 1/0.94 = 4.7% of a connection's time) is below its hooking
-    (1/0.94 - 1 = 6.4%); tcpflow-bpf adds 1/0.7 - 1 = 43%, under half of
-    tcpstates's 1/0.5 - 1 = 100%."""
+    per round.  B records 24 events per connection, D 20, A runs at
+    1000 connections a second (1000 us each).  The defaults pass every
+    target: tcpflow's recording per record ((1/0.9 - 1/0.94) / 24 = 0.20%
+    of a connection's time, 2.0 us) is below ftrace's per event ((1/0.5 -
+    1) / 20 = 5%, 50 us); tcpflow-bpf adds 1/0.7 - 1 = 43%, under half
+    of tcpstates's 1/0.5 - 1 = 100%."""
     rates = {"B": b_rate, "D": d_rate, "E": e_rate, "F": f_rate,
              "G": g_rate, "H": h_rate}
-    res = {"runs": [{"variant": v, "round": r}
-                    for r in range(ROUNDS) for v in rates]}
+    conns = 100
+    extra = {
+        "A": {"conns": {"rate": 1000.0}},
+        "B": {"conns": {},
+              "tally": {"by_port": {str(bench_lib.CONN_PORT): 24 * conns},
+                        "shapes": {"A": conns}},
+              "header": {"overwritten": 0, "missed": 0}},
+        "D": {"conns": {},
+              "ftrace": {"state_conn_port": 10 * conns, "stats": {}},
+              "ftrace_after_conns": {"entries": 20 * conns}},
+    }
+    res = {"meta": {"args": {"conns": conns}},
+           "runs": [dict({"variant": v, "round": r}, **extra.get(v, {}))
+                    for r in range(ROUNDS) for v in ["A"] + list(rates)]}
     ratio = {v: x if isinstance(x, list) else [x] * ROUNDS
              for v, x in rates.items()}
     cpu_ratio = {v: [2 - x for x in xs] for v, xs in ratio.items()} \
@@ -86,7 +100,7 @@ class VerdictStatus(unittest.TestCase):
         # tcpflow-bpf 30%, tcpstates 50%, in every round: every target
         # passes, and each "below" target has its CPU-time line.
         v = verdict_lines(*results(0.9, 0.5, 0.4), burst())
-        self.assertEqual(len(v), 15, v)
+        self.assertEqual(len(v), 16, v)
         self.assertEqual([x.split()[0] for x in v if not x[0].isspace()],
                          ["PASS"] * 9)
         cpu = [x for x in v if x.lstrip().startswith("the same in CPU")]
@@ -98,7 +112,7 @@ class VerdictStatus(unittest.TestCase):
 
     def test_all_pass_without_cpu_lines_exits_0(self):
         v = verdict_lines(*results(0.9, 0.5, 0.4, cpu=False), burst())
-        self.assertEqual(len(v), 9, v)
+        self.assertEqual(len(v), 10, v)
         self.assertEqual(bench_lib.verdict_status(v), 0)
 
     def test_overhead_target_failed_exits_1(self):
@@ -112,34 +126,40 @@ class VerdictStatus(unittest.TestCase):
                           "PASS", "PASS", "PASS"])
         self.assertEqual(bench_lib.verdict_status(v), 1)
 
-    def test_recording_against_hooking(self):
-        # Recording 1/0.9 - 1/0.94 = 4.7%, hooking 6.4%: passes, and the
-        # line says those numbers.
+    def test_recording_per_record_against_ftrace(self):
+        # Recording (1/0.9 - 1/0.94) / 24 = 0.197% of a 1000 us
+        # connection per record, 1.97 us; ftrace (1/0.5 - 1) / 20 = 5%,
+        # 50 us per event: passes, and the line says those numbers.
         v = bench.targets(*results(0.9, 0.5, 0.4))
-        rec = [x for x in v if "recording cost" in x]
+        rec = [x for x in v if x[4:].startswith(" tcpflow's recording")]
         self.assertEqual(len(rec), 1, v)
         self.assertTrue(rec[0].startswith("PASS "), rec[0])
-        self.assertIn("recording (B - F) adds 5% [5%..5%]", rec[0])
-        self.assertIn("hooking (F - A) 6% [6%..6%]", rec[0])
+        self.assertIn("(B - F) / 24.0 records = 1.97 us", rec[0])
+        self.assertIn("ftrace (D - A) / 20.0 events = 50.00 us", rec[0])
         self.assertIn("5 of 5 rounds", rec[0])
-        # A cheaper floor (2% hooking: 1/0.98 - 1) leaves recording
-        # 1/0.9 - 1/0.98 = 9.1%: more than hooking, fails.
-        v = bench.targets(*results(0.9, 0.5, 0.4, f_rate=0.98))
-        rec = [x for x in v if "recording cost" in x][0]
+        # Under it, recording against hooking, as evidence only.
+        ev = v[v.index(rec[0]) + 1]
+        self.assertTrue(ev.startswith("     recording against hooking"), ev)
+        self.assertIn("recording (B - F) adds 5% [5%..5%]", ev)
+        self.assertIn("hooking (F - A) 6% [6%..6%]", ev)
+        # ftrace at 0.99 of the rate: (1/0.99 - 1) / 20 = 0.05% per
+        # event, 0.51 us, under tcpflow's 1.97: fails.
+        v = bench.targets(*results(0.9, 0.99, 0.4))
+        rec = [x for x in v if "recording per record" in x][0]
         self.assertTrue(rec.startswith("FAIL "), rec)
-        self.assertIn("no more in 0 of 5 rounds", rec)
-        # Recording below hooking in 3 rounds of 5 only: the medians
-        # say so, the sign test (p = 0.5) does not: not shown, FAIL.
-        f = [0.94, 0.94, 0.94, 0.98, 0.98]
-        v = bench.targets(*results(0.9, 0.5, 0.4, f_rate=f))
-        rec = [x for x in v if "recording cost" in x][0]
+        self.assertIn("no dearer in 0 of 5 rounds", rec)
+        # Cheaper than ftrace's in 3 rounds of 5 only: the medians say
+        # so, the sign test (p = 0.5) does not: FAIL.
+        d = [0.5, 0.5, 0.5, 0.99, 0.99]
+        v = bench.targets(*results(0.9, d, 0.4))
+        rec = [x for x in v if "recording per record" in x][0]
         self.assertTrue(rec.startswith("FAIL "), rec)
         self.assertIn("3 of 5 rounds, sign test p=0.500", rec)
         # No floor run: fails, saying so.
         res, ratio, cpu = results(0.9, 0.5, 0.4)
         del ratio["F"]
         rec = [x for x in bench.targets(res, ratio, cpu)
-               if "recording cost" in x][0]
+               if "recording per record" in x][0]
         self.assertTrue(rec.startswith("FAIL ") and "did not run" in rec,
                         rec)
 
@@ -182,7 +202,7 @@ class VerdictStatus(unittest.TestCase):
         for rates, want in (((0.9, 0.5, 0.4), 0), ((0.6, 0.7, 0.4), 1)):
             res, ratio, cpu = results(*rates)
             b = burst()
-            res.update(b, meta={})
+            res.update(b)
             with tempfile.TemporaryDirectory() as d, \
                     open(os.devnull, "w") as null:
                 with open(os.path.join(d, "results.json"), "w") as f:
