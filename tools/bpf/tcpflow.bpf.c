@@ -264,6 +264,19 @@ static __always_inline void count_missed(void)
 		(*m)++;
 }
 
+/*
+ * Two comms equal (no memcmp in BPF): 16 bytes as four 32-bit words, the
+ * alignment struct owner gives them (after its pid).
+ */
+_Static_assert(TCPFLOW_COMM_LEN == 16, "same_comm() compares 16 bytes");
+
+static __always_inline bool same_comm(const char *a, const char *b)
+{
+	const __u32 *x = (const __u32 *)a, *y = (const __u32 *)b;
+
+	return x[0] == y[0] && x[1] == y[1] && x[2] == y[2] && x[3] == y[3];
+}
+
 /* pid, comm and who, as the module's emit() does. */
 /*
  * Map keys and values are copied to the stack first: Linux 6.1's
@@ -282,7 +295,11 @@ static __always_inline void fill_who(struct tcpflow_record *r, __u64 owner_conn)
 		bpf_get_current_comm(me.comm, sizeof(me.comm));
 		r->pid = me.pid;
 		__builtin_memcpy(r->comm, me.comm, sizeof(r->comm));
-		if (r->event == TCPFLOW_EV_STATE && conn)
+		if (r->event != TCPFLOW_EV_STATE || !conn)
+			return;
+		/* An LRU map's update is its dearest call: only a change. */
+		o = bpf_map_lookup_elem(&owners, &conn);
+		if (!o || o->pid != me.pid || !same_comm(o->comm, me.comm))
 			bpf_map_update_elem(&owners, &conn, &me, BPF_ANY);
 		return;
 	}
@@ -1038,7 +1055,9 @@ int BPF_PROG(tf_state, struct sock *sk, int oldstate, int newstate)
 			bpf_map_delete_elem(&pending, &skp);
 		}
 	}
+	e = NULL;
 	if (k.lport && k.rport) {
+		/* kept for the end: nothing between changes conns */
 		e = bpf_map_lookup_elem(&conns, &k);
 		if (e && e->conn == conn)
 			parent = e->parent;
@@ -1067,7 +1086,6 @@ int BPF_PROG(tf_state, struct sock *sk, int oldstate, int newstate)
 	}
 	if (!k.lport || !k.rport)
 		return 0;
-	e = bpf_map_lookup_elem(&conns, &k);
 	if (newstate == ST_CLOSE) {
 		if (e && e->kind == TCPFLOW_SK_FULL && e->conn == conn)
 			bpf_map_delete_elem(&conns, &k);
