@@ -22,7 +22,7 @@ export KVER
 
 .PHONY: all module tools deps demo check check-host check-guest clean print-kver \
 	lint sparse check-debug check-matrix install uninstall \
-	module-testing module-floor protocheck
+	module-testing module-floor module-percpu protocheck
 
 all: module tools
 
@@ -104,6 +104,17 @@ module-floor:
 	cp -p Kbuild "$(FLOOR_DIR)/"
 	cp -p module/*.[ch] "$(FLOOR_DIR)/module/"
 	$(MAKE) -C $(KDIR) M="$(FLOOR_DIR)" TCPFLOW_TESTING=1 TCPFLOW_FLOOR=1 modules
+
+# Records numbered per CPU, test-only too (Kbuild's TCPFLOW_PERCPU), in
+# PERCPU_DIR, for scripts/bench --scaling's variant P.
+PERCPU_DIR ?= $(CURDIR)/tests/out/percpu
+module-percpu:
+	@test -d "$(KDIR)" || { echo "no kernel headers at '$(KDIR)': run 'scripts/deps' (as root)"; exit 1; }
+	mkdir -p "$(PERCPU_DIR)/module"
+	rm -f "$(PERCPU_DIR)"/module/*.[ch]
+	cp -p Kbuild "$(PERCPU_DIR)/"
+	cp -p module/*.[ch] "$(PERCPU_DIR)/module/"
+	$(MAKE) -C $(KDIR) M="$(PERCPU_DIR)" TCPFLOW_TESTING=1 TCPFLOW_PERCPU=1 modules
 
 # Each Debian kernel series (default, bookworm-backports, trixie-backports,
 # bullseye):

@@ -30,6 +30,7 @@
 #include <linux/atomic.h>
 #include <linux/kmemleak.h>
 #include <linux/log2.h>
+#include <linux/percpu.h>
 #include <linux/seqlock.h>
 #include <linux/stddef.h>
 #include <linux/string.h>
@@ -44,7 +45,6 @@
 
 static struct tcpflow_record *ring;
 static u64 ring_mask;
-static atomic64_t ring_last = ATOMIC64_INIT(0);	/* last number given */
 static atomic64_t ring_cleared = ATOMIC64_INIT(0);	/* records < this+1 cleared */
 static atomic64_t ring_lost_before_clear = ATOMIC64_INIT(0);
 /*
@@ -53,6 +53,46 @@ static atomic64_t ring_lost_before_clear = ATOMIC64_INIT(0);
  * what was).  Readers retry around it; writers of records never take it.
  */
 static DEFINE_SEQLOCK(ring_clear_lock);
+
+#ifdef TCPFLOW_PERCPU_NUMBER
+/*
+ * Test-only (Kbuild's TCPFLOW_PERCPU, make module-percpu): each CPU
+ * numbers its own records, k * nr_cpu_ids + cpu + 1 for its k-th, so no
+ * cache line is written by every CPU; what per-CPU rings would save
+ * (scripts/bench --scaling compares it with the shared ring_last).  The
+ * numbers are unique but not in order and have gaps: only the header's
+ * count (the sum) means anything, not the records a reader is given.
+ */
+static DEFINE_PER_CPU(u64, ring_last_cpu);
+
+static u64 ring_number(void)
+{
+	return (this_cpu_inc_return(ring_last_cpu) - 1) * nr_cpu_ids +
+		smp_processor_id() + 1;
+}
+
+static u64 ring_last_read(void)
+{
+	u64 sum = 0;
+	int cpu;
+
+	for_each_possible_cpu(cpu)
+		sum += per_cpu(ring_last_cpu, cpu);
+	return sum;
+}
+#else
+static atomic64_t ring_last = ATOMIC64_INIT(0);	/* last number given */
+
+static u64 ring_number(void)
+{
+	return atomic64_inc_return(&ring_last);
+}
+
+static u64 ring_last_read(void)
+{
+	return atomic64_read(&ring_last);
+}
+#endif
 
 int tcpflow_ring_init(unsigned int capacity)
 {
@@ -185,7 +225,7 @@ static u64 ring_put(const struct tcpflow_record *r)
 	struct tcpflow_record *rec;
 	u64 n, v;
 
-	n = atomic64_inc_return(&ring_last);
+	n = ring_number();
 	rec = &ring[(n - 1) & ring_mask];
 	test_lap(n, 0);
 	if (!claim(rec, n))
@@ -279,7 +319,7 @@ void tcpflow_ring_stats(struct tcpflow_ring_stats *st)
 
 	do {
 		seq = read_seqbegin(&ring_clear_lock);
-		last = atomic64_read(&ring_last);
+		last = ring_last_read();
 		cleared = atomic64_read(&ring_cleared);
 		lost = atomic64_read(&ring_lost_before_clear);
 	} while (read_seqretry(&ring_clear_lock, seq));
@@ -295,7 +335,7 @@ void tcpflow_ring_clear(void)
 
 	/* What was lost stays counted: clear forgets, it does not lose. */
 	write_seqlock(&ring_clear_lock);
-	stats_of(&st, atomic64_read(&ring_last),
+	stats_of(&st, ring_last_read(),
 		 atomic64_read(&ring_cleared),
 		 atomic64_read(&ring_lost_before_clear));
 	atomic64_set(&ring_lost_before_clear, st.overwritten);

@@ -218,6 +218,36 @@ class VerdictStatus(unittest.TestCase):
                         mock.patch.object(sys, "stdout", null):
                     self.assertEqual(bench.main(), want, rates)
 
+    def test_scaling_report(self):
+        # Two CPUs: untraced 1000 MB/s, traced 800 (0.8), numbered per
+        # CPU 900; one CPU: 500, 450 (0.9), 450.  The shared counter at
+        # two CPUs is 800/900 = 0.89 of per-CPU numbers, slower in every
+        # round: COSTS; tracing keeps 0.8 against 0.9: COSTS too.
+        def res(c2):
+            runs = []
+            for k in range(7):
+                for v, n, mb in (("A", 1, 500), ("A", 2, 1000),
+                                 ("C", 1, 450), ("C", 2, c2),
+                                 ("P", 1, 450), ("P", 2, 900)):
+                    runs.append({"round": k, "variant": v, "ncpu": n,
+                                 "mbps": mb, "records_per_s": 1000})
+            return {"meta": {"kernel": "k", "cpus": 2, "bytes": 10**9},
+                    "runs": runs}
+        t = bench.scaling_report([], res(800))
+        self.assertTrue(any(x.startswith("| 2 CPUs segments=all, numbered "
+                                         "per CPU | 900 [900-900]")
+                            for x in t), t)
+        direct = [x for x in t if "against records numbered" in x]
+        self.assertEqual(len(direct), 1, t)
+        self.assertTrue(direct[0].startswith("COSTS "), direct[0])
+        self.assertIn("0.89 of the throughput", direct[0])
+        self.assertIn("slower in 7 of 7 rounds", direct[0])
+        # The same throughput as per-CPU numbers: no cost seen.
+        t = bench.scaling_report([], res(900))
+        direct = [x for x in t if "against records numbered" in x][0]
+        self.assertTrue(direct.startswith("NO COST SEEN "), direct)
+        self.assertIn("slower in 0 of 7 rounds", direct)
+
     def test_evidence_lines_are_not_verdicts(self):
         vs = bench_lib.verdict_status
         self.assertEqual(vs(["PASS a", "     FAIL-looking evidence",
