@@ -327,7 +327,7 @@ static void set_who(struct tcpflow_record *r, u64 owner_conn, bool acting)
 		r->who = TCPFLOW_WHO_CUR;
 		tcpflow_task_now(r);
 		if (r->event == TCPFLOW_EV_STATE)
-			tcpflow_owner_learn(r->conn);
+			tcpflow_owner_set(r);
 	} else if (tcpflow_owner_get(r->conn, r) ||
 		   (owner_conn && tcpflow_owner_get(owner_conn, r))) {
 		r->who = TCPFLOW_WHO_OWNER;

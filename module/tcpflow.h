@@ -64,6 +64,7 @@ void tcpflow_ring_clear(void);
 int tcpflow_owner_init(unsigned int slots);
 void tcpflow_owner_exit(void);
 void tcpflow_owner_learn(u64 conn);
+void tcpflow_owner_set(const struct tcpflow_record *r);
 bool tcpflow_owner_get(u64 conn, struct tcpflow_record *r);
 void tcpflow_task_now(struct tcpflow_record *r);
 
