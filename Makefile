@@ -81,14 +81,21 @@ print-kver:
 # a ring writer up (TCPFLOW_TESTING=1), made from copies of Kbuild and
 # module/ in TESTING_DIR, for tests/guest/92-lapped.t; and tfdelay.ko
 # (tests/guest/kmod), which widens a kernel race window for 38-reqsk-dup.t.
+#
+# test-module: such a build of tcpflow.ko in $(1), from fresh copies of
+# Kbuild and module/, with Kbuild's TCPFLOW_TESTING=1 and the knobs $(2).
+define test-module
+	@test -d "$(KDIR)" || { echo "no kernel headers at '$(KDIR)': run 'scripts/deps' (as root)"; exit 1; }
+	mkdir -p "$(1)/module"
+	rm -f "$(1)"/module/*.[ch]
+	cp -p Kbuild "$(1)/"
+	cp -p module/*.[ch] "$(1)/module/"
+	$(MAKE) -C $(KDIR) M="$(1)" TCPFLOW_TESTING=1 $(2) modules
+endef
+
 TESTING_DIR ?= $(CURDIR)/tests/out/testing
 module-testing:
-	@test -d "$(KDIR)" || { echo "no kernel headers at '$(KDIR)': run 'scripts/deps' (as root)"; exit 1; }
-	mkdir -p "$(TESTING_DIR)/module"
-	rm -f "$(TESTING_DIR)"/module/*.[ch]
-	cp -p Kbuild "$(TESTING_DIR)/"
-	cp -p module/*.[ch] "$(TESTING_DIR)/module/"
-	$(MAKE) -C $(KDIR) M="$(TESTING_DIR)" TCPFLOW_TESTING=1 modules
+	$(call test-module,$(TESTING_DIR),)
 	mkdir -p "$(TESTING_DIR)/tfdelay"
 	cp -p tests/guest/kmod/Kbuild tests/guest/kmod/tfdelay.c "$(TESTING_DIR)/tfdelay/"
 	$(MAKE) -C $(KDIR) M="$(TESTING_DIR)/tfdelay" modules
@@ -98,23 +105,13 @@ module-testing:
 # scripts/bench's variant F.
 FLOOR_DIR ?= $(CURDIR)/tests/out/floor
 module-floor:
-	@test -d "$(KDIR)" || { echo "no kernel headers at '$(KDIR)': run 'scripts/deps' (as root)"; exit 1; }
-	mkdir -p "$(FLOOR_DIR)/module"
-	rm -f "$(FLOOR_DIR)"/module/*.[ch]
-	cp -p Kbuild "$(FLOOR_DIR)/"
-	cp -p module/*.[ch] "$(FLOOR_DIR)/module/"
-	$(MAKE) -C $(KDIR) M="$(FLOOR_DIR)" TCPFLOW_TESTING=1 TCPFLOW_FLOOR=1 modules
+	$(call test-module,$(FLOOR_DIR),TCPFLOW_FLOOR=1)
 
 # Records numbered per CPU, test-only too (Kbuild's TCPFLOW_PERCPU), in
 # PERCPU_DIR, for scripts/bench --scaling's variant P.
 PERCPU_DIR ?= $(CURDIR)/tests/out/percpu
 module-percpu:
-	@test -d "$(KDIR)" || { echo "no kernel headers at '$(KDIR)': run 'scripts/deps' (as root)"; exit 1; }
-	mkdir -p "$(PERCPU_DIR)/module"
-	rm -f "$(PERCPU_DIR)"/module/*.[ch]
-	cp -p Kbuild "$(PERCPU_DIR)/"
-	cp -p module/*.[ch] "$(PERCPU_DIR)/module/"
-	$(MAKE) -C $(KDIR) M="$(PERCPU_DIR)" TCPFLOW_TESTING=1 TCPFLOW_PERCPU=1 modules
+	$(call test-module,$(PERCPU_DIR),TCPFLOW_PERCPU=1)
 
 # Each Debian kernel series (default, bookworm-backports, trixie-backports,
 # bullseye):
