@@ -114,27 +114,9 @@ void tcpflow_task_now(struct tcpflow_record *r)
 	memcpy(r->comm, current->comm, TCPFLOW_COMM_LEN);
 }
 
-/* Record current as the owner of @conn.  Process context only. */
-void tcpflow_owner_learn(u64 conn)
-{
-	struct owner_slot *s = owner_slot(conn);
-
-	lockdep_assert_irqs_disabled();
-	if (!conn)
-		return;
-	raw_spin_lock(&s->lock);
-	write_seqcount_begin(&s->seq);
-	s->conn = conn;
-	task_ids(&s->pid, &s->vpid, &s->pidns);
-	memcpy(s->comm, current->comm, TCPFLOW_COMM_LEN);
-	write_seqcount_end(&s->seq);
-	raw_spin_unlock(&s->lock);
-}
-
 /*
  * @r's task (tcpflow_task_now() has just filled it in) as the owner of
- * its connection: the same as tcpflow_owner_learn(r->conn), without
- * asking the pid namespaces again.
+ * its connection, without asking the pid namespaces again.
  */
 void tcpflow_owner_set(const struct tcpflow_record *r)
 {
@@ -152,6 +134,15 @@ void tcpflow_owner_set(const struct tcpflow_record *r)
 	memcpy(s->comm, r->comm, TCPFLOW_COMM_LEN);
 	write_seqcount_end(&s->seq);
 	raw_spin_unlock(&s->lock);
+}
+
+/* Record current as the owner of @conn.  Process context only. */
+void tcpflow_owner_learn(u64 conn)
+{
+	struct tcpflow_record r = { .conn = conn };
+
+	tcpflow_task_now(&r);
+	tcpflow_owner_set(&r);
 }
 
 /* @conn's owner into @r's pid, vpid, pidns and comm, if it is known. */
