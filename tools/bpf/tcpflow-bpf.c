@@ -822,11 +822,11 @@ static double now_s(void)
 }
 
 /*
- * The spool's binary records, written out as text.  Formatting a record
- * costs about a microsecond (a dozen conversions): done here, after
- * tracing, it takes no CPU from the traced workload, and a reader that
- * spends 100 ns a record keeps up with the ring buffer where one that
- * formats as it goes lost a third of a fast churn's records.
+ * The spool's binary records, written out as text.  Formatting (a dozen
+ * conversions a record) is the dear part of writing one: done here,
+ * after tracing, it takes no CPU from the traced workload.  (The records
+ * a fast churn lost were the ring buffer's wake-ups, ring_submit() in
+ * tcpflow.bpf.c, not the reader's speed.)
  */
 static int format_spool(FILE *from, FILE *to)
 {
