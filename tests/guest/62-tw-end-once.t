@@ -31,8 +31,9 @@
 # expiry, 283 by an RST, each once).  So where the test-only tfdelay.ko is
 # built for this kernel (tests/run, 'make module-testing', scripts/matrix),
 # the last round widens it: its FINs are all ACKed together, and a second
-# before ss says their timers are due, one pass of RSTs goes out from CPU
-# 1; the first that finds a timewait sock waits 2 s before deleting its
+# before ss says the first of their timers is due, one pass of RSTs goes
+# out from CPU 1, soonest due first (each timer is 3.5 of its own RTOs);
+# the first that finds a timewait sock waits 2 s before deleting its
 # timer (timer_shutdown_sync() from 6.10, timer_delete_sync() on 6.1,
 # del_timer_sync() on 5.10, called from inet_twsk_deschedule_put()),
 # while the timer fires on CPU 0.  tfdelay logs the hold with the timer as
@@ -200,11 +201,20 @@ def one_round(p, ls, base, tt, reverse=False, held=False):
         # the first RST that finds a sock is held HOLD_MS, and the timers
         # (3.5 RTOs: the RTO may have backed off while the FINs waited)
         # come due meanwhile, with up to a wheel bucket (256 ms) of slack
-        left = [tf.ss_timer_secs(x["timer"]) for x in tf.ss(NS)
+        # Each sock's timer is its own 3.5 RTOs, and the earliest ACKed
+        # is not always the earliest due (CI, 7.3, 2026-12-06: the first
+        # port's timer was still pending when the hold ended, the other
+        # 62 ran in it): the RSTs go out soonest due first, so the held
+        # one is the sock whose timer ss says fires first.
+        left = {x["rport"]: tf.ss_timer_secs(x["timer"]) for x in tf.ss(NS)
                 if x["lport"] == PORT and x["rport"] in fins and
-                (x["timer"] or "").startswith("timewait")]
+                (x["timer"] or "").startswith("timewait")}
         if left:
-            time.sleep(max(0.0, min(left) - HOLD_MS / 2000))
+            order = sorted(left, key=lambda sp: (left[sp], sp)) + \
+                [sp for sp in order if sp not in left]
+            t.diag("time left (ss): %.3f s (port %d) to %.3f s" % (
+                left[order[0]], order[0], max(left.values())))
+            time.sleep(max(0.0, left[order[0]] - HOLD_MS / 2000))
         fired = time.monotonic() - acked
         for sp in order:
             p.send("R", sp, PORT, seq=ISN + 1)
