@@ -47,6 +47,7 @@
 #include "tcpflow_abi.h"
 #undef __KERNEL__
 #include "tcpflow_bpf.h"
+#include "idmap.h"
 #include "tcpflow.skel.h"
 
 #define PROG "tcpflow-bpf"
@@ -76,15 +77,6 @@ struct opts {
 };
 
 /*
- * Placeholder id -> cookie, from the program's link messages
- * (tcpflow_bpf.h).  Open addressing; a placeholder is never 0.
- */
-struct idmap {
-	uint64_t *key, *val;
-	size_t cap, n;
-};
-
-/*
  * How long a record with an unresolved placeholder holds back the ones
  * after it: a request sock's cookie is known at its child's birth or at
  * its first SYN-ACK retransmit, 1 s after it was sent (TCP_TIMEOUT_INIT).
@@ -98,7 +90,7 @@ struct state {
 	uint64_t next;		/* number of the next record */
 	bool failed;		/* a write failed */
 	int werr;		/* its errno: EPIPE, the reader is gone */
-	struct idmap ids;
+	struct idmap ids;	/* placeholder -> cookie (idmap.h) */
 	struct tcpflow_record *q;	/* read, not written yet */
 	size_t head, tail, cap;
 	bool oom;
@@ -642,54 +634,6 @@ static int seed(struct tcpflow_bpf *skel, struct seeds *sd)
 	return err;
 }
 
-static uint64_t *idmap_find(const struct idmap *m, uint64_t key)
-{
-	size_t i;
-
-	if (!m->cap)
-		return NULL;
-	for (i = (key * 0x9e3779b97f4a7c15ULL) >> 40 & (m->cap - 1);
-	     m->key[i]; i = (i + 1) & (m->cap - 1))
-		if (m->key[i] == key)
-			return &m->val[i];
-	return NULL;
-}
-
-static int idmap_put(struct idmap *m, uint64_t key, uint64_t val)
-{
-	uint64_t *v = idmap_find(m, key);
-	size_t i;
-
-	if (v) {
-		*v = val;
-		return 0;
-	}
-	if (2 * (m->n + 1) > m->cap) {
-		struct idmap big = { .cap = m->cap ? 2 * m->cap : 1024 };
-
-		big.key = calloc(big.cap, sizeof(*big.key));
-		big.val = calloc(big.cap, sizeof(*big.val));
-		if (!big.key || !big.val) {
-			free(big.key);
-			free(big.val);
-			return -1;
-		}
-		for (i = 0; i < m->cap; i++)
-			if (m->key[i])
-				idmap_put(&big, m->key[i], m->val[i]);
-		free(m->key);
-		free(m->val);
-		*m = big;
-	}
-	for (i = (key * 0x9e3779b97f4a7c15ULL) >> 40 & (m->cap - 1);
-	     m->key[i]; i = (i + 1) & (m->cap - 1))
-		;
-	m->key[i] = key;
-	m->val[i] = val;
-	m->n++;
-	return 0;
-}
-
 static uint64_t mono_ns(void)
 {
 	struct timespec ts;
@@ -745,7 +689,7 @@ static int on_event(void *ctx, void *data, size_t size)
 		return 0;
 	memcpy(&r, data, sizeof(r));
 	if (r.event == TCPFLOW_BPF_EV_LINK) {
-		if (idmap_put(&st->ids, r.conn, r.dur_ns))
+		if (idmap_put(&st->ids, r.conn, r.dur_ns, mono_ns()))
 			st->oom = true;
 		flush(st, false);
 		return 0;
@@ -1072,8 +1016,7 @@ int main(int argc, char **argv)
 	ret = 0;
 out:
 	free(st.q);
-	free(st.ids.key);
-	free(st.ids.val);
+	idmap_free(&st.ids);
 	ring_buffer__free(rb);
 	tcpflow_bpf__destroy(skel);
 	if (spool)
