@@ -466,13 +466,42 @@ static __always_inline void skc_lkey(const struct sock_common *skc,
 }
 
 /*
+ * skc_tuple() of a socket the tracepoint handed over (a BTF pointer):
+ * its fields are read directly, a load each, where skc_tuple_af() calls
+ * bpf_probe_read_kernel() for each (which a pointer made by arithmetic,
+ * such as tw_of_timer()'s, or one kept in a map, needs: to the verifier
+ * that is a number).  The same fields, the same result.
+ */
+static __always_inline void sk_tuple_direct(struct sock *sk, struct tkey *k)
+{
+	struct sock_common *skc = &sk->__sk_common;
+
+	k->netns = skc->skc_net.net->ns.inum;
+	k->lport = skc->skc_num;
+	k->rport = bpf_ntohs(skc->skc_dport);
+	if (skc->skc_family == TF_AF_INET6) {
+		__builtin_memcpy(k->raddr, &skc->skc_v6_daddr, 16);
+		if (!v4mapped(k->raddr)) {
+			k->af = 6;
+			__builtin_memcpy(k->laddr, &skc->skc_v6_rcv_saddr, 16);
+			return;
+		}
+	}
+	k->af = 4;
+	__builtin_memset(k->laddr, 0, 16);
+	__builtin_memset(k->raddr, 0, 16);
+	__builtin_memcpy(k->laddr, &skc->skc_rcv_saddr, 4);
+	__builtin_memcpy(k->raddr, &skc->skc_daddr, 4);
+}
+
+/*
  * The same for a full socket: at CLOSE the kernel has already let go of
  * the port (inet_put_port() zeroes skc_num before the tracepoint), but
  * inet_sport still has it.
  */
 static __always_inline void sk_tuple(struct sock *sk, struct tkey *k)
 {
-	skc_tuple(&sk->__sk_common, k);
+	sk_tuple_direct(sk, k);
 	if (!k->lport)
 		k->lport = bpf_ntohs(BPF_CORE_READ((struct inet_sock *)sk,
 						   inet_sport));
@@ -552,7 +581,7 @@ static __always_inline __u64 full_conn(struct sock *sk)
 static __always_inline __u64 sk_conn_nogen(struct sock *sk)
 {
 	__u64 skp = (__u64)sk;
-	__u64 conn = BPF_CORE_READ(sk, __sk_common.skc_cookie.counter);
+	__u64 conn = sk->__sk_common.skc_cookie.counter;
 	__u64 *p;
 
 	if (conn)
@@ -988,15 +1017,15 @@ static __always_inline void child_resolve(struct sock *sk)
 
 	if (!b)
 		return;
-	skc_tuple(&sk->__sk_common, &k);
+	sk_tuple_direct(sk, &k);
 	if (!k.rport)
 		return;
 	parent = b->dur_ns;
+	/* read first: one load for two kinds of pointer fails the verifier */
+	conn = sk->__sk_common.skc_cookie.counter;
 	e = bpf_map_lookup_elem(&conns, &k);
 	if (e && e->kind == TCPFLOW_SK_REQ)
 		conn = e->conn;
-	else
-		conn = BPF_CORE_READ(sk, __sk_common.skc_cookie.counter);
 	if (!conn)
 		conn = synth_id();	/* its cookie: at its state change */
 	child_known(skp, &k, conn, parent);
@@ -1025,7 +1054,7 @@ int BPF_PROG(tf_state, struct sock *sk, int oldstate, int newstate)
 	struct cval *e;
 	__u64 conn, parent = 0;
 
-	if (BPF_CORE_READ(sk, sk_protocol) != TF_IPPROTO_TCP)
+	if (sk->sk_protocol != TF_IPPROTO_TCP)
 		return 0;
 	if (oldstate == ST_LISTEN && newstate == ST_SYN_RECV) {
 		child_birth(sk);
@@ -1288,20 +1317,19 @@ int BPF_PROG(tf_tx, struct sk_buff *skb, struct net_device *dev)
 	unsigned char *head;
 	__u64 conn = 0, owner_conn = 0;
 	__u32 l3len;
-	__u16 proto = BPF_CORE_READ(skb, protocol);
-	__u16 nh = BPF_CORE_READ(skb, network_header);
+	__u16 proto = skb->protocol;
+	__u16 nh = skb->network_header;
 	__u8 kind, state;
 	bool third_ack = false;
 
 	if (proto != bpf_htons(TF_ETH_P_IP) && proto != bpf_htons(TF_ETH_P_IPV6))
 		return 0;
-	head = BPF_CORE_READ(skb, head);
-	l3len = BPF_CORE_READ(skb, len) -
-		(__u32)(head + nh - BPF_CORE_READ(skb, data));
+	head = skb->head;
+	l3len = skb->len - (__u32)(head + nh - skb->data);
 	if (parse(head + nh, proto, l3len, &p))
 		return 0;
 
-	k.netns = BPF_CORE_READ(dev, nd_net.net, ns.inum);
+	k.netns = dev->nd_net.net->ns.inum;
 	k.af = p.af;
 	k.lport = p.sport;
 	k.rport = p.dport;
@@ -1319,8 +1347,7 @@ int BPF_PROG(tf_tx, struct sk_buff *skb, struct net_device *dev)
 		 */
 		if (!reply_owner(&k, p.flags, &kind, &state, &conn,
 				 &owner_conn)) {
-			if ((p.flags & TCPFLOW_F_SYN) ||
-			    BPF_CORE_READ(skb, skb_iif))
+			if ((p.flags & TCPFLOW_F_SYN) || skb->skb_iif)
 				return 0;
 			kind = TCPFLOW_SK_NONE;
 			state = ST_CLOSE;
@@ -1330,7 +1357,7 @@ int BPF_PROG(tf_tx, struct sk_buff *skb, struct net_device *dev)
 		goto record;
 	}
 
-	state = BPF_CORE_READ(sk, __sk_common.skc_state);
+	state = sk->__sk_common.skc_state;
 	if (state == ST_TIME_WAIT) {
 		struct tkey twk = {};
 
@@ -1347,16 +1374,16 @@ int BPF_PROG(tf_tx, struct sk_buff *skb, struct net_device *dev)
 			state = ST_LISTEN;
 		}
 	} else {
-		__u16 type = BPF_CORE_READ(sk, sk_type);
+		__u16 type = sk->sk_type;
 
-		if (BPF_CORE_READ(sk, sk_protocol) != TF_IPPROTO_TCP)
+		if (sk->sk_protocol != TF_IPPROTO_TCP)
 			return 0;
 		if (type == TF_SOCK_RAW) {
 			/*
 			 * The per-CPU control sock: a reply on behalf of a
 			 * socket we know (before 6.12), or for nobody.
 			 */
-			if (!BPF_CORE_READ_BITFIELD_PROBED(sk, sk_kern_sock))
+			if (!BPF_CORE_READ_BITFIELD(sk, sk_kern_sock))
 				return 0;
 			if (!reply_owner(&k, p.flags, &kind, &state, &conn,
 					 &owner_conn)) {
@@ -1398,15 +1425,15 @@ int BPF_PROG(tf_rx, struct sk_buff *skb)
 	struct lastrx *lr;
 	__u32 zero = 0;
 	__u64 conn, parent = 0, tw = 0;
-	__u16 proto = BPF_CORE_READ(skb, protocol);
+	__u16 proto = skb->protocol;
 	__u8 kind, state;
 
 	if (proto != bpf_htons(TF_ETH_P_IP) && proto != bpf_htons(TF_ETH_P_IPV6))
 		return 0;
 	/* The stack has pulled the link header: data is the IP header. */
-	if (parse(BPF_CORE_READ(skb, data), proto, BPF_CORE_READ(skb, len), &p))
+	if (parse(skb->data, proto, skb->len, &p))
 		return 0;
-	k.netns = BPF_CORE_READ(skb, dev, nd_net.net, ns.inum);
+	k.netns = skb->dev->nd_net.net->ns.inum;
 	k.af = p.af;
 	k.lport = p.dport;
 	k.rport = p.sport;
@@ -1490,7 +1517,7 @@ int BPF_PROG(tf_timer_start, struct timer_list *timer)
 	struct inet_timewait_sock *tw;
 	struct tkey k = {};
 	__u64 twp, conn;
-	__u64 fn = (__u64)BPF_CORE_READ(timer, function);
+	__u64 fn = (__u64)timer->function;
 
 	if (cfg_req_timer_fn && fn == cfg_req_timer_fn) {
 		req_timer(timer);
@@ -1511,7 +1538,7 @@ SEC("tp_btf/timer_expire_entry")
 int BPF_PROG(tf_timer_expire, struct timer_list *timer)
 {
 	if (!cfg_tw_timer_fn ||
-	    (__u64)BPF_CORE_READ(timer, function) != cfg_tw_timer_fn)
+	    (__u64)timer->function != cfg_tw_timer_fn)
 		return 0;
 	tw_end(tw_of_timer(timer), TCPFLOW_WHY_EXPIRE);
 	return 0;
@@ -1525,7 +1552,7 @@ int BPF_PROG(tf_timer_cancel, struct timer_list *timer)
 	int i;
 
 	if (!cfg_tw_timer_fn || !cfg_kill_lo ||
-	    (__u64)BPF_CORE_READ(timer, function) != cfg_tw_timer_fn)
+	    (__u64)timer->function != cfg_tw_timer_fn)
 		return 0;
 	/* Also cancelled on the way to expiry and when rearmed: find out. */
 	n = bpf_get_stack(ctx, stack, sizeof(stack), 0);
