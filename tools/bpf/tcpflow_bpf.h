@@ -30,6 +30,16 @@
  */
 #define TCPFLOW_BPF_CONN_NOCOOKIE (1ULL << 52)
 
+/*
+ * The hooks that have a twin for one level of nesting (tcpflow.bpf.c,
+ * the nest map): their slots in it.  Userspace counts the runs the
+ * kernel skipped that no twin took as missed.
+ */
+#define TCPFLOW_BPF_NEST_STATE 0	/* tf_state, tf_state_twin */
+#define TCPFLOW_BPF_NEST_TIMER_START 1	/* tf_timer_start, ..._twin */
+#define TCPFLOW_BPF_NEST_TIMER_CANCEL 2	/* tf_timer_cancel, ..._twin */
+#define TCPFLOW_BPF_NEST_N 3
+
 /* Default ring buffer size in bytes (a power of two, at least a page). */
 #define TCPFLOW_BPF_RINGBUF_DEFAULT (4U << 20)
 
