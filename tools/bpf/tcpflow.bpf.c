@@ -41,6 +41,10 @@
  *   tcp:tcp_retransmit_synack  a request sock's cookie can be set
  *   iter/tcp                   once at start: the sockets already there
  *
+ * tf_state, tf_timer_start and tf_timer_cancel have a twin on their
+ * tracepoint that takes a run the kernel skipped because it came nested
+ * in the first on one CPU (nest, below).
+ *
  * The request sock's birth (LISTEN -> NEW_SYN_RECV) has no tracepoint of
  * its own: it is seen when its timer is first armed, or (without the
  * timer function's address) when it sends its SYN-ACK.
@@ -247,7 +251,7 @@ struct {
  * process context with softirqs enabled: an interrupt comes during
  * tf_state's run for a close(), and the softirqs run at its end process
  * another socket's ACK, whose state change is skipped (natively under
- * load, 20 to 140 of 30,000 state changes).  So each of those has a
+ * a timewait churn, 20 to 370 of 30,000 state changes).  So each has a
  * twin on the same tracepoint, with a run counter of its own: the first
  * does the work unless it is running already on this CPU (depth is 1
  * while it does), the twin only then, when the kernel has just skipped
