@@ -748,24 +748,33 @@ static int nest_slot(const char *prog)
 	return -1;
 }
 
-/* How many runs the kernel skipped a twin took, on all CPUs. */
-static uint64_t nest_taken(struct tcpflow_bpf *skel, int slot, int ncpu)
+/*
+ * A program's runs the kernel skipped (recursion misses) and, for a hook
+ * with a twin (its slot >= 0), how many of those the twin took, on all
+ * CPUs.  -1 when its info cannot be read.
+ */
+static int prog_skips(struct tcpflow_bpf *skel, struct bpf_program *prog,
+		      int slot, uint64_t *skipped, uint64_t *taken)
 {
-	struct nestc {
-		uint32_t depth, pad;
-		uint64_t taken;
-	} *v;
+	int ncpu = libbpf_num_possible_cpus();
+	struct bpf_prog_info info;
+	uint32_t len = sizeof(info);
 	uint32_t key = (uint32_t)slot;
-	uint64_t total = 0;
+	struct tcpflow_bpf_nest *v;
 
-	if (ncpu <= 0)
+	memset(&info, 0, sizeof(info));
+	if (bpf_obj_get_info_by_fd(bpf_program__fd(prog), &info, &len))
+		return -1;
+	*skipped = info.recursion_misses;
+	*taken = 0;
+	if (slot < 0 || ncpu <= 0)
 		return 0;
 	v = calloc((size_t)ncpu, sizeof(*v));
 	if (v && !bpf_map_lookup_elem(bpf_map__fd(skel->maps.nest), &key, v))
 		for (int i = 0; i < ncpu; i++)
-			total += v[i].taken;
+			*taken += v[i].taken;
 	free(v);
-	return total;
+	return 0;
 }
 
 /*
@@ -774,23 +783,18 @@ static uint64_t nest_taken(struct tcpflow_bpf *skel, int slot, int ncpu)
  */
 static void say_nesting(struct tcpflow_bpf *skel)
 {
-	int ncpu = libbpf_num_possible_cpus();
 	struct bpf_program *prog;
 
 	bpf_object__for_each_program(prog, skel->obj) {
 		const char *name = bpf_program__name(prog);
-		struct bpf_prog_info info;
-		uint32_t len = sizeof(info);
 		int slot = nest_slot(name);
+		uint64_t skipped, taken;
 
-		memset(&info, 0, sizeof(info));
-		if (slot < 0 ||
-		    bpf_obj_get_info_by_fd(bpf_program__fd(prog), &info, &len))
+		if (slot < 0 || prog_skips(skel, prog, slot, &skipped, &taken))
 			continue;
-		fprintf(stderr, PROG ": %s: %llu runs nested in another on its "
-			"CPU, skipped by the kernel; %" PRIu64 " taken by its "
-			"twin\n", name, (unsigned long long)info.recursion_misses,
-			nest_taken(skel, slot, ncpu));
+		fprintf(stderr, PROG ": %s: %" PRIu64 " runs nested in another "
+			"on its CPU, skipped by the kernel; %" PRIu64 " taken by "
+			"its twin\n", name, skipped, taken);
 	}
 }
 
@@ -817,23 +821,12 @@ static uint64_t count_missed(struct tcpflow_bpf *skel)
 	 */
 	bpf_object__for_each_program(prog, skel->obj) {
 		const char *name = bpf_program__name(prog);
-		struct bpf_prog_info info;
-		uint32_t len = sizeof(info);
-		uint64_t misses;
-		int slot = nest_slot(name);
+		uint64_t skipped, taken;
 
-		if (strstr(name, "_twin"))
+		if (strstr(name, "_twin") ||
+		    prog_skips(skel, prog, nest_slot(name), &skipped, &taken))
 			continue;
-		memset(&info, 0, sizeof(info));
-		if (bpf_obj_get_info_by_fd(bpf_program__fd(prog), &info, &len))
-			continue;
-		misses = info.recursion_misses;
-		if (slot >= 0) {
-			uint64_t taken = nest_taken(skel, slot, ncpu);
-
-			misses = misses > taken ? misses - taken : 0;
-		}
-		total += misses;
+		total += skipped > taken ? skipped - taken : 0;
 	}
 	return total;
 }

@@ -259,17 +259,11 @@ struct {
  * skipped: userspace counts the first's recursion misses less what its
  * twin took as missed (count_missed()).
  */
-struct nestc {
-	__u32 depth;
-	__u32 pad;
-	__u64 taken;
-};
-
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, TCPFLOW_BPF_NEST_N);
 	__type(key, __u32);
-	__type(value, struct nestc);
+	__type(value, struct tcpflow_bpf_nest);
 } nest SEC(".maps");
 
 /* ---- helpers ----------------------------------------------------------- */
@@ -1085,7 +1079,7 @@ static __always_inline void child_resolve(struct sock *sk)
 #define TF_FIRST(slot, run)						\
 	do {								\
 		__u32 k_ = (slot);					\
-		struct nestc *n_ = bpf_map_lookup_elem(&nest, &k_);	\
+		struct tcpflow_bpf_nest *n_ = bpf_map_lookup_elem(&nest, &k_);	\
 									\
 		if (n_)							\
 			n_->depth = 1;					\
@@ -1097,7 +1091,7 @@ static __always_inline void child_resolve(struct sock *sk)
 #define TF_TWIN(slot, run)						\
 	do {								\
 		__u32 k_ = (slot);					\
-		struct nestc *n_ = bpf_map_lookup_elem(&nest, &k_);	\
+		struct tcpflow_bpf_nest *n_ = bpf_map_lookup_elem(&nest, &k_);	\
 									\
 		if (n_ && n_->depth) {					\
 			n_->taken++;					\

@@ -1,14 +1,16 @@
 /* SPDX-License-Identifier: GPL-2.0 OR MIT */
 /*
  * tcpflow_bpf.h - what tcpflow.bpf.c and tcpflow-bpf.c agree on beyond
- * module/tcpflow_abi.h.  Plain constants only: the BPF side sees the
- * kernel's types through vmlinux.h, userspace through libc.
+ * module/tcpflow_abi.h.  Constants, and one map value of __u32 and __u64
+ * (the BPF side has them from vmlinux.h, userspace from <linux/types.h>).
  *
  * The ring buffer carries struct tcpflow_record as it is; n is 0 there
  * (userspace numbers the records in the order it reads them).
  */
 #ifndef TCPFLOW_BPF_H
 #define TCPFLOW_BPF_H
+
+#include <linux/types.h>	/* empty on the BPF side: tools/bpf/shim */
 
 /* dur_ns of a TIME_WAIT -> CLOSE record whose arming was not seen. */
 #define TCPFLOW_BPF_DUR_UNKNOWN (~0ULL)
@@ -39,6 +41,16 @@
 #define TCPFLOW_BPF_NEST_TIMER_START 1	/* tf_timer_start, ..._twin */
 #define TCPFLOW_BPF_NEST_TIMER_CANCEL 2	/* tf_timer_cancel, ..._twin */
 #define TCPFLOW_BPF_NEST_N 3
+
+/*
+ * A slot of the nest map, per CPU: depth is 1 while the first of a hook
+ * runs, taken counts the runs its twin took.
+ */
+struct tcpflow_bpf_nest {
+	__u32 depth;
+	__u32 pad;
+	__u64 taken;
+};
 
 /* Default ring buffer size in bytes (a power of two, at least a page). */
 #define TCPFLOW_BPF_RINGBUF_DEFAULT (4U << 20)
